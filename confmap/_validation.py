@@ -1,0 +1,206 @@
+"""Shared argument checks and their error messages.
+
+Every public function validates its arguments here first, so that bad input gets a clear
+``ValueError``/``TypeError`` naming the argument, what arrived and what is allowed, instead of a
+traceback from deep inside numpy or scipy.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "atomic_write_bytes",
+    "check_array",
+    "check_choice",
+    "check_finite_array",
+    "check_image_shape",
+    "check_int",
+    "check_number",
+    "check_points",
+    "check_same_shape",
+    "check_unit_interval",
+    "describe",
+]
+
+
+def describe(value) -> str:
+    """A short description of ``value`` for error messages (type, and shape for arrays)."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (str, bytes)):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "...'"
+    if isinstance(value, (numbers.Number, type(None), bool)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        text = repr(value)
+        if len(text) > 60:
+            text = f"{type(value).__name__} of length {len(value)}"
+        return text
+    return f"object of type {type(value).__name__}"
+
+
+def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is an integer within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"`{name}` must be an integer, got {describe(value)}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}, got {value}")
+    return value
+
+
+def check_number(
+    name: str,
+    value,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_min: bool = False,
+) -> float:
+    """Return ``value`` as a finite ``float`` within the given bounds.
+
+    ``strict_min=True`` excludes ``minimum`` itself (for "must be > 0").
+    """
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"`{name}` must be a real number, got {describe(value)}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value}")
+    if minimum is not None:
+        if strict_min and value <= minimum:
+            raise ValueError(f"`{name}` must be > {minimum}, got {value}")
+        if not strict_min and value < minimum:
+            raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}, got {value}")
+    return value
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of the strings in ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {allowed}, got {describe(value)}")
+    return value
+
+
+def check_image_shape(name: str, value) -> tuple[int, int]:
+    """Return ``value`` as an ``(H, W)`` tuple of positive ints."""
+    try:
+        seq = tuple(value)
+    except TypeError:
+        raise TypeError(f"`{name}` must be a pair (H, W) of positive integers, got {describe(value)}") from None
+    if len(seq) != 2:
+        raise ValueError(f"`{name}` must be a pair (H, W) of positive integers, got {describe(value)}")
+    h = check_int(f"{name}[0] (H)", seq[0], minimum=1)
+    w = check_int(f"{name}[1] (W)", seq[1], minimum=1)
+    return h, w
+
+
+def check_array(name: str, value, *, ndim: int | Sequence[int] | None = None, dtype=float) -> np.ndarray:
+    """Convert ``value`` to an array of ``dtype`` and check its number of dimensions."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"`{name}` must be array-like, got {describe(value)}")
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a numeric array-like, got {describe(value)} ({exc})") from None
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(str(a) for a in allowed)
+            raise ValueError(f"`{name}` must have {want} dimensions, got shape {arr.shape}")
+    return arr
+
+
+def check_finite_array(name: str, value, *, ndim=None, dtype=float) -> np.ndarray:
+    """Like :func:`check_array` and also reject NaN and infinity."""
+    arr = check_array(name, value, ndim=ndim, dtype=dtype)
+    if arr.size and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"`{name}` must be finite, got {bad} NaN or infinite value(s)")
+    return arr
+
+
+def check_unit_interval(name: str, value, *, ndim=None) -> np.ndarray:
+    """Return a finite float array with every value in [0, 1]."""
+    arr = check_finite_array(name, value, ndim=ndim)
+    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+        raise ValueError(
+            f"`{name}` must have values in [0, 1], got values in [{arr.min():.6g}, {arr.max():.6g}]"
+        )
+    return arr
+
+
+def check_same_shape(names: Sequence[str], *arrays: np.ndarray) -> None:
+    """Raise if the arrays do not all have the same shape."""
+    shapes = [np.shape(a) for a in arrays]
+    if any(s != shapes[0] for s in shapes[1:]):
+        got = ", ".join(f"`{n}` {s}" for n, s in zip(names, shapes))
+        raise ValueError(f"arrays must have the same shape, got {got}")
+
+
+def check_points(name: str, value, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Return an ``(N, 2)`` float array of finite ``(x, y)`` points inside the image.
+
+    ``None`` or an empty sequence gives an empty ``(0, 2)`` array. When ``shape = (H, W)`` is given
+    the points must lie in the image extent ``-0.5 <= x <= W - 0.5``, ``-0.5 <= y <= H - 0.5``
+    (pixel centres on integers).
+    """
+    if value is None:
+        return np.empty((0, 2))
+    arr = check_array(name, value, dtype=float)
+    if arr.size == 0:
+        return np.empty((0, 2))
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"`{name}` must have shape (N, 2) of (x, y) points, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.all(np.isfinite(arr), axis=1)))
+        raise ValueError(f"`{name}` must hold finite (x, y) points, got {bad} point(s) with NaN or inf")
+    if shape is not None:
+        h, w = shape
+        outside = (
+            (arr[:, 0] < -0.5) | (arr[:, 0] > w - 0.5) | (arr[:, 1] < -0.5) | (arr[:, 1] > h - 0.5)
+        )
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise ValueError(
+                f"`{name}` has {int(outside.sum())} point(s) outside the image: point {i} is "
+                f"(x={arr[i, 0]:.6g}, y={arr[i, 1]:.6g}), allowed is -0.5 <= x <= {w - 0.5} and "
+                f"-0.5 <= y <= {h - 0.5} for an image of shape (H={h}, W={w})"
+            )
+    return arr
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+    """
+    path = Path(os.fspath(path))
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path

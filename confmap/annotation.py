@@ -1,0 +1,342 @@
+"""The annotation of one image: tiered confidence points, metadata, and versioned JSON files.
+
+Coordinate convention
+---------------------
+Every point is ``(x, y) = (column, row)`` in **pixels**, with pixel centres on integers: the centre
+of the top-left pixel is ``(0, 0)`` and the image covers ``-0.5 <= x <= W - 0.5``,
+``-0.5 <= y <= H - 0.5``. This is matplotlib's convention for ``imshow`` (``origin="upper"``), so
+a click's ``event.xdata, event.ydata`` is a point as it is, and ``image[round(y), round(x)]`` is
+the pixel under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import atomic_write_bytes, check_image_shape, check_number, check_points, describe
+
+__all__ = ["TIERS", "Annotation", "image_sha256"]
+
+#: The point tiers, in the order of the paper's Eq. 5 (high wins over medium wins over low),
+#: followed by the sink points that remove interposed normal tissue.
+TIERS = ("high", "medium", "low", "sinks")
+
+FORMAT_NAME = "confmap.annotation"
+FORMAT_VERSION = 1
+
+_META_KEYS = ("image_id", "image_sha256", "spacing", "annotator", "notes")
+
+
+def image_sha256(image) -> str:
+    """SHA-256 of an image's pixels (C order, with dtype and shape), to tie an annotation to it.
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W) or (H, W, C)
+        The image as displayed.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    arr = np.ascontiguousarray(np.asarray(image))
+    h = hashlib.sha256()
+    h.update(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+class Annotation:
+    """Tiered confidence points on one image (the paper's Section 2.2 protocol).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image shape ``(H, W)`` in pixels.
+    high, medium, low : array_like, shape (N, 2), optional
+        Points of each confidence tier as ``(x, y) = (column, row)`` pixel coordinates, pixel
+        centres on integers (matplotlib's ``imshow`` convention). Points must lie inside the image
+        extent ``-0.5 <= x <= W - 0.5``, ``-0.5 <= y <= H - 0.5``. A tier needs at least 3
+        non-collinear points to have a region; fewer are kept (the annotation is in progress) but
+        give no region.
+    sinks : array_like, shape (N, 2), optional
+        Sink points: interposed normal tissue that the confidence map must not cover (see
+        :func:`confmap.confidence_map`). Any number.
+    image_id : str, optional
+        A name for the image (file name, case id).
+    image_sha256 : str, optional
+        SHA-256 of the image pixels (see :func:`image_sha256`), 64 hex digits.
+    spacing : (float, float), optional
+        Pixel spacing ``(dy, dx)`` in millimetres.
+    annotator : str, optional
+        Who annotated.
+    notes : str, optional
+        Free text.
+
+    Notes
+    -----
+    An ``Annotation`` is immutable: its point arrays are read-only, and :meth:`replace` returns a
+    changed copy. Duplicate points are allowed. Equality compares shape, every point and the
+    metadata exactly.
+
+    Examples
+    --------
+    >>> from confmap import Annotation
+    >>> ann = Annotation(shape=(64, 80), high=[(30, 20), (50, 22), (40, 40)])
+    >>> ann.counts()
+    {'high': 3, 'medium': 0, 'low': 0, 'sinks': 0}
+    """
+
+    __slots__ = ("_shape", "_points", "_meta")
+
+    def __init__(
+        self,
+        shape,
+        high=None,
+        medium=None,
+        low=None,
+        sinks=None,
+        *,
+        image_id: str | None = None,
+        image_sha256: str | None = None,
+        spacing=None,
+        annotator: str | None = None,
+        notes: str = "",
+    ):
+        self._shape = check_image_shape("shape", shape)
+        points = {}
+        for tier, value in zip(TIERS, (high, medium, low, sinks)):
+            arr = check_points(tier, value, self._shape).copy()
+            arr.flags.writeable = False
+            points[tier] = arr
+        self._points = points
+        self._meta = {
+            "image_id": _check_optional_str("image_id", image_id),
+            "image_sha256": _check_sha(image_sha256),
+            "spacing": _check_spacing(spacing),
+            "annotator": _check_optional_str("annotator", annotator),
+            "notes": _check_optional_str("notes", notes) or "",
+        }
+
+    # -- read-only views -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Image shape ``(H, W)`` in pixels."""
+        return self._shape
+
+    @property
+    def high(self) -> np.ndarray:
+        """High-confidence points, ``(N, 2)`` of ``(x, y)``."""
+        return self._points["high"]
+
+    @property
+    def medium(self) -> np.ndarray:
+        """Medium-confidence points, ``(N, 2)`` of ``(x, y)``."""
+        return self._points["medium"]
+
+    @property
+    def low(self) -> np.ndarray:
+        """Low-confidence points, ``(N, 2)`` of ``(x, y)``."""
+        return self._points["low"]
+
+    @property
+    def sinks(self) -> np.ndarray:
+        """Sink points, ``(N, 2)`` of ``(x, y)``."""
+        return self._points["sinks"]
+
+    @property
+    def image_id(self) -> str | None:
+        return self._meta["image_id"]
+
+    @property
+    def image_sha256(self) -> str | None:
+        return self._meta["image_sha256"]
+
+    @property
+    def spacing(self) -> tuple[float, float] | None:
+        """Pixel spacing ``(dy, dx)`` in mm, or None."""
+        return self._meta["spacing"]
+
+    @property
+    def annotator(self) -> str | None:
+        return self._meta["annotator"]
+
+    @property
+    def notes(self) -> str:
+        return self._meta["notes"]
+
+    @property
+    def metadata(self) -> dict:
+        """A copy of the metadata (image_id, image_sha256, spacing, annotator, notes)."""
+        return dict(self._meta)
+
+    def points(self, tier: str) -> np.ndarray:
+        """The ``(N, 2)`` points of ``tier`` (one of :data:`TIERS`)."""
+        if tier not in self._points:
+            raise ValueError(f"`tier` must be one of {', '.join(map(repr, TIERS))}, got {describe(tier)}")
+        return self._points[tier]
+
+    def counts(self) -> dict[str, int]:
+        """Number of points per tier."""
+        return {t: len(p) for t, p in self._points.items()}
+
+    @property
+    def n_points(self) -> int:
+        """Total number of points, sinks included."""
+        return sum(len(p) for p in self._points.values())
+
+    # -- copies ------------------------------------------------------------------------------
+    def replace(self, **changes) -> Annotation:
+        """A copy with some fields replaced, e.g. ``ann.replace(high=new_points, notes="...")``."""
+        allowed = ("shape", *TIERS, *_META_KEYS)
+        unknown = sorted(set(changes) - set(allowed))
+        if unknown:
+            raise TypeError(f"replace() got unknown field(s) {unknown}; allowed are {list(allowed)}")
+        fields = {"shape": self._shape, **self._points, **self._meta}
+        fields.update(changes)
+        return Annotation(**fields)
+
+    # -- equality and display ----------------------------------------------------------------
+    def __eq__(self, other):
+        if not isinstance(other, Annotation):
+            return NotImplemented
+        return (
+            self._shape == other._shape
+            and self._meta == other._meta
+            and all(np.array_equal(self._points[t], other._points[t]) for t in TIERS)
+        )
+
+    __hash__ = None  # mutable-looking container of arrays: not hashable
+
+    def __repr__(self):
+        counts = ", ".join(f"{t}={n}" for t, n in self.counts().items())
+        ident = f", image_id={self.image_id!r}" if self.image_id else ""
+        return f"Annotation(shape={self._shape}, {counts}{ident})"
+
+    # -- serialisation -----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of the versioned file format (see :meth:`save`)."""
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "convention": "(x, y) = (column, row) pixels, pixel centres on integers",
+            "shape": list(self._shape),
+            "points": {t: self._points[t].tolist() for t in TIERS},
+            "metadata": {
+                **self._meta,
+                "spacing": None if self.spacing is None else list(self.spacing),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Annotation:
+        """Build an annotation from :meth:`to_dict` output, checking the format and version."""
+        if not isinstance(data, dict):
+            raise ValueError(f"an annotation must be a JSON object, got {describe(data)}")
+        if data.get("format") != FORMAT_NAME:
+            raise ValueError(
+                f"not a confmap annotation: `format` must be {FORMAT_NAME!r}, got {describe(data.get('format'))}"
+            )
+        version = data.get("version")
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"unsupported annotation file version {version!r}; this confmap reads version {FORMAT_VERSION}"
+            )
+        for key in ("shape", "points"):
+            if key not in data:
+                raise ValueError(f"annotation data is missing the {key!r} field")
+        points = data["points"]
+        if not isinstance(points, dict):
+            raise ValueError(f"`points` must be a mapping of tier to point lists, got {describe(points)}")
+        unknown = sorted(set(points) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tier(s) {unknown} in `points`; allowed are {list(TIERS)}")
+        meta = data.get("metadata") or {}
+        unknown = sorted(set(meta) - set(_META_KEYS))
+        if unknown:
+            raise ValueError(f"unknown metadata field(s) {unknown}; allowed are {list(_META_KEYS)}")
+        return cls(data["shape"], **{t: points.get(t) for t in TIERS}, **meta)
+
+    def save(self, path) -> Path:
+        """Write the annotation as versioned JSON, atomically (temp file + rename).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file, conventionally ``*.json``. Its folder is created if needed.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Notes
+        -----
+        Floats are written with ``repr`` precision, so ``Annotation.load(path) == ann`` exactly.
+        """
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        return atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+    @classmethod
+    def load(cls, path) -> Annotation:
+        """Read an annotation written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        ValueError
+            If the file is not valid JSON (corrupt or truncated), not a confmap annotation, of an
+            unsupported version, or holds invalid points. Nothing is written.
+        """
+        path = Path(os.fspath(path))
+        raw = path.read_bytes()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(
+                f"{str(path)!r} is not a readable confmap annotation (corrupt or truncated JSON: {exc})"
+            ) from None
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} is not a valid confmap annotation: {exc}") from None
+
+
+def _check_optional_str(name, value):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a string or None, got {describe(value)}")
+    return value
+
+
+def _check_sha(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
+        raise ValueError(f"`image_sha256` must be 64 hexadecimal digits or None, got {describe(value)}")
+    return value.lower()
+
+
+def _check_spacing(value):
+    if value is None:
+        return None
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise TypeError(f"`spacing` must be a pair (dy, dx) of positive mm or None, got {describe(value)}") from None
+    if len(pair) != 2:
+        raise ValueError(f"`spacing` must be a pair (dy, dx) of positive mm or None, got {describe(value)}")
+    dy = check_number("spacing[0] (dy)", pair[0], minimum=0.0, strict_min=True)
+    dx = check_number("spacing[1] (dx)", pair[1], minimum=0.0, strict_min=True)
+    if not (math.isfinite(dy) and math.isfinite(dx)):  # pragma: no cover - check_number rejects
+        raise ValueError("`spacing` must be finite")
+    return (dy, dx)
