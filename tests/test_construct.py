@@ -1,0 +1,400 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy.spatial import Delaunay
+from scipy.stats import gaussian_kde
+
+import confmap
+from confmap import (
+    Annotation,
+    NoRegionWarning,
+    RippleWarning,
+    confidence_map,
+    confidence_maps,
+    grid_weights,
+    kde_covariance,
+    lattice_ripple,
+    make_region,
+    mesh_grid,
+    tier_regions,
+    weighted_kde,
+)
+from confmap import construct
+
+
+def ring(rng, centre, r, n, *, aspect=1.0, angle=0.0, jitter=0.15):
+    t = np.sort(rng.uniform(0, 2 * np.pi, n))
+    rr = r * (1 + jitter * rng.standard_normal(n))
+    x, y = rr * np.cos(t), aspect * rr * np.sin(t)
+    c, s = math.cos(angle), math.sin(angle)
+    return np.column_stack([centre[0] + c * x - s * y, centre[1] + s * x + c * y])
+
+
+def random_annotation(rng, shape, *, aspect=1.0, angle=0.0, sinks=0):
+    h, w = shape
+    centre = (w * rng.uniform(0.4, 0.6), h * rng.uniform(0.4, 0.6))
+    size = min(h, w)
+    tiers = {}
+    for tier, frac, n in (("high", 0.12, 8), ("medium", 0.22, 10), ("low", 0.32, 7)):
+        pts = ring(rng, centre, frac * size, n, aspect=aspect, angle=angle)
+        tiers[tier] = np.clip(pts, -0.5, [w - 0.5, h - 0.5])
+    if sinks:
+        tiers["sinks"] = np.array([centre]) + rng.normal(0, 0.03 * size, (sinks, 2))
+    return Annotation(shape, **tiers)
+
+
+def scipy_map(ann, *, lam=100, betas=(1.0, 0.5, 0.1), bandwidth=0.1):
+    """The straightforward reference: scipy's weighted gaussian_kde at every pixel, then Eq. 7."""
+    h, w = ann.shape
+    gx, gy = mesh_grid(ann.shape, lam=lam)
+    weights = scipy_weights(ann, lam=lam, betas=betas)
+    gxx, gyy = np.meshgrid(gx, gy)
+    keep = weights.ravel() > 0  # zero weights contribute nothing (FACTS: same map to 1e-14)
+    kde = gaussian_kde(np.vstack([gxx.ravel()[keep], gyy.ravel()[keep]]), weights=weights.ravel()[keep], bw_method=bandwidth)
+    px, py = np.meshgrid(np.arange(w), np.arange(h))
+    f = kde(np.vstack([px.ravel(), py.ravel()])).reshape(h, w)
+    return (f - f.min()) / (f.max() - f.min()), weights
+
+
+def scipy_weights(ann, *, lam, betas):
+    """Eq. 5 with scipy's Delaunay.find_simplex as the independent membership test."""
+    gx, gy = mesh_grid(ann.shape, lam=lam)
+    gxx, gyy = np.meshgrid(gx, gy)
+    pts = np.column_stack([gxx.ravel(), gyy.ravel()])
+    w = np.zeros(len(pts))
+    done = np.zeros(len(pts), bool)
+    for tier, beta in zip(("high", "medium", "low"), betas):
+        inside = Delaunay(ann.points(tier)).find_simplex(pts) >= 0
+        w[inside & ~done] = beta
+        done |= inside
+    return w.reshape(gxx.shape)
+
+
+# ------------------------------------------------------------------------------------------
+def test_mesh_grid_is_the_papers_formula():
+    gx, gy = mesh_grid((30, 50), lam=7)
+    assert np.allclose(gx, [k * 50 / 7 for k in range(8)], rtol=0, atol=1e-12)
+    assert np.allclose(gy, [k * 30 / 7 for k in range(8)], rtol=0, atol=1e-12)
+    assert gx[-1] == 50 and gy[-1] == 30
+
+
+@pytest.mark.parametrize("seed, shape, lam", [(0, (64, 96), 100), (1, (120, 80), 60), (2, (50, 50), 33)])
+def test_grid_weights_match_scipy_delaunay(seed, shape, lam):
+    ann = random_annotation(np.random.default_rng(seed), shape)
+    betas = (1.0, 0.4, 0.15)
+    assert np.array_equal(grid_weights(ann, lam=lam, betas=betas), scipy_weights(ann, lam=lam, betas=betas))
+
+
+def test_region_boundary_is_inclusive():
+    # a grid point on a hull vertex and on a hull edge both count as inside
+    ann = Annotation((10, 10), high=[(0.0, 0.0), (4.0, 0.0), (0.0, 4.0)])
+    w = grid_weights(ann, lam=10)  # grid spacing 1 px
+    assert w[0, 0] == 1.0 and w[0, 4] == 1.0 and w[4, 0] == 1.0  # vertices
+    assert w[2, 2] == 1.0  # on the hypotenuse x + y = 4
+    assert w[3, 2] == 0.0 and w[0, 5] == 0.0
+
+
+@pytest.mark.parametrize(
+    "seed, shape, lam, bandwidth",
+    [
+        (10, (48, 64), 100, 0.1),
+        (11, (70, 45), 100, 0.1),
+        (12, (33, 81), 40, 0.25),
+        (13, (64, 64), 100, "scott"),
+        (14, (56, 40), 80, "silverman"),
+        (15, (90, 60), 25, 0.6),
+    ],
+)
+def test_confidence_map_equals_scipy_gaussian_kde(seed, shape, lam, bandwidth):
+    ann = random_annotation(np.random.default_rng(seed), shape)
+    ref, _ = scipy_map(ann, lam=lam, bandwidth=bandwidth)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RippleWarning)
+        got = confidence_map(ann, lam=lam, bandwidth=bandwidth)
+    assert got.shape == shape
+    assert np.max(np.abs(got.values - ref)) <= 1e-9
+
+
+@pytest.mark.parametrize("angle", [0.6, 0.785, 2.3])
+def test_strongly_correlated_kernel_equals_scipy(angle):
+    # an elongated tumour at an angle: |rho| is large, the sheared direct sum is used
+    ann = random_annotation(np.random.default_rng(5), (60, 70), aspect=0.25, angle=angle)
+    gx, gy = mesh_grid(ann.shape, lam=100)
+    cov, _ = kde_covariance(grid_weights(ann), (gx, gy))
+    rho = cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1])
+    assert abs(rho) > 0.6 and construct._n_terms(rho) > construct._MAX_TERMS
+    ref, _ = scipy_map(ann)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RippleWarning)
+        got = confidence_map(ann)
+    assert np.max(np.abs(got.values - ref)) <= 1e-9
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, -0.55, 0.7, -0.9])
+def test_series_and_direct_sum_agree_with_brute_force(rho):
+    rng = np.random.default_rng(int(abs(rho) * 100))
+    gx, gy = mesh_grid((40, 50), lam=20)
+    w = np.zeros((21, 21))
+    w[4:15, 6:18] = rng.uniform(0.1, 1.0, (11, 12))
+    sx, sy = 3.0, 2.2
+    cov = np.array([[sx * sx, rho * sx * sy], [rho * sx * sy, sy * sy]])
+    # brute force: every grid point, every pixel
+    gxx, gyy = np.meshgrid(gx, gy)
+    px, py = np.meshgrid(np.arange(50.0), np.arange(40.0))
+    d = np.stack([px.ravel()[:, None] - gxx.ravel()[None], py.ravel()[:, None] - gyy.ravel()[None]], -1)
+    inv = np.linalg.inv(cov)
+    q = np.einsum("pgi,ij,pgj->pg", d, inv, d)
+    brute = (np.exp(-0.5 * q) @ (w.ravel() / w.sum())).reshape(40, 50) / (2 * np.pi * np.sqrt(np.linalg.det(cov)))
+    u = construct._mehler(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), sx, sy, rho, 200 if rho else 1)
+    v = construct._sheared_sum(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), cov)
+    assert np.max(np.abs(v - brute)) <= 1e-12 * brute.max()
+    if abs(rho) <= 0.7:
+        assert np.max(np.abs(u - brute)) <= 1e-12 * brute.max()
+    fast = weighted_kde(w, (gx, gy), (40, 50), cov=cov)
+    assert np.max(np.abs(fast - brute)) <= 1e-12 * brute.max()
+
+
+def test_isotropic_kernel_is_eq6_brute_force():
+    ann = random_annotation(np.random.default_rng(21), (45, 60))
+    lam, bw = 50, 0.15
+    got = confidence_map(ann, lam=lam, bandwidth=bw, kernel="isotropic")
+    gx, gy = mesh_grid(ann.shape, lam=lam)
+    w = grid_weights(ann, lam=lam)
+    # sigma = bw * s, s^2 = mean of the weighted (unbiased) variances -- written out by hand
+    gxx, gyy = np.meshgrid(gx, gy)
+    wn = w.ravel() / w.sum()
+    xs, ys = gxx.ravel(), gyy.ravel()
+    var_x = np.sum(wn * (xs - np.sum(wn * xs)) ** 2) / (1 - np.sum(wn**2))
+    var_y = np.sum(wn * (ys - np.sum(wn * ys)) ** 2) / (1 - np.sum(wn**2))
+    sigma = bw * math.sqrt((var_x + var_y) / 2)
+    f = np.zeros(ann.shape)
+    for i in np.flatnonzero(wn):  # Eq. 6, one grid point at a time
+        f += wn[i] * np.exp(-0.5 * ((np.arange(60)[None, :] - xs[i]) ** 2 + (np.arange(45)[:, None] - ys[i]) ** 2) / sigma**2)
+    f /= 2 * np.pi * sigma**2
+    ref = (f - f.min()) / (f.max() - f.min())
+    assert np.max(np.abs(got.values - ref)) <= 1e-9
+    assert got.attrs["kernel_cov"][1] == 0.0
+    assert math.isclose(math.sqrt(got.attrs["kernel_cov"][0]), sigma, rel_tol=1e-12)
+
+
+def test_dataarray_layout_and_attrs():
+    ann = random_annotation(np.random.default_rng(3), (40, 52)).replace(image_id="c1", spacing=(0.2, 0.25))
+    cm = confidence_map(ann, lam=60, betas=(1, 0.6, 0.2), bandwidth=0.2)
+    assert cm.dims == ("y", "x") and cm.shape == (40, 52)
+    assert cm.x.values.tolist() == list(range(52)) and cm.y.values.tolist() == list(range(40))
+    assert np.allclose(cm.x_mm.values, np.arange(52) * 0.25)
+    assert float(cm.min()) == 0.0 and float(cm.max()) == 1.0
+    assert cm.attrs["lam"] == 60 and cm.attrs["betas"] == [1.0, 0.6, 0.2] and cm.attrs["bandwidth"] == 0.2
+    assert cm.attrs["tiers_with_region"] == ["high", "medium", "low"] and cm.attrs["image_id"] == "c1"
+    assert len(cm.attrs["kernel_cov"]) == 3 and cm.attrs["ripple"] >= 0
+
+
+def test_weighted_kde_is_zero_far_from_the_region_and_cost_follows_the_annotation():
+    ann = Annotation((400, 400), high=[(10, 10), (30, 12), (20, 30)])
+    cm = confidence_map(ann, lam=100, ripple_warn=None)
+    sigma = math.sqrt(max(cm.attrs["kernel_cov"][0], cm.attrs["kernel_cov"][2]))
+    assert np.all(cm.values[:, int(31 + 9 * sigma) + 2 :] == 0.0)
+
+
+# ------------------------------------------------------------------------------------------
+# Ripple of a narrow kernel
+def test_lattice_ripple_prediction_matches_measurement():
+    # a large uniformly weighted region, a kernel narrower than the grid spacing
+    h = w = 200
+    ann = Annotation((h, w), high=[(20, 20), (180, 20), (180, 180), (20, 180)])
+    lam = 20  # spacing 10 px
+    gx, gy = mesh_grid((h, w), lam=lam)
+    weights = grid_weights(ann, lam=lam)
+    for sigma in (3.0, 4.0, 5.0):
+        cov = np.eye(2) * sigma**2
+        dens = weighted_kde(weights, (gx, gy), (h, w), cov=cov)
+        inner = dens[80:121, 80:121]
+        measured = (inner.max() - inner.min()) / inner.max()
+        predicted = lattice_ripple(cov, (w / lam, h / lam))
+        assert measured == pytest.approx(predicted, rel=1e-6)
+        assert 0 < predicted < 1
+
+
+def test_ripple_warning_names_the_remedy_and_the_remedy_works():
+    ann = Annotation((600, 600), high=[(200, 200), (420, 210), (400, 420), (210, 400)])
+    with pytest.warns(RippleWarning, match=r"use lam >= (\d+)") as rec:
+        cm = confidence_map(ann, lam=30)
+    assert cm.attrs["ripple"] > 0.01
+    need = int(__import__("re").search(r"lam >= (\d+)", str(rec[0].message)).group(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        better = confidence_map(ann, lam=need)
+    assert better.attrs["ripple"] <= 0.01
+    assert confidence_map(ann, lam=30, ripple_warn=None).attrs["ripple"] == cm.attrs["ripple"]
+
+
+# ------------------------------------------------------------------------------------------
+# Degenerate and invalid input
+def test_tier_with_too_few_points_warns_and_is_ignored():
+    high = [(20, 20), (40, 22), (30, 40)]
+    ann = Annotation((60, 60), high=high, medium=[(5, 5), (55, 5)])
+    with pytest.warns(NoRegionWarning, match=r"medium: 2 distinct points, 3 needed"):
+        cm = confidence_map(ann)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ref = confidence_map(Annotation((60, 60), high=high))
+    assert np.array_equal(cm.values, ref.values)
+    assert cm.attrs["tiers_with_region"] == ["high"]
+
+
+def test_collinear_and_duplicate_points():
+    with pytest.warns(NoRegionWarning, match="low: points are collinear"):
+        confidence_map(Annotation((50, 50), high=[(10, 10), (30, 12), (20, 30)], low=[(1, 1), (2, 2), (3, 3), (4, 4)]))
+    dup = Annotation((50, 50), high=[(10, 10), (10, 10), (30, 12), (30, 12), (20, 30)])
+    assert make_region(dup.high).ok
+    assert np.array_equal(confidence_map(dup).values, confidence_map(dup.replace(high=[(10, 10), (30, 12), (20, 30)])).values)
+
+
+def test_no_region_gives_all_zero_map_with_warning():
+    with pytest.warns(NoRegionWarning, match="all zeros"):
+        cm = confidence_map(Annotation((30, 40)))
+    assert cm.shape == (30, 40) and not np.any(cm.values) and not np.isnan(cm.values).any()
+    with pytest.warns(NoRegionWarning):
+        cm = confidence_map(Annotation((30, 40), high=[(1, 1), (5, 1), (3, 4)]), betas=(0, 0, 0))
+    assert not np.any(cm.values)
+
+
+def test_tiny_region_with_one_grid_point_is_finite():
+    # the triangle holds exactly one grid point: the weighted covariance is singular
+    ann = Annotation((100, 100), high=[(9.0, 9.0), (11.5, 9.2), (10.2, 11.4)])
+    with pytest.warns(NoRegionWarning, match="single point"):
+        cm = confidence_map(ann, lam=10, ripple_warn=None)
+    assert np.isfinite(cm.values).all() and cm.values.max() == 1.0
+    assert np.unravel_index(np.argmax(cm.values), cm.shape) == (10, 10)
+
+
+def test_sliver_region_on_one_grid_row_is_finite():
+    ann = Annotation((100, 100), high=[(5.0, 19.5), (80.0, 19.6), (40.0, 20.4)])
+    with pytest.warns(NoRegionWarning, match="collinear"):
+        cm = confidence_map(ann, lam=10, ripple_warn=None)
+    assert np.isfinite(cm.values).all() and cm.values.max() == 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"lam": 0}, ValueError, r"`lam` must be >= 1, got 0"),
+        ({"lam": 2.5}, TypeError, r"`lam` must be an integer, got 2.5"),
+        ({"betas": (1, 0.5)}, ValueError, r"`betas` must be three numbers"),
+        ({"betas": (1, -0.5, 0)}, ValueError, r"`betas\[1\] \(beta_M\)` must be >= 0.0, got -0.5"),
+        ({"betas": (1, np.nan, 0)}, ValueError, r"`betas\[1\] \(beta_M\)` must be finite"),
+        ({"bandwidth": 0}, ValueError, r"`bandwidth` must be > 0.0, got 0.0"),
+        ({"bandwidth": "wide"}, ValueError, r"`bandwidth` must be one of 'scott', 'silverman', got 'wide'"),
+        ({"kernel": "box"}, ValueError, r"`kernel` must be one of 'full', 'isotropic'"),
+        ({"region": "concave"}, ValueError, r"`region` must be one of 'convex', 'alpha'"),
+        ({"region": "alpha", "alpha": -1}, ValueError, r"`alpha` must be >= 0.0, got -1.0"),
+        ({"sink_radius": 0}, ValueError, r"`sink_radius` must be > 0.0"),
+    ],
+)
+def test_invalid_parameters(kwargs, exc, match):
+    ann = Annotation((20, 20), high=[(2, 2), (10, 3), (6, 12)])
+    with pytest.raises(exc, match=match):
+        confidence_map(ann, **kwargs)
+
+
+def test_annotation_type_is_checked():
+    with pytest.raises(TypeError, match=r"`annotation` must be a confmap.Annotation, got array"):
+        confidence_map(np.zeros((3, 2)))
+
+
+# ------------------------------------------------------------------------------------------
+# Beyond the paper: sinks and alpha regions
+def test_sink_inside_high_region_drops_map_to_zero():
+    ann = Annotation((120, 120), high=[(30, 30), (90, 32), (92, 90), (28, 88)])
+    plain = confidence_map(ann)
+    assert plain.values[60, 60] > 0.9
+    sunk = confidence_map(ann.replace(sinks=[(60, 60)]))
+    assert sunk.values[60, 60] == 0.0
+    r = sunk.attrs["sink_radius"]
+    assert r == pytest.approx(2 * 120 / 100)
+    # off-pixel sink: the nearest pixel is near zero
+    off = confidence_map(ann.replace(sinks=[(60.4, 59.7)]))
+    assert off.values[60, 60] < 0.1
+    # far from the sink the map is (nearly) unchanged
+    far = np.hypot(*np.meshgrid(np.arange(120) - 60, np.arange(120) - 60)) > 6 * r
+    assert np.max(np.abs(sunk.values - plain.values)[far]) < 0.05
+    # the sink removes grid weight around it
+    w = grid_weights(ann.replace(sinks=[(60, 60)]))
+    gx, gy = mesh_grid(ann.shape)
+    d = np.hypot(*np.meshgrid(gx - 60, gy - 60))
+    assert np.all(w[d <= r] == 0) and np.all(w[(d > r) & (d < 20)] == 1)
+
+
+def c_shape(n=40):
+    # points along the outline of a "C" opening to the right
+    t = np.linspace(0.35 * np.pi, 1.65 * np.pi, n)
+    outer = np.column_stack([50 + 35 * np.cos(t), 50 + 35 * np.sin(t)])
+    inner = np.column_stack([50 + 18 * np.cos(t[::-1]), 50 + 18 * np.sin(t[::-1])])
+    return np.vstack([outer, inner])
+
+
+def test_alpha_region_carves_concavity_but_keeps_outline_interior():
+    pts = c_shape()
+    convex = make_region(pts, region="convex")
+    carved = make_region(pts, region="alpha", alpha=5.0)
+    mouth = np.array([[62.0, 50.0], [50.0, 50.0]])  # inside the opening / the C's centre
+    body = np.array([[50.0 - 26.0, 50.0]])  # in the C's wall
+    assert convex.contains(mouth).all()
+    assert not carved.contains(mouth).any()
+    assert carved.contains(body).all()
+    assert carved.area < 0.8 * convex.area
+    # an outline of a convex blob never hollows out: alpha == convex
+    t = np.linspace(0, 2 * np.pi, 30, endpoint=False)
+    circle = np.column_stack([50 + 30 * np.cos(t), 50 + 30 * np.sin(t)])
+    assert make_region(circle, region="alpha").area == pytest.approx(make_region(circle).area)
+    assert make_region(pts, region="alpha", alpha=math.inf).area == pytest.approx(convex.area)
+    # every annotated point stays on the region
+    assert carved.contains(pts).all()
+
+
+def test_alpha_region_in_confidence_map():
+    ann = Annotation((100, 100), high=c_shape())
+    convex = confidence_map(ann)
+    carved = confidence_map(ann, region="alpha", alpha=5.0)
+    assert carved.values[50, 62] < 0.2 < convex.values[50, 62]
+    assert carved.attrs["region"] == "alpha" and carved.attrs["alpha"] == 5.0
+
+
+def test_tier_regions_report_reasons():
+    ann = Annotation((50, 50), high=[(10, 10), (30, 12), (20, 30)], medium=[(5, 5)])
+    regions = tier_regions(ann)
+    assert regions["high"].ok and regions["high"].reason == ""
+    assert regions["medium"].reason == "medium: 1 distinct point, 3 needed"
+    assert regions["low"].reason == "low: 0 distinct points, 3 needed"
+    assert regions["high"].triangles.shape == (1, 3, 2)
+    assert regions["high"].area == pytest.approx(0.5 * abs(20 * 20 - 2 * 10))
+
+
+# ------------------------------------------------------------------------------------------
+def test_confidence_maps_builds_a_dataset():
+    rng = np.random.default_rng(8)
+    anns = [random_annotation(rng, (40, 48)).replace(image_id=f"c{i}") for i in range(3)]
+    ds = confidence_maps(anns, lam=50, ripple_warn=None)
+    assert ds.confidence.dims == ("image", "y", "x") and ds.confidence.shape == (3, 40, 48)
+    assert ds.image_id.values.tolist() == ["c0", "c1", "c2"]
+    for i, a in enumerate(anns):
+        assert np.array_equal(ds.confidence[i].values, confidence_map(a, lam=50, ripple_warn=None).values)
+    assert ds.attrs["lam"] == 50
+    with pytest.raises(ValueError, match="same image shape"):
+        confidence_maps([anns[0], Annotation((10, 10))])
+    with pytest.raises(ValueError, match="at least one"):
+        confidence_maps([])
+    with pytest.raises(TypeError, match=r"`annotations\[1\]` must be an Annotation"):
+        confidence_maps([anns[0], "x"])
+
+
+def test_import_confmap_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, confmap; bad = [m for m in ('torch', 'ipywidgets', 'ipympl', 'matplotlib.pyplot') if m in sys.modules]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert confmap.__version__
