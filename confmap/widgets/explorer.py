@@ -1,0 +1,493 @@
+"""Sliders for the construction's parameters, with the confidence map and its metrics following live.
+
+:class:`ParameterExplorer` owns a matplotlib figure (built under ``plt.ioff()``; with
+``%matplotlib widget`` its canvas is an ipympl widget) and ipywidgets controls for lambda, beta_H,
+beta_M, beta_L, the bandwidth sigma, the region mode (convex / alpha, with alpha) and the overlay
+opacity. Every widget callback only calls a public method (:meth:`ParameterExplorer.set`), so a
+test or a script drives the explorer exactly as a user does, without a browser.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .._validation import check_choice, check_int, check_number, check_unit_interval, describe
+from ..annotation import Annotation
+from ..construct import confidence_map
+
+__all__ = ["ParameterExplorer"]
+
+_TIER_STYLE = {
+    "high": dict(marker="o", color="#d62728", label="high"),
+    "medium": dict(marker="o", color="#ff7f0e", label="medium"),
+    "low": dict(marker="o", color="#e7d331", label="low"),
+    "sinks": dict(marker="x", color="#1f77b4", label="sink"),
+}
+
+_PARAMS = ("lam", "beta_h", "beta_m", "beta_l", "bandwidth", "region", "alpha", "opacity")
+
+
+class ParameterExplorer:
+    """Explore lambda, the betas, the bandwidth and the region mode with live map and metrics.
+
+    Parameters
+    ----------
+    annotation : Annotation
+        The tiered points (image shape ``(H, W)``).
+    image : array_like, shape (H, W) or (H, W, 3), optional
+        The image under the map (e.g. the B-mode); grey if 2-D.
+    agreement : array_like, shape (H, W), optional
+        Agreement map in [0, 1] (the paper's *Agreement*). When given, the Brier score (whole
+        image and foreground, Eq. 8) and soft Dice (Eq. 9) against it are shown live, and its
+        0.25 / 0.5 / 0.75 contours are drawn.
+    lam : int, default 100
+        Grid subsampling lambda (slider 10-300; larger values widen the slider).
+    betas : (float, float, float), default (1.0, 0.5, 0.1)
+        ``(beta_H, beta_M, beta_L)`` (sliders 0-1; larger values widen the slider).
+    bandwidth : float, default 0.1
+        KDE bandwidth factor sigma (log slider 0.01-1).
+    region : {"convex", "alpha"}, default "convex"
+    alpha : float, optional
+        Alpha-shape circumradius in pixels (None: 0, carve every removable triangle).
+    kernel : {"full", "isotropic"}, default "full"
+        Fixed, passed to :func:`confmap.confidence_map`.
+    opacity : float, default 0.6
+        Opacity of the map over the image, in [0, 1].
+    cmap : str, default "magma"
+        Colour map of the confidence map.
+    figsize : (float, float), default (5.5, 5)
+
+    Attributes
+    ----------
+    figure : matplotlib.figure.Figure
+    widget : ipywidgets.Widget
+        The whole explorer (controls and canvas); displaying the explorer displays it.
+    controls : dict of str to ipywidgets.Widget
+        The controls by parameter name (``"lam"``, ``"beta_h"``, ..., ``"opacity"``).
+
+    Notes
+    -----
+    Each change recomputes the map with :func:`confmap.confidence_map` (the paper's Eqs. 5-7) and
+    reuses the figure's image artist (``set_data`` + ``draw_idle``). Warnings of the construction
+    (a tier without a region, a visible grid lattice) are shown in the status line, not raised.
+
+    Examples
+    --------
+    >>> from confmap import Annotation
+    >>> from confmap.widgets import ParameterExplorer
+    >>> ann = Annotation((64, 64), high=[(24, 24), (40, 24), (32, 40)])
+    >>> ex = ParameterExplorer(ann, lam=60, bandwidth=0.3)
+    >>> ex.set(lam=80, beta_h=0.9)
+    >>> ex.lam, ex.betas
+    (80, (0.9, 0.5, 0.1))
+    """
+
+    def __init__(
+        self,
+        annotation: Annotation,
+        *,
+        image=None,
+        agreement=None,
+        lam: int = 100,
+        betas=(1.0, 0.5, 0.1),
+        bandwidth: float = 0.1,
+        region: str = "convex",
+        alpha=None,
+        kernel: str = "full",
+        opacity: float = 0.6,
+        cmap: str = "magma",
+        figsize=(5.5, 5.0),
+    ):
+        import ipywidgets as widgets
+        import matplotlib.pyplot as plt
+
+        self._annotation = self._check_annotation(annotation)
+        h, w = annotation.shape
+        self._image = self._check_image(image, (h, w))
+        self._agreement = self._check_agreement(agreement, (h, w))
+        self._kernel = check_choice("kernel", kernel, ("full", "isotropic"))
+        try:
+            bh, bm, bl = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}") from None
+        state = dict(lam=lam, beta_h=bh, beta_m=bm, beta_l=bl, bandwidth=bandwidth, region=region, alpha=alpha, opacity=opacity)
+        self._state = self._validated({}, state)
+        self._map = None
+        self._metrics = None
+        self._messages: list[str] = []
+        self.n_updates = 0
+        self._syncing = False
+
+        # --- figure -------------------------------------------------------------------------
+        with plt.ioff():
+            self.figure, self._ax = plt.subplots(figsize=figsize, layout="constrained")
+        ax = self._ax
+        canvas = self.figure.canvas
+        for attr, value in (("header_visible", False), ("footer_visible", False), ("toolbar_position", "left")):
+            if hasattr(canvas, attr):
+                setattr(canvas, attr, value)
+        if self._image is not None:
+            ax.imshow(self._image, cmap="gray", vmin=0, vmax=1 if self._image.max() <= 1 else None, interpolation="nearest")
+        else:
+            ax.imshow(np.zeros((h, w)), cmap="gray", vmin=0, vmax=1)
+        self._im = ax.imshow(np.zeros((h, w)), cmap=cmap, vmin=0, vmax=1, alpha=self._state["opacity"], interpolation="nearest")
+        self.figure.colorbar(self._im, ax=ax, shrink=0.8, label="confidence")
+        if self._agreement is not None:
+            cs = ax.contour(np.arange(w), np.arange(h), self._agreement, levels=[0.25, 0.5, 0.75], colors="cyan", linewidths=0.8, linestyles=["dotted", "dashed", "solid"])
+            self._contours = cs
+        self._scatter = {}
+        for tier, style in _TIER_STYLE.items():
+            pts = annotation.points(tier)
+            (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **style)
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        ax.autoscale(False)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if any(len(annotation.points(t)) for t in _TIER_STYLE):
+            ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
+
+        # --- controls -----------------------------------------------------------------------
+        s = self._state
+        style = {"description_width": "80px"}
+        layout = widgets.Layout(width="320px")
+        c = {
+            "lam": widgets.IntSlider(value=s["lam"], min=10, max=max(300, s["lam"]), step=1, description="λ (grid)", style=style, layout=layout, continuous_update=False),
+            "beta_h": widgets.FloatSlider(value=s["beta_h"], min=0.0, max=max(1.0, s["beta_h"]), step=0.01, description="β_H", style=style, layout=layout, continuous_update=False),
+            "beta_m": widgets.FloatSlider(value=s["beta_m"], min=0.0, max=max(1.0, s["beta_m"]), step=0.01, description="β_M", style=style, layout=layout, continuous_update=False),
+            "beta_l": widgets.FloatSlider(value=s["beta_l"], min=0.0, max=max(1.0, s["beta_l"]), step=0.01, description="β_L", style=style, layout=layout, continuous_update=False),
+            "bandwidth": widgets.FloatLogSlider(value=s["bandwidth"], base=10, min=min(-2.0, math.log10(s["bandwidth"])), max=max(0.0, math.log10(s["bandwidth"])), step=0.01, description="σ (bandwidth)", style=style, layout=layout, readout_format=".3f", continuous_update=False),
+            "region": widgets.ToggleButtons(options=["convex", "alpha"], value=s["region"], description="region", style={"description_width": "80px", "button_width": "90px"}),
+            "alpha": widgets.FloatSlider(value=s["alpha"], min=0.0, max=max(float(max(h, w)), s["alpha"]), step=0.5, description="α (px)", style=style, layout=layout, continuous_update=False, disabled=s["region"] != "alpha"),
+            "opacity": widgets.FloatSlider(value=s["opacity"], min=0.0, max=1.0, step=0.05, description="opacity", style=style, layout=layout),
+        }
+        self.controls = c
+        for name, ctl in c.items():
+            ctl.observe(self._on_control, names="value")
+        self._metrics_label = widgets.HTML(value="")
+        self._status = widgets.HTML(value="")
+        if isinstance(canvas, widgets.DOMWidget):
+            self._out = None
+            view = canvas
+        else:  # a static backend (inline, Agg): redisplay the figure in an Output widget
+            self._out = widgets.Output()
+            view = self._out
+        panel = widgets.VBox([*c.values(), self._metrics_label, self._status], layout=widgets.Layout(min_width="340px"))
+        self.widget = widgets.HBox([panel, view])
+        self.update()
+
+    # ----------------------------------------------------------------------------------------
+    # validation
+    # ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_annotation(annotation):
+        if not isinstance(annotation, Annotation):
+            raise TypeError(f"`annotation` must be a confmap.Annotation, got {describe(annotation)}")
+        return annotation
+
+    @staticmethod
+    def _check_image(image, shape):
+        if image is None:
+            return None
+        arr = np.asarray(getattr(image, "values", image))
+        if arr.ndim not in (2, 3) or arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+            raise ValueError(f"`image` must have shape {shape} or {shape + (3,)}, the annotation's image shape, got {arr.shape}")
+        arr = arr.astype(float)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("`image` must be finite, got NaN or infinite values")
+        return arr
+
+    @staticmethod
+    def _check_agreement(agreement, shape):
+        if agreement is None:
+            return None
+        arr = check_unit_interval("agreement", getattr(agreement, "values", agreement), ndim=2)
+        if arr.shape != shape:
+            raise ValueError(f"`agreement` must have the annotation's image shape {shape}, got {arr.shape}")
+        return arr
+
+    @staticmethod
+    def _validated(current, changes):
+        unknown = sorted(set(changes) - set(_PARAMS))
+        if unknown:
+            raise TypeError(f"unknown parameter(s) {unknown}; allowed: {list(_PARAMS)}")
+        new = dict(current)
+        for name, value in changes.items():
+            if name == "lam":
+                new[name] = check_int("lam", value, minimum=1)
+            elif name in ("beta_h", "beta_m", "beta_l"):
+                new[name] = check_number(name, value, minimum=0.0)
+            elif name == "bandwidth":
+                new[name] = check_number("bandwidth", value, minimum=0.0, strict_min=True)
+            elif name == "region":
+                new[name] = check_choice("region", value, ("convex", "alpha"))
+            elif name == "alpha":
+                new[name] = 0.0 if value is None else check_number("alpha", value, minimum=0.0)
+            elif name == "opacity":
+                new[name] = check_number("opacity", value, minimum=0.0, maximum=1.0)
+        return new
+
+    # ----------------------------------------------------------------------------------------
+    # public state
+    # ----------------------------------------------------------------------------------------
+    def set(self, **changes) -> None:
+        """Change one or more parameters at once and redraw once.
+
+        Parameters
+        ----------
+        **changes
+            Any of ``lam``, ``beta_h``, ``beta_m``, ``beta_l``, ``bandwidth``, ``region``,
+            ``alpha``, ``opacity``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For an unknown parameter or a bad value (nothing is changed then).
+        """
+        new = self._validated(self._state, changes)
+        if new == self._state:
+            return
+        old, self._state = self._state, new
+        self._sync_controls()
+        changed = {k for k in _PARAMS if new[k] != old[k]}
+        if changed <= {"opacity"} or (changed <= {"opacity", "alpha"} and new["region"] == "convex"):
+            self._im.set_alpha(new["opacity"])
+            self._draw()
+            return
+        self.update()
+
+    def _sync_controls(self):
+        self._syncing = True
+        try:
+            for name, ctl in self.controls.items():
+                value = self._state[name]
+                if hasattr(ctl, "max") and name != "bandwidth" and value > ctl.max:
+                    ctl.max = value
+                if name == "bandwidth":
+                    lv = math.log10(value)
+                    if lv > ctl.max:
+                        ctl.max = lv
+                    if lv < ctl.min:
+                        ctl.min = lv
+                if ctl.value != value:
+                    ctl.value = value
+            self.controls["alpha"].disabled = self._state["region"] != "alpha"
+        finally:
+            self._syncing = False
+
+    def _on_control(self, change):
+        if self._syncing:
+            return
+        name = next(k for k, v in self.controls.items() if v is change["owner"])
+        self.set(**{name: change["new"]})
+
+    @property
+    def annotation(self) -> Annotation:
+        """The annotation (settable: the map and points follow)."""
+        return self._annotation
+
+    @annotation.setter
+    def annotation(self, value):
+        value = self._check_annotation(value)
+        if value.shape != self._annotation.shape:
+            raise ValueError(f"`annotation` must keep the image shape {self._annotation.shape}, got {value.shape}")
+        self._annotation = value
+        for tier, line in self._scatter.items():
+            pts = value.points(tier)
+            line.set_data(pts[:, 0], pts[:, 1])
+        self.update()
+
+    @property
+    def lam(self) -> int:
+        """Grid subsampling lambda."""
+        return self._state["lam"]
+
+    @lam.setter
+    def lam(self, value):
+        self.set(lam=value)
+
+    @property
+    def beta_h(self) -> float:
+        """Weight of the high tier, beta_H."""
+        return self._state["beta_h"]
+
+    @beta_h.setter
+    def beta_h(self, value):
+        self.set(beta_h=value)
+
+    @property
+    def beta_m(self) -> float:
+        """Weight of the medium tier, beta_M."""
+        return self._state["beta_m"]
+
+    @beta_m.setter
+    def beta_m(self, value):
+        self.set(beta_m=value)
+
+    @property
+    def beta_l(self) -> float:
+        """Weight of the low tier, beta_L."""
+        return self._state["beta_l"]
+
+    @beta_l.setter
+    def beta_l(self, value):
+        self.set(beta_l=value)
+
+    @property
+    def betas(self) -> tuple[float, float, float]:
+        """``(beta_H, beta_M, beta_L)`` (settable as a triple)."""
+        s = self._state
+        return (s["beta_h"], s["beta_m"], s["beta_l"])
+
+    @betas.setter
+    def betas(self, value):
+        try:
+            bh, bm, bl = value
+        except (TypeError, ValueError):
+            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}") from None
+        self.set(beta_h=bh, beta_m=bm, beta_l=bl)
+
+    @property
+    def bandwidth(self) -> float:
+        """KDE bandwidth factor sigma."""
+        return self._state["bandwidth"]
+
+    @bandwidth.setter
+    def bandwidth(self, value):
+        self.set(bandwidth=value)
+
+    @property
+    def region(self) -> str:
+        """Region mode, ``"convex"`` or ``"alpha"``."""
+        return self._state["region"]
+
+    @region.setter
+    def region(self, value):
+        self.set(region=value)
+
+    @property
+    def alpha(self) -> float:
+        """Alpha-shape circumradius in pixels (used when ``region == "alpha"``)."""
+        return self._state["alpha"]
+
+    @alpha.setter
+    def alpha(self, value):
+        self.set(alpha=value)
+
+    @property
+    def opacity(self) -> float:
+        """Opacity of the map overlay."""
+        return self._state["opacity"]
+
+    @opacity.setter
+    def opacity(self, value):
+        self.set(opacity=value)
+
+    @property
+    def params(self) -> dict:
+        """Keyword arguments of :func:`confmap.confidence_map` for the current setting."""
+        s = self._state
+        kw = dict(lam=s["lam"], betas=self.betas, bandwidth=s["bandwidth"], kernel=self._kernel, region=s["region"])
+        if s["region"] == "alpha":
+            kw["alpha"] = s["alpha"]
+        return kw
+
+    @property
+    def map(self):
+        """The current confidence map (``xarray.DataArray``, dims ``("y", "x")``)."""
+        return self._map
+
+    @property
+    def metrics(self) -> dict | None:
+        """``{"brier", "brier_fg", "soft_dice"}`` against the agreement map, or None without one."""
+        return None if self._metrics is None else dict(self._metrics)
+
+    @property
+    def messages(self) -> list[str]:
+        """Warnings of the last map computation (no region, lattice ripple), as text."""
+        return list(self._messages)
+
+    # ----------------------------------------------------------------------------------------
+    # drawing
+    # ----------------------------------------------------------------------------------------
+    def update(self) -> None:
+        """Recompute the map (and metrics) for the current parameters and redraw."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cm = confidence_map(self._annotation, **self.params)
+        self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
+        self._map = cm
+        values = cm.values
+        self._im.set_data(values)
+        self._im.set_alpha(self._state["opacity"])
+        if self._agreement is not None:
+            from .. import metrics as m
+
+            self._metrics = {
+                "brier": float(m.brier(values, self._agreement)),
+                "brier_fg": float(m.brier(values, self._agreement, region="foreground")),
+                "soft_dice": float(m.soft_dice(values, self._agreement)),
+            }
+            self._metrics_label.value = (
+                "<b>vs agreement</b> (lower is better): "
+                f"Brier {self._metrics['brier']:.4f} &middot; Brier (foreground) {self._metrics['brier_fg']:.4f}"
+                f" &middot; soft Dice {self._metrics['soft_dice']:.4f}"
+            )
+        counts = self._annotation.counts()
+        head = ", ".join(f"{k} {v}" for k, v in counts.items())
+        ripple = cm.attrs.get("ripple", 0.0)
+        status = f"points: {head}; ripple {ripple:.2%}"
+        if self._messages:
+            status += "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in self._messages) + "</span>"
+        self._status.value = status
+        self._ax.set_title(
+            f"λ={self.lam}, β=({self.beta_h:g}, {self.beta_m:g}, {self.beta_l:g}), σ={self.bandwidth:.3g}, "
+            f"{self.region}" + (f" α={self.alpha:g}" if self.region == "alpha" else ""),
+            fontsize=8,
+        )
+        self.n_updates += 1
+        self._draw()
+
+    def _draw(self):
+        self.figure.canvas.draw_idle()
+        if self._out is not None:
+            try:
+                from IPython import get_ipython
+                from IPython.display import display
+            except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+                return
+            if get_ipython() is None:
+                return
+            with self._out:
+                self._out.clear_output(wait=True)
+                display(self.figure)
+
+    def display(self):
+        """Display the explorer (in a notebook)."""
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def close(self) -> None:
+        """Close the figure and the widgets."""
+        import matplotlib.pyplot as plt
+
+        plt.close(self.figure)
+        self.widget.close()
+        for ctl in self.controls.values():
+            ctl.close()
+        self._metrics_label.close()
+        self._status.close()
+
+    def __repr__(self):
+        return f"ParameterExplorer({self._annotation!r}, {self.params})"
+
+
+def _html_escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
