@@ -389,35 +389,78 @@ def _soft_dice_stack(p3, t3):
 # ---------------------------------------------------------------------------------------------
 # ROC (Figure 3): exact, on tie groups of unique score values
 # ---------------------------------------------------------------------------------------------
-def _tie_table(scores, levels, n_levels):
-    """Distinct scores (ascending) and, per distinct score, the pixel count at each label level.
+def _key_offset(pos_scores, nbits):
+    """Bit pattern of the smallest score if all positive scores' bit patterns fit in 63 - nbits bits.
 
-    ``levels`` (int, 0..n_levels) says how many thresholds a pixel's target reaches; the pixel is a
-    positive for threshold ``k`` (0-based) when ``levels >= k + 1``.
+    Non-negative doubles sort like their IEEE bit patterns, so ``(bits - lo) << nbits | level`` is
+    an integer key that sorts by score, then level, with one fast ``np.sort`` instead of an argsort.
+    None when the range is too wide (scores spanning hundreds of binary orders of magnitude).
     """
-    u = np.unique(scores)
-    if len(u) == 0:
-        return u, np.zeros((0, n_levels + 1), np.int64)
-    inv = np.searchsorted(u, scores)
-    table = np.bincount(inv * (n_levels + 1) + levels, minlength=len(u) * (n_levels + 1))
-    return u, table.reshape(len(u), n_levels + 1).astype(np.int64)
+    if pos_scores.size == 0:
+        return None
+    lo = np.uint64(np.float64(pos_scores.min()).view(np.uint64))
+    hi = np.uint64(np.float64(pos_scores.max()).view(np.uint64))
+    return lo if int(hi - lo) < (1 << (63 - nbits)) else None
 
 
-def _roc_from_table(u, table):
-    """Per threshold k: (fps, tps) at each distinct score in descending order, and (N, P).
+def _sort_pairs(scores, levels, lo, nbits):
+    """``scores`` (> 0) ascending with their ``levels``; ties in any order."""
+    if lo is None:
+        order = np.argsort(scores, kind="stable")
+        return scores[order], levels[order].astype(np.int64)
+    key = np.ascontiguousarray(scores, dtype=np.float64).view(np.uint64) - lo
+    key <<= np.uint64(nbits)
+    key |= levels.astype(np.uint64)
+    key.sort()
+    lv = (key & np.uint64((1 << nbits) - 1)).astype(np.int64)
+    key >>= np.uint64(nbits)
+    key += lo
+    return key.view(np.float64), lv
 
-    Returns ``fps, tps`` of shape (K, m + 1) starting with the (0, 0) point, and ``P``, ``N`` of
-    shape (K,).
+
+def _roc_counts(s_asc, lv_asc, zero_levels, K):
+    """Exact ROC vertices, one per distinct score in descending order, for K nested thresholds.
+
+    ``s_asc``/``lv_asc``: the positive scores sorted ascending and their levels (a pixel is a
+    positive for threshold k when level > k); ``zero_levels``: the level histogram of the pixels
+    with score 0 (one tie group, last). Returns ``fps, tps`` (K, m + 1) starting at (0, 0), the
+    distinct scores (m,) descending, and ``P, N`` (K,).
     """
-    # suffix sums over the level axis: at[:, j] = pixels with level >= j
-    at = table[:, ::-1].cumsum(axis=1)[:, ::-1]
-    total = at[:, 0]
-    pos = at[:, 1:].T[:, ::-1]  # (K, m), descending score order
-    neg = total[::-1][None, :] - pos
-    zeros = np.zeros((pos.shape[0], 1), np.int64)
-    tps = np.concatenate([zeros, np.cumsum(pos, axis=1)], axis=1)
-    fps = np.concatenate([zeros, np.cumsum(neg, axis=1)], axis=1)
-    return fps, tps, tps[:, -1].copy(), fps[:, -1].copy()
+    n = len(s_asc)
+    desc, lvd = s_asc[::-1], lv_asc[::-1]
+    if n:
+        ends = np.flatnonzero(desc[1:] != desc[:-1])
+        ends = np.append(ends, n - 1)
+    else:
+        ends = np.zeros(0, np.int64)
+    tps = np.empty((K, len(ends)), np.int64)
+    for k in range(K):
+        tps[k] = np.cumsum(lvd > k)[ends] if n else tps[k]
+    fps = (ends + 1)[None, :] - tps
+    thresholds = desc[ends]
+    zero_levels = np.asarray(zero_levels, np.int64)
+    if zero_levels.sum() > 0:
+        zpos = np.array([zero_levels[k + 1:].sum() for k in range(K)], np.int64)
+        zneg = zero_levels.sum() - zpos
+        last_t = tps[:, -1] if n else np.zeros(K, np.int64)
+        last_f = fps[:, -1] if n else np.zeros(K, np.int64)
+        tps = np.concatenate([tps, (last_t + zpos)[:, None]], axis=1)
+        fps = np.concatenate([fps, (last_f + zneg)[:, None]], axis=1)
+        thresholds = np.append(thresholds, 0.0)
+    zeros = np.zeros((K, 1), np.int64)
+    tps = np.concatenate([zeros, tps], axis=1)
+    fps = np.concatenate([zeros, fps], axis=1)
+    return fps, tps, thresholds, tps[:, -1].copy(), fps[:, -1].copy()
+
+
+def _roc_of(scores, levels, K):
+    """ROC counts of 1-D snapped scores and their levels (the whole pipeline for one sample set)."""
+    nbits = max(1, int(K).bit_length())
+    pos = scores > 0
+    sp = scores[pos]
+    s_asc, lv_asc = _sort_pairs(sp, levels[pos], _key_offset(sp, nbits), nbits)
+    zero_levels = np.bincount(levels[~pos], minlength=K + 1)
+    return _roc_counts(s_asc, lv_asc, zero_levels, K)
 
 
 def _auc_exact(fps, tps, P, N):
@@ -430,7 +473,9 @@ def _auc_exact(fps, tps, P, N):
 
 
 def _levels(t_snap, thresholds, o):
-    lv = np.zeros(t_snap.shape, np.int64)
+    if len(thresholds) > 255:
+        raise ValueError(f"`thresholds` may hold at most 255 levels, got {len(thresholds)}")
+    lv = np.zeros(t_snap.shape, np.uint8)
     for thr in thresholds:
         lv += t_snap >= thr - o
     return lv
@@ -489,14 +534,13 @@ def roc_curve(
     mask = _region_mask(region, ss, ts)
     if mask is not None:
         ss, ts = ss[mask], ts[mask]
-    u, table = _tie_table(ss.ravel(), _levels(ts.ravel(), thr, o), 1)
-    fps, tps, P, N = _roc_from_table(u, table)
+    fps, tps, u_desc, P, N = _roc_of(ss.ravel(), _levels(ts.ravel(), thr, o), 1)
     if P[0] == 0 or N[0] == 0:
         _warn(f"ROC undefined at threshold {threshold}: only {'negatives' if P[0] == 0 else 'positives'}")
     with np.errstate(invalid="ignore", divide="ignore"):
         fpr = fps[0] / N[0] if N[0] > 0 else np.full(fps.shape[1], np.nan)
         tpr = tps[0] / P[0] if P[0] > 0 else np.full(tps.shape[1], np.nan)
-    return fpr, tpr, np.concatenate([[np.inf], u[::-1]])
+    return fpr, tpr, np.concatenate([[np.inf], u_desc])
 
 
 def roc_auc(
@@ -549,8 +593,7 @@ def roc_auc(
     out = np.empty(len(ss))
     for i in range(len(ss)):
         si, ti = (ss[i], ts[i]) if mask is None else (ss[i][mask[i]], ts[i][mask[i]])
-        u, table = _tie_table(si.ravel(), _levels(ti.ravel(), thr, o), 1)
-        fps, tps, P, N = _roc_from_table(u, table)
+        fps, tps, _, P, N = _roc_of(si.ravel(), _levels(ti.ravel(), thr, o), 1)
         out[i] = _auc_exact(fps, tps, P, N)[0]
     if np.isnan(out).any():
         _warn(f"AUC undefined (single class at threshold {threshold}) for {int(np.isnan(out).sum())} image(s): NaN")
@@ -1097,41 +1140,44 @@ def evaluate(
         if np.isnan(arr).any():
             problems.append(f"{name} in {int(np.isnan(arr).sum())} image(s)")
 
-    # ROC: per image one tie table over the union; the rest of the valid pixels have score 0
+    # ROC: per image, one sort of the positive scores (packed with their levels); score-0 pixels
+    # form one tie group, counted by level inside and outside the union
     grid = np.linspace(0.0, 1.0, fpr_points)
     auc = np.full((n, 2, K), np.nan)
     tpr = np.full((n, 2, K, fpr_points), np.nan)
-    tables = []
+    nbits = max(1, K.bit_length())
+    levels = _levels(ts, thr, o)
+    pos = ps > 0
+    if vmask is not None:
+        pos &= vmask
+    lo = _key_offset(ps[pos], nbits)
+    sorted_runs, zero_all, zero_union = [], np.zeros(K + 1, np.int64), np.zeros(K + 1, np.int64)
     it = range(n)
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc="ROC", unit="image")
     for i in it:
-        u_i = union[i]
-        u, table = _tie_table(ps[i][u_i], _levels(ts[i][u_i], thr, o), K)
-        outside = ~u_i if vmask is None else (vmask[i] & ~u_i)
-        out_levels = np.bincount(_levels(ts[i][outside], thr, o), minlength=K + 1)
-        tables.append((u, table, out_levels))
-        for r, tab in enumerate((_add_zero_row(u, table, out_levels), (u, table))):
-            fps, tps, P, N = _roc_from_table(*tab)
+        s_asc, lv_asc = _sort_pairs(ps[i][pos[i]], levels[i][pos[i]], lo, nbits)
+        sorted_runs.append((s_asc, lv_asc))
+        zero = ~pos[i] if vmask is None else (vmask[i] & ~pos[i])
+        z_all = np.bincount(levels[i][zero], minlength=K + 1)
+        z_union = np.bincount(levels[i][zero & union[i]], minlength=K + 1)
+        zero_all += z_all
+        zero_union += z_union
+        for r, zl in enumerate((z_all, z_union)):
+            fps, tps, _, P, N = _roc_counts(s_asc, lv_asc, zl, K)
             auc[i, r] = _auc_exact(fps, tps, P, N)
             tpr[i, r] = _sample_curves(fps, tps, P, N, grid)
-    # pooled: merge the per-image tables on the union of their distinct values
-    all_u = np.unique(np.concatenate([tb[0] for tb in tables] + [np.zeros(1)]))
-    pooled_table = np.zeros((len(all_u), K + 1), np.int64)
-    pooled_out = np.zeros(K + 1, np.int64)
-    for u, table, out_levels in tables:
-        idx = np.searchsorted(all_u, u)
-        pooled_table[idx] += table
-        pooled_out += out_levels
-    keep = pooled_table.sum(axis=1) > 0
+    # pooled: every pixel of every image one sample; the sorted runs are merged by one more sort
+    s_all = np.concatenate([r[0] for r in sorted_runs])
+    lv_all = np.concatenate([r[1] for r in sorted_runs])
+    del sorted_runs
+    s_asc, lv_asc = _sort_pairs(s_all, lv_all, lo, nbits)
     auc_pooled = np.full((2, K), np.nan)
     tpr_pooled = np.full((2, K, fpr_points), np.nan)
-    for r, tab in enumerate(
-        (_add_zero_row(all_u[keep], pooled_table[keep], pooled_out), (all_u[keep], pooled_table[keep]))
-    ):
-        fps, tps, P, N = _roc_from_table(*tab)
+    for r, zl in enumerate((zero_all, zero_union)):
+        fps, tps, _, P, N = _roc_counts(s_asc, lv_asc, zl, K)
         auc_pooled[r] = _auc_exact(fps, tps, P, N)
         tpr_pooled[r] = _sample_curves(fps, tps, P, N, grid)
     if np.isnan(auc).any():
@@ -1234,17 +1280,6 @@ def _nanmean(a, axis=None):
     s = np.where(ok, a, 0.0).sum(axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
-
-
-def _add_zero_row(u, table, out_levels):
-    """Add pixels outside the union (all with snapped score 0) to the score-0 row."""
-    if not out_levels.any():
-        return u, table
-    if len(u) and u[0] == 0.0:
-        table = table.copy()
-        table[0] += out_levels
-        return u, table
-    return np.concatenate([[0.0], u]), np.concatenate([out_levels[None], table])
 
 
 def _sample_curves(fps, tps, P, N, grid):
