@@ -172,6 +172,23 @@ class TierRegion:
         )
         return float(np.abs(cross).sum() / 2)
 
+    def _grid_mask(self, gx, gy) -> np.ndarray:
+        """``contains`` on the product grid ``gx x gy`` (evenly spaced), testing only the bbox."""
+        mask = np.zeros((len(gy), len(gx)), dtype=bool)
+        if not self.ok:
+            return mask
+        flat = self.triangles.reshape(-1, 2)
+        tol = _BOUNDARY_RTOL * max(1.0, float(np.abs(flat).max()))
+        lo, hi = flat.min(axis=0) - tol, flat.max(axis=0) + tol
+        k0, k1 = np.searchsorted(gx, lo[0], "left"), np.searchsorted(gx, hi[0], "right")
+        l0, l1 = np.searchsorted(gy, lo[1], "left"), np.searchsorted(gy, hi[1], "right")
+        if k1 <= k0 or l1 <= l0:
+            return mask
+        sx, sy = np.meshgrid(gx[k0:k1], gy[l0:l1])
+        inside = self.contains(np.column_stack([sx.ravel(), sy.ravel()]))
+        mask[l0:l1, k0:k1] = inside.reshape(sx.shape)
+        return mask
+
     def contains(self, points) -> np.ndarray:
         """Which ``(N, 2)`` points ``(x, y)`` lie in the region, boundary included.
 
@@ -388,23 +405,20 @@ def grid_weights(
         regions = tier_regions(annotation, region=region, alpha=alpha)
     if warn:
         _warn_missing_regions(annotation, regions)
-    px, py = np.meshgrid(gx, gy)
-    pts = np.column_stack([px.ravel(), py.ravel()])
-    w = np.zeros(len(pts))
-    unassigned = np.ones(len(pts), dtype=bool)
+    w = np.zeros((len(gy), len(gx)))
+    unassigned = np.ones(w.shape, dtype=bool)
     for tier, beta in zip(WEIGHTED_TIERS, (bh, bm, bl)):
         reg = regions[tier]
         if not reg.ok:
             continue
-        idx = np.flatnonzero(unassigned)
-        hit = idx[reg.contains(pts[idx])]
+        hit = reg._grid_mask(gx, gy) & unassigned
         w[hit] = beta
-        unassigned[hit] = False
-    w = w.reshape(len(gy), len(gx))
+        unassigned &= ~hit
     if len(annotation.sinks):
         r = _sink_radius(sink_radius, annotation.shape, lam)
-        near = _near_sinks(pts, annotation.sinks, r).reshape(w.shape)
-        w[near] = 0.0
+        px, py = np.meshgrid(gx, gy)
+        near = _near_sinks(np.column_stack([px.ravel(), py.ravel()]), annotation.sinks, r)
+        w[near.reshape(w.shape)] = 0.0
     return w
 
 
@@ -582,12 +596,27 @@ def weighted_kde(weights, grid, shape, *, cov) -> np.ndarray:
     px = np.arange(x0, x1 + 1, dtype=float)
     py = np.arange(y0, y1 + 1, dtype=float)
     n_terms = _n_terms(rho)
-    if n_terms <= _MAX_TERMS:
-        dens = _mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms)
-    else:
-        dens = _sheared_sum(wc, gxc, gyc, px, py, cov)
+    with _one_blas_thread():
+        if n_terms <= _MAX_TERMS:
+            dens = _mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms)
+        else:
+            dens = _sheared_sum(wc, gxc, gyc, px, py, cov)
     out[y0 : y1 + 1, x0 : x1 + 1] = dens
     return out
+
+
+_BLAS_CONTROLLER = None
+
+
+def _one_blas_thread():
+    """Limit BLAS to one thread: the products here are small, and waking a second thread costs
+    more than it gains (measured 2-8x slower with two threads on a busy 2-core machine)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _n_terms(rho):
@@ -892,19 +921,25 @@ def _sink_suppression(sinks, shape, r):
     return fac
 
 
+_PIXEL_ATTRS = {
+    "y": {"units": "pixel", "long_name": "row (pixel centre)"},
+    "x": {"units": "pixel", "long_name": "column (pixel centre)"},
+}
+
+
 def _as_dataarray(values, annotation, attrs):
     import xarray as xr
 
     h, w = annotation.shape
-    coords = {"y": np.arange(h), "x": np.arange(w)}
+    coords = {
+        "y": xr.Variable("y", np.arange(h), _PIXEL_ATTRS["y"]),
+        "x": xr.Variable("x", np.arange(w), _PIXEL_ATTRS["x"]),
+    }
     if annotation.spacing is not None:
         dy, dx = annotation.spacing
-        coords["y_mm"] = ("y", np.arange(h) * dy, {"units": "mm"})
-        coords["x_mm"] = ("x", np.arange(w) * dx, {"units": "mm"})
-    da = xr.DataArray(values, dims=("y", "x"), coords=coords, name="confidence", attrs=attrs)
-    da["y"].attrs.update(units="pixel", long_name="row (pixel centre)")
-    da["x"].attrs.update(units="pixel", long_name="column (pixel centre)")
-    return da
+        coords["y_mm"] = xr.Variable("y", np.arange(h) * dy, {"units": "mm"})
+        coords["x_mm"] = xr.Variable("x", np.arange(w) * dx, {"units": "mm"})
+    return xr.DataArray(values, dims=("y", "x"), coords=coords, name="confidence", attrs=attrs)
 
 
 def confidence_maps(annotations, *, progress: bool = False, **kwargs):
