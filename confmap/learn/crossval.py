@@ -1,0 +1,759 @@
+"""k-fold cross-validation of soft- vs hard-label training (Weld et al., Section 3.3, Table 1).
+
+For every loss, one :class:`~confmap.learn.unet.UNet` is trained on **soft** labels (the phantom's
+confidence maps) and one on **hard** labels (the reference rater's binary mask, the paper's
+neuroradiologist), on the same folds, from the same initial weights, with the same batch order and
+schedule. Every held-out image is scored with the numpy metrics :func:`confmap.metrics.brier` and
+:func:`confmap.metrics.soft_dice` against the raters' **agreement** map (as the paper does) and
+against the phantom's ground-truth infiltration **truth** (which the paper could not do).
+
+The work is split into units (loss, label, fold). Each unit writes an epoch checkpoint and, when
+done, its scores and predictions, atomically, under ``out_dir``; calling :func:`cross_validate`
+again with the same arguments and ``out_dir`` skips finished units and resumes an interrupted one
+from its last epoch, with results identical to an uninterrupted run (CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .._validation import (
+    atomic_write_bytes,
+    check_choice,
+    check_image_shape,
+    check_int,
+    check_number,
+    describe,
+)
+from .losses import LOSS_LABELS, LOSSES, PAPER_LOSSES, make_loss
+from .unet import UNet
+
+__all__ = [
+    "LABELS",
+    "PRESETS",
+    "CVConfig",
+    "cross_validate",
+    "kfold_split",
+    "plot_folds",
+    "plot_predictions",
+    "run_experiment",
+    "soft_wins",
+    "table1",
+    "train_network",
+]
+
+#: Label types: soft = the confidence map, hard = the reference rater's mask.
+LABELS = ("soft", "hard")
+_METRICS = ("brier", "soft_dice")
+_REFERENCES = ("agreement", "truth")
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    """Settings of one cross-validation experiment (everything that changes the numbers).
+
+    Parameters
+    ----------
+    losses : tuple of str
+        Loss names (keys of :data:`confmap.learn.losses.LOSSES`). Default: the paper's five and
+        the soft-target-correct ``"tversky_fuzzy"``.
+    labels : tuple of str
+        Any of ``("soft", "hard")``. Default both.
+    n_folds : int
+        Number of folds (>= 2), split by image. Default 5 (the paper's).
+    epochs : int
+        Training epochs per unit. Default 40.
+    batch_size : int
+        Images per optimiser step. Default 4.
+    lr : float
+        Adam learning rate, constant. Default 1e-3.
+    channels : tuple of int
+        UNet widths per level. Default ``(8, 16, 32, 64)`` (paper: 4 levels, widest 64).
+    norm : str
+        UNet normalisation, ``"batch"``, ``"instance"`` or ``"none"``. Default ``"batch"``.
+    seed : int
+        Seed of the fold split, the initial weights and the batch order. Default 0.
+    """
+
+    losses: tuple = (*PAPER_LOSSES, "tversky_fuzzy")
+    labels: tuple = LABELS
+    n_folds: int = 5
+    epochs: int = 40
+    batch_size: int = 4
+    lr: float = 1e-3
+    channels: tuple = (8, 16, 32, 64)
+    norm: str = "batch"
+    seed: int = 0
+
+    def __post_init__(self):
+        losses = _check_names("losses", self.losses, tuple(LOSSES))
+        labels = _check_names("labels", self.labels, LABELS)
+        object.__setattr__(self, "losses", losses)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "n_folds", check_int("n_folds", self.n_folds, minimum=2))
+        object.__setattr__(self, "epochs", check_int("epochs", self.epochs, minimum=1))
+        object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1))
+        object.__setattr__(self, "lr", check_number("lr", self.lr, minimum=0.0, strict_min=True))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))
+        # UNet checks channels and norm
+        net = UNet(channels=self.channels, norm=self.norm)
+        object.__setattr__(self, "channels", net.channels)
+
+    def to_dict(self) -> dict:
+        """The settings as a JSON-serialisable dict."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def _check_names(name, value, allowed):
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (tuple, list)) or not value:
+        raise TypeError(f"`{name}` must be a non-empty sequence of names, got {describe(value)}")
+    out = tuple(check_choice(f"{name}[{i}]", v, allowed) for i, v in enumerate(value))
+    if len(set(out)) != len(out):
+        raise ValueError(f"`{name}` must not repeat a name, got {describe(value)}")
+    return out
+
+
+#: Ready-made experiments: ``dataset`` goes to :func:`confmap.phantom.make_dataset`, ``config``
+#: to :class:`CVConfig`. "quick" runs in minutes on a 2-core CPU (notebook, CI); "full" is the
+#: paper-sized experiment (meant for a GPU).
+PRESETS = {
+    "quick": {
+        "dataset": {"n": 10, "size": (64, 64), "seed": 0},
+        "config": {"losses": ("bce", "tversky", "tversky_fuzzy"), "n_folds": 5, "epochs": 15,
+                   "batch_size": 2, "lr": 1e-2},
+    },
+    "full": {
+        "dataset": {"n": 40, "size": (256, 256), "seed": 0},
+        "config": {"n_folds": 5, "epochs": 60, "batch_size": 4, "lr": 3e-3},
+    },
+}
+
+
+def kfold_split(n_images: int, *, n_folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Assign every image to one test fold.
+
+    Parameters
+    ----------
+    n_images : int
+        Number of images (>= ``n_folds``).
+    n_folds : int, optional
+        Number of folds (>= 2). Default 5.
+    seed : int, optional
+        Seed of the random permutation. Default 0.
+
+    Returns
+    -------
+    fold : ndarray of int, shape (n_images,)
+        ``fold[i]`` is the fold in which image ``i`` is held out; fold sizes differ by at most 1.
+
+    Raises
+    ------
+    ValueError
+        If ``n_images < n_folds`` or ``n_folds < 2``.
+
+    Examples
+    --------
+    >>> kfold_split(7, n_folds=3, seed=0).tolist()  # doctest: +SKIP
+    [2, 0, 1, 0, 2, 1, 0]
+    """
+    n_folds = check_int("n_folds", n_folds, minimum=2)
+    n_images = check_int("n_images", n_images, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    if n_images < n_folds:
+        raise ValueError(
+            f"`n_images` must be >= `n_folds` ({n_folds}) so that every fold has a test image, "
+            f"got {n_images}"
+        )
+    order = np.random.default_rng(seed).permutation(n_images)
+    fold = np.empty(n_images, dtype=np.int64)
+    for k, idx in enumerate(np.array_split(order, n_folds)):
+        fold[idx] = k
+    return fold
+
+
+def _pick_device(device):
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _unit_seed(seed: int, *parts: int) -> int:
+    h = hashlib.sha256(repr((seed, *parts)).encode()).digest()
+    return int.from_bytes(h[:6], "little")
+
+
+def _save_torch(path: Path, obj) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def train_network(
+    images,
+    targets,
+    *,
+    loss: str,
+    config: CVConfig,
+    fold: int = 0,
+    device=None,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    desc: str = "",
+    on_epoch_end=None,
+):
+    """Train one UNet on images and (soft or hard) targets.
+
+    Parameters
+    ----------
+    images, targets : ndarray, shape (N, H, W)
+        Inputs in [0, 1] and targets in [0, 1].
+    loss : str
+        Loss name (a key of :data:`~confmap.learn.losses.LOSSES`).
+    config : CVConfig
+        Widths, epochs, batch size, learning rate and seed.
+    fold : int, optional
+        Fold number; the initial weights depend on ``(config.seed, fold)`` only, so soft and hard
+        training (and every loss) of a fold start from the same weights, and the batch order of
+        epoch ``e`` depends on ``(config.seed, fold, e)`` only.
+    device : str or torch.device, optional
+        Default: CUDA when available, else CPU.
+    checkpoint : path, optional
+        Epoch checkpoint (model, optimiser, history), written atomically after every epoch and
+        resumed from if it exists.
+    progress : bool, optional
+        Show a tqdm bar over epochs. Default True.
+    desc : str, optional
+        Label of the progress bar.
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, mean_loss)`` after each epoch's checkpoint is written
+        (``epoch`` counts from 1). An exception raised there stops training (used to test
+        resuming).
+
+    Returns
+    -------
+    model : UNet
+        Trained network in eval mode, on ``device``.
+    history : list of float
+        Mean training loss per epoch.
+    """
+    from tqdm.auto import tqdm
+
+    device = _pick_device(device)
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
+    y = torch.as_tensor(np.asarray(targets, dtype=np.float32))[:, None]
+    n = x.shape[0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_unit_seed(config.seed, fold))
+        model = UNet(channels=config.channels, norm=config.norm)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    criterion = make_loss(loss)
+    history: list[float] = []
+    start = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        history = [float(v) for v in state["history"]]
+        start = int(state["epoch"])
+    bar = tqdm(range(start, config.epochs), desc=desc or f"{loss} epochs", leave=False,
+               disable=not progress, initial=start, total=config.epochs)
+    for epoch in bar:
+        model.train()
+        gen = torch.Generator().manual_seed(_unit_seed(config.seed, fold, epoch + 1))
+        order = torch.randperm(n, generator=gen)
+        total, count = 0.0, 0
+        for i in range(0, n, config.batch_size):
+            idx = order[i : i + config.batch_size]
+            if len(idx) == 1 and n > 1 and config.norm == "batch":
+                idx = order[i - 1 : i + 1]  # BatchNorm needs two samples; reuse the previous one
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            opt.zero_grad(set_to_none=True)
+            value = criterion(model(xb), yb)
+            value.backward()
+            opt.step()
+            total += float(value.detach()) * len(idx)
+            count += len(idx)
+        history.append(total / count)
+        bar.set_postfix(loss=f"{history[-1]:.4f}")
+        if checkpoint is not None:
+            _save_torch(Path(checkpoint), {"epoch": epoch + 1, "model": model.state_dict(),
+                                           "optim": opt.state_dict(), "history": history})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, history[-1])
+    bar.close()
+    model.eval()
+    return model, history
+
+
+@torch.no_grad()
+def _predict(model, images, *, batch_size, device) -> np.ndarray:
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
+    out = [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out)[:, 0].numpy().astype(np.float64)
+
+
+def _labels(ds: xr.Dataset, label: str) -> np.ndarray:
+    if label == "soft":
+        return np.asarray(ds["confidence"].values, dtype=np.float32)
+    ref = ds.attrs.get("reference_rater")
+    if ref is None:
+        raise ValueError("dataset needs the attribute `reference_rater` for hard labels")
+    return np.asarray(ds["masks"].sel(rater=ref).values, dtype=np.float32)
+
+
+def _check_dataset(ds, config: CVConfig):
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"`ds` must be an xarray.Dataset from confmap.phantom.make_dataset, got {describe(ds)}")
+    need = ["bmode", "agreement", "truth"]
+    need += ["confidence"] if "soft" in config.labels else []
+    need += ["masks"] if "hard" in config.labels else []
+    missing = [v for v in need if v not in ds]
+    if missing:
+        raise ValueError(f"`ds` is missing the variable(s) {missing}; it has {sorted(ds.data_vars)}")
+    n, h, w = ds["bmode"].shape
+    div = 2 ** (len(config.channels) - 1)
+    if h % div or w % div:
+        raise ValueError(
+            f"image size (H={h}, W={w}) must be a multiple of {div} for a UNet with "
+            f"{len(config.channels)} levels"
+        )
+    if n < config.n_folds:
+        raise ValueError(f"`ds` has {n} images, fewer than `n_folds` = {config.n_folds}")
+
+
+def _fingerprint(ds: xr.Dataset) -> str:
+    h = hashlib.sha256()
+    for v in ("bmode", "confidence", "masks", "agreement", "truth"):
+        if v in ds:
+            h.update(np.ascontiguousarray(ds[v].values).tobytes())
+    return h.hexdigest()[:16]
+
+
+def cross_validate(
+    ds: xr.Dataset,
+    config: CVConfig | None = None,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    device=None,
+    progress: bool = True,
+    keep_predictions: bool = True,
+    on_epoch_end=None,
+    num_threads: int | None = None,
+) -> xr.Dataset:
+    """Train soft- and hard-label UNets for every loss under k-fold CV and score them.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A phantom dataset from :func:`confmap.phantom.make_dataset` (variables ``bmode``,
+        ``confidence``, ``masks``, ``agreement``, ``truth``; attribute ``reference_rater``).
+    config : CVConfig, optional
+        Experiment settings. Default ``CVConfig()``.
+    out_dir : path, optional
+        Folder for checkpoints and per-unit results. With it, an interrupted run resumes where it
+        stopped; a folder written with other settings or another dataset is refused.
+        Default: nothing written, nothing resumed.
+    device : str or torch.device, optional
+        Default CUDA when available, else CPU. Results are deterministic on CPU for a seed.
+    progress : bool, optional
+        tqdm bars over units (loss, label, fold) and epochs. Default True.
+    keep_predictions : bool, optional
+        Keep the held-out predictions in the result (variable ``prediction``). Default True.
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(loss, label, fold, epoch, mean_loss)``; an exception raised
+        there interrupts the run (checkpoints so far are kept).
+    num_threads : int, optional
+        CPU threads for torch during the run (restored afterwards). Default: leave torch's
+        setting. On a small shared machine 1 thread is often fastest.
+
+    Returns
+    -------
+    results : xarray.Dataset
+        ``score`` (loss, label, reference, metric, image): each image scored when held out;
+        ``fold_score`` (loss, label, reference, metric, fold): mean over the fold's test images;
+        ``train_loss`` (loss, label, fold, epoch); ``train_seconds`` (loss, label, fold);
+        ``prediction`` (loss, label, image, y, x) if kept; coordinate ``fold_of_image`` (image).
+        Metrics are in the paper's orientation (lower is better for both). ``attrs`` hold the
+        settings, device and total time.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a wrong dataset, settings, or an ``out_dir`` written with other settings.
+
+    Notes
+    -----
+    Weld et al., Section 3.3 and Table 1; metrics Eqs. 8 and 9 from :mod:`confmap.metrics`.
+    """
+    config = CVConfig() if config is None else config
+    if not isinstance(config, CVConfig):
+        raise TypeError(f"`config` must be a CVConfig, got {describe(config)}")
+    _check_dataset(ds, config)
+    if num_threads is None:
+        return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
+    num_threads = check_int("num_threads", num_threads, minimum=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end):
+    from tqdm.auto import tqdm
+
+    from ..metrics import brier, soft_dice
+
+    device = _pick_device(device)
+    n_images = ds.sizes["image"]
+    folds = kfold_split(n_images, n_folds=config.n_folds, seed=config.seed)
+    bmode = np.asarray(ds["bmode"].values, dtype=np.float32)
+    refs = {r: np.asarray(ds[r].values, dtype=np.float64) for r in _REFERENCES}
+    labels = {lab: _labels(ds, lab) for lab in config.labels}
+    units_dir = None
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        units_dir = out_dir / "units"
+        units_dir.mkdir(parents=True, exist_ok=True)
+        meta = {"config": config.to_dict(), "dataset": _fingerprint(ds)}
+        meta_path = out_dir / "experiment.json"
+        if meta_path.exists():
+            old = json.loads(meta_path.read_text())
+            if old != meta:
+                raise ValueError(
+                    f"`out_dir` {str(out_dir)!r} holds a run with other settings or data "
+                    f"({old}); use a new folder to start afresh"
+                )
+        else:
+            atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
+
+    t0 = time.perf_counter()
+    units = [(lo, lab, k) for lo in config.losses for lab in config.labels for k in range(config.n_folds)]
+    per_unit = {}
+    outer = tqdm(units, desc="cross-validation (loss, label, fold)", disable=not progress)
+    for lo, lab, k in outer:
+        outer.set_postfix_str(f"{lo}/{lab}/fold {k}")
+        name = f"{lo}-{lab}-fold{k}"
+        done = units_dir / f"{name}.nc" if units_dir is not None else None
+        if done is not None and done.exists():
+            with xr.open_dataset(done, engine="h5netcdf") as f:
+                per_unit[lo, lab, k] = f.load()
+            continue
+        train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        cb = None
+        if on_epoch_end is not None:
+            def cb(epoch, value, _u=(lo, lab, k)):
+                on_epoch_end(*_u, epoch, value)
+        tic = time.perf_counter()
+        ckpt = units_dir / f"{name}.ckpt.pt" if units_dir is not None else None
+        model, history = train_network(
+            bmode[train], labels[lab][train], loss=lo, config=config, fold=k, device=device,
+            checkpoint=ckpt, progress=progress, desc=f"{lo}/{lab}/fold {k}", on_epoch_end=cb,
+        )
+        seconds = time.perf_counter() - tic
+        pred = _predict(model, bmode[test], batch_size=config.batch_size, device=device)
+        score = np.empty((len(_REFERENCES), len(_METRICS), len(test)))
+        for r, ref in enumerate(_REFERENCES):
+            score[r, 0] = brier(pred, refs[ref][test])
+            score[r, 1] = soft_dice(pred, refs[ref][test])
+        unit = xr.Dataset(
+            {
+                "score": (("reference", "metric", "image"), score),
+                "train_loss": (("epoch",), np.asarray(history)),
+                "train_seconds": ((), seconds),
+                "prediction": (("image", "y", "x"), pred.astype(np.float32)),
+            },
+            coords={"image": test, "epoch": np.arange(1, config.epochs + 1)},
+        )
+        if done is not None:
+            atomic_write_bytes(done, bytes(unit.to_netcdf(engine="h5netcdf")))
+            ckpt.unlink(missing_ok=True)
+        per_unit[lo, lab, k] = unit
+    outer.close()
+    return _assemble(ds, config, folds, per_unit, keep_predictions, device,
+                     time.perf_counter() - t0)
+
+
+def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) -> xr.Dataset:
+    n_images = ds.sizes["image"]
+    nl, nb, nf = len(config.losses), len(config.labels), config.n_folds
+    score = np.full((nl, nb, len(_REFERENCES), len(_METRICS), n_images), np.nan)
+    fold_score = np.full((nl, nb, len(_REFERENCES), len(_METRICS), nf), np.nan)
+    train_loss = np.full((nl, nb, nf, config.epochs), np.nan)
+    train_seconds = np.full((nl, nb, nf), np.nan)
+    h, w = ds.sizes["y"], ds.sizes["x"]
+    pred = np.full((nl, nb, n_images, h, w), np.nan, dtype=np.float32) if keep_predictions else None
+    for (lo, lab, k), u in per_unit.items():
+        a, b = config.losses.index(lo), config.labels.index(lab)
+        idx = u["image"].values.astype(int)
+        score[a, b][..., idx] = u["score"].values
+        fold_score[a, b, ..., k] = u["score"].values.mean(axis=-1)
+        train_loss[a, b, k] = u["train_loss"].values
+        train_seconds[a, b, k] = float(u["train_seconds"])
+        if pred is not None:
+            pred[a, b, idx] = u["prediction"].values
+    coords = {
+        "loss": list(config.losses),
+        "label": list(config.labels),
+        "reference": list(_REFERENCES),
+        "metric": list(_METRICS),
+        "image": ds["image"].values,
+        "fold": np.arange(nf),
+        "epoch": np.arange(1, config.epochs + 1),
+        "fold_of_image": ("image", folds),
+        "loss_name": ("loss", [LOSS_LABELS[lo] for lo in config.losses]),
+    }
+    if "kind" in ds.coords:
+        coords["kind"] = ("image", ds["kind"].values)
+    data = {
+        "score": (("loss", "label", "reference", "metric", "image"), score),
+        "fold_score": (("loss", "label", "reference", "metric", "fold"), fold_score),
+        "train_loss": (("loss", "label", "fold", "epoch"), train_loss),
+        "train_seconds": (("loss", "label", "fold"), train_seconds),
+    }
+    if pred is not None:
+        coords["y"], coords["x"] = ds["y"].values, ds["x"].values
+        data["prediction"] = (("loss", "label", "image", "y", "x"), pred)
+    res = xr.Dataset(data, coords=coords)
+    res["score"].attrs["description"] = "held-out score per image (lower is better)"
+    res["fold_score"].attrs["description"] = "mean held-out score per fold (lower is better)"
+    res.attrs.update({
+        "config": json.dumps(config.to_dict()),
+        "device": str(device),
+        "torch_version": torch.__version__,
+        "seconds": float(seconds),
+        "train_seconds_total": float(np.nansum(train_seconds)),
+    })
+    return res
+
+
+def table1(results: xr.Dataset, *, reference: str = "agreement"):
+    """The paper's Table 1 layout: mean over folds, rows = losses, columns = metric x label.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Output of :func:`cross_validate`.
+    reference : {"agreement", "truth"}, optional
+        Score against the raters' agreement (the paper's) or the phantom's truth.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: loss display names; columns: MultiIndex ``(metric, label)`` with metrics
+        "Brier" and "Soft Dice" and labels "Soft" and "Hard".
+    """
+    import pandas as pd
+
+    reference = check_choice("reference", reference, _REFERENCES)
+    mean = results["fold_score"].sel(reference=reference).mean("fold")
+    cols, data = [], []
+    for m, mname in zip(_METRICS, ("Brier", "Soft Dice")):
+        for lab in results["label"].values:
+            cols.append((mname, str(lab).capitalize()))
+            data.append(mean.sel(metric=m, label=lab).values)
+    return pd.DataFrame(
+        np.column_stack(data),
+        index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"),
+        columns=pd.MultiIndex.from_tuples(cols, names=["metric", "label"]),
+    )
+
+
+def soft_wins(results: xr.Dataset):
+    """In how many folds the soft-trained network scores better (lower) than the hard one.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: loss display names; columns: MultiIndex ``(reference, metric)``; values: the
+        number of folds (out of ``results.sizes["fold"]``) where soft < hard.
+
+    Raises
+    ------
+    ValueError
+        If the results lack either label.
+    """
+    import pandas as pd
+
+    labels = list(results["label"].values)
+    if "soft" not in labels or "hard" not in labels:
+        raise ValueError(f"`results` must hold both labels 'soft' and 'hard', got {labels}")
+    fs = results["fold_score"]
+    wins = (fs.sel(label="soft") < fs.sel(label="hard")).sum("fold")
+    cols, data = [], []
+    for ref in _REFERENCES:
+        for m in _METRICS:
+            cols.append((ref, m))
+            data.append(wins.sel(reference=ref, metric=m).values.astype(int))
+    return pd.DataFrame(
+        np.column_stack(data),
+        index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"),
+        columns=pd.MultiIndex.from_tuples(cols, names=["reference", "metric"]),
+    )
+
+
+def run_experiment(
+    preset: str = "quick",
+    *,
+    out_dir: str | os.PathLike | None = None,
+    device=None,
+    progress: bool = True,
+    dataset: dict | None = None,
+    num_threads: int | None = None,
+    **config_overrides,
+):
+    """Build the phantom dataset of a preset and cross-validate on it.
+
+    Parameters
+    ----------
+    preset : {"quick", "full"}, optional
+        ``"quick"``: 10 images of 64x64, three losses (BCE and both Tverskys), 15 epochs
+        (minutes on a 2-core CPU). ``"full"``: 40 images of 256x256, all six losses, 60 epochs
+        (meant for a GPU).
+    out_dir, device, progress, num_threads
+        As in :func:`cross_validate`.
+    dataset : dict, optional
+        Overrides of the preset's :func:`confmap.phantom.make_dataset` arguments
+        (``n``, ``size``, ``seed``, ...).
+    **config_overrides
+        Overrides of the preset's :class:`CVConfig` fields (``epochs=5``, ``losses=("bce",)``).
+
+    Returns
+    -------
+    ds : xarray.Dataset
+        The phantom dataset.
+    results : xarray.Dataset
+        As from :func:`cross_validate`.
+
+    Examples
+    --------
+    >>> ds, res = run_experiment("quick", epochs=2, losses=("bce",))  # doctest: +SKIP
+    >>> table1(res)  # doctest: +SKIP
+    """
+    from ..phantom import make_dataset
+
+    preset = check_choice("preset", preset, tuple(PRESETS))
+    dargs = dict(PRESETS[preset]["dataset"])
+    dargs.update(dataset or {})
+    if "size" in dargs:
+        dargs["size"] = check_image_shape("dataset['size']", dargs["size"])
+    n = dargs.pop("n")
+    cargs = dict(PRESETS[preset]["config"])
+    cargs.update(config_overrides)
+    config = CVConfig(**cargs)
+    ds = make_dataset(n, progress=progress, **dargs)
+    results = cross_validate(ds, config, out_dir=out_dir, device=device, progress=progress,
+                             num_threads=num_threads)
+    return ds, results
+
+
+def plot_folds(results: xr.Dataset, *, reference: str = "agreement", ax=None):
+    """Per-fold held-out scores, soft vs hard, one panel per metric.
+
+    Each loss is a group on the x axis; each fold is a dot (soft filled, hard open), joined soft
+    to hard by a line so that a fold's pair can be read.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    reference = check_choice("reference", reference, _REFERENCES)
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    else:
+        fig = np.atleast_1d(ax)[0].figure
+    axes = np.atleast_1d(ax)
+    fs = results["fold_score"].sel(reference=reference)
+    losses = list(results["loss"].values)
+    for a, m, mname in zip(axes, _METRICS, ("Brier", "Soft Dice")):
+        for i, lo in enumerate(losses):
+            s = fs.sel(loss=lo, metric=m, label="soft").values
+            h = fs.sel(loss=lo, metric=m, label="hard").values
+            xs, xh = np.full_like(s, i - 0.15), np.full_like(h, i + 0.15)
+            for f in range(len(s)):
+                a.plot([xs[f], xh[f]], [s[f], h[f]], color="0.7", lw=0.8, zorder=1)
+            a.scatter(xs, s, color="C0", label="soft" if i == 0 else None, zorder=2)
+            a.scatter(xh, h, facecolor="none", edgecolor="C3", label="hard" if i == 0 else None, zorder=2)
+        a.set_xticks(range(len(losses)), [str(v) for v in results["loss_name"].values], rotation=20,
+                     ha="right")
+        a.set_ylabel(f"{mname} vs {reference} (lower is better)")
+        a.legend(frameon=False)
+    fig.suptitle(f"Held-out score per fold ({results.sizes['fold']} folds)")
+    return fig
+
+
+def plot_predictions(ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", images=None,
+                     reference: str = "truth"):
+    """Figure 6: held-out predictions of the soft- and hard-trained networks next to references.
+
+    Columns: B-mode, ``reference`` (truth or agreement), soft label, soft-trained output, hard
+    label, hard-trained output; one row per image.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The dataset that was cross-validated.
+    results : xarray.Dataset
+        Output of :func:`cross_validate` with ``prediction``.
+    loss : str, optional
+        Which loss's networks to show. Default "bce" (the paper's Figure 6).
+    images : sequence of int, optional
+        Image coordinates to show. Default: the first three.
+    reference : {"truth", "agreement"}, optional
+        Reference shown in the second column. Default "truth".
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if "prediction" not in results:
+        raise ValueError("`results` has no `prediction`; run cross_validate with keep_predictions=True")
+    losses = [str(v) for v in results["loss"].values]
+    loss = check_choice("loss", loss, losses)
+    reference = check_choice("reference", reference, _REFERENCES)
+    if images is None:
+        images = results["image"].values[:3]
+    images = list(images)
+    cols = ["B-mode", reference, "soft label", "soft-trained", "hard label", "hard-trained"]
+    fig, axes = plt.subplots(len(images), len(cols), figsize=(2.0 * len(cols), 2.1 * len(images)),
+                             squeeze=False, layout="constrained")
+    ref_rater = ds.attrs.get("reference_rater")
+    for r, im in enumerate(images):
+        panels = [
+            ds["bmode"].sel(image=im).values,
+            ds[reference].sel(image=im).values,
+            ds["confidence"].sel(image=im).values,
+            results["prediction"].sel(loss=loss, label="soft", image=im).values,
+            ds["masks"].sel(image=im, rater=ref_rater).values,
+            results["prediction"].sel(loss=loss, label="hard", image=im).values,
+        ]
+        for c, (a, p) in enumerate(zip(axes[r], panels)):
+            a.imshow(p, cmap="gray" if c == 0 else "magma", vmin=0, vmax=1)
+            a.set_xticks([])
+            a.set_yticks([])
+            if r == 0:
+                a.set_title(cols[c], fontsize=9)
+        axes[r, 0].set_ylabel(f"image {im} (fold {int(results['fold_of_image'].sel(image=im))})",
+                              fontsize=8)
+    fig.suptitle(f"Held-out outputs, loss = {LOSS_LABELS[loss]}")
+    return fig
+
