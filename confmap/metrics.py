@@ -418,39 +418,124 @@ def _sort_pairs(scores, levels, lo, nbits):
     return key.view(np.float64), lv
 
 
-def _roc_counts(s_asc, lv_asc, zero_levels, K):
-    """Exact ROC vertices, one per distinct score in descending order, for K nested thresholds.
+class _Part:
+    """Counts of the positive-score pixels of one sample set, for K nested thresholds.
 
-    ``s_asc``/``lv_asc``: the positive scores sorted ascending and their levels (a pixel is a
-    positive for threshold k when level > k); ``zero_levels``: the level histogram of the pixels
-    with score 0 (one tie group, last). Returns ``fps, tps`` (K, m + 1) starting at (0, 0), the
-    distinct scores (m,) descending, and ``P, N`` (K,).
+    Built from the positive scores sorted ascending (``s_asc``) and their levels (``lv_asc``; a
+    pixel is a positive for threshold k when its level > k):
+
+    * ``tps`` (K, m): positives with score >= each distinct score, descending order;
+    * ``cum`` (m,): pixels with score >= each distinct score;
+    * ``thresholds`` (m,): the distinct scores, descending;
+    * ``level_counts`` (K + 1,) and ``mid2`` (K + 1,): per level, the pixel count and the sum of
+      doubled mid-ranks (ranks ascending among the positive-score pixels) -- the Mann-Whitney
+      statistic, from which the AUC follows without building the curve.
     """
-    n = len(s_asc)
-    desc, lvd = s_asc[::-1], lv_asc[::-1]
-    if n:
-        ends = np.flatnonzero(desc[1:] != desc[:-1])
-        ends = np.append(ends, n - 1)
-    else:
-        ends = np.zeros(0, np.int64)
-    tps = np.empty((K, len(ends)), np.int64)
+
+    def __init__(self, s_asc, lv_asc, K):
+        n = len(s_asc)
+        self.n, self.K = n, K
+        if n == 0:
+            self.tps = np.zeros((K, 0), np.int64)
+            self.cum = np.zeros(0, np.int64)
+            self.thresholds = np.zeros(0)
+            self.level_counts = np.zeros(K + 1, np.int64)
+            self.mid2 = [0] * (K + 1)
+            return
+        first = np.empty(n, bool)
+        first[0] = True
+        np.not_equal(s_asc[1:], s_asc[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        counts = np.diff(np.append(starts, n))
+        gid = np.cumsum(first) - 1
+        pix_mid2 = (2 * starts + counts + 1)[gid]  # doubled mid-rank, 1-based
+        self.level_counts = np.bincount(lv_asc, minlength=K + 1).astype(np.int64)
+        if 2.0 * n * n < 2.0**52:  # float sums of integers stay exact
+            self.mid2 = [int(v) for v in np.bincount(lv_asc, weights=pix_mid2, minlength=K + 1)]
+        else:
+            self.mid2 = [int(pix_mid2[lv_asc == lv].sum(dtype=np.int64)) for lv in range(K + 1)]
+        tps = np.empty((K, len(starts)), np.int64)
+        for k in range(K):
+            c = np.cumsum(lv_asc > k)
+            before = c[starts - 1]
+            before[0] = 0
+            tps[k] = (c[-1] - before)[::-1]
+        self.tps = tps
+        self.cum = (n - starts)[::-1]
+        self.thresholds = s_asc[starts][::-1]
+
+
+def _zero_split(zero_levels, K):
+    zl = np.asarray(zero_levels, np.int64)
+    zpos = np.array([zl[k + 1:].sum() for k in range(K)], np.int64)
+    return int(zl.sum()), zpos
+
+
+def _totals(part, zero_levels):
+    """P and N (K,) of the positive part plus the score-0 group."""
+    K = part.K
+    z, zpos = _zero_split(zero_levels, K)
+    ppos = np.array([part.level_counts[k + 1:].sum() for k in range(K)], np.int64)
+    P = ppos + zpos
+    return P, part.n + z - P
+
+
+def _auc_ranks(part, zero_levels):
+    """Exact AUC (K,) from the Mann-Whitney statistic with mid-ranks (ties count one half)."""
+    K = part.K
+    z, zpos = _zero_split(zero_levels, K)
+    out = np.full(K, np.nan)
+    P, N = _totals(part, zero_levels)
     for k in range(K):
-        tps[k] = np.cumsum(lvd > k)[ends] if n else tps[k]
-    fps = (ends + 1)[None, :] - tps
-    thresholds = desc[ends]
-    zero_levels = np.asarray(zero_levels, np.int64)
-    if zero_levels.sum() > 0:
-        zpos = np.array([zero_levels[k + 1:].sum() for k in range(K)], np.int64)
-        zneg = zero_levels.sum() - zpos
-        last_t = tps[:, -1] if n else np.zeros(K, np.int64)
-        last_f = fps[:, -1] if n else np.zeros(K, np.int64)
+        p, n_ = int(P[k]), int(N[k])
+        if p == 0 or n_ == 0:
+            continue
+        ppos = int(part.level_counts[k + 1:].sum())
+        # doubled rank sum of the positives: score-0 group first (ranks 1..z), then the rest
+        s2 = sum(part.mid2[k + 1:]) + 2 * z * ppos + int(zpos[k]) * (z + 1)
+        out[k] = (s2 - p * (p + 1)) / (2.0 * p * n_)
+    return out
+
+
+def _roc_arrays(part, zero_levels):
+    """The exact curve as integer arrays: ``fps, tps`` (K, m + 1 [+ 1]) from (0, 0), thresholds."""
+    K = part.K
+    z, zpos = _zero_split(zero_levels, K)
+    tps, fps, thr = part.tps, part.cum[None, :] - part.tps, part.thresholds
+    if z > 0:
+        last_t = tps[:, -1] if tps.shape[1] else np.zeros(K, np.int64)
+        last_f = fps[:, -1] if fps.shape[1] else np.zeros(K, np.int64)
         tps = np.concatenate([tps, (last_t + zpos)[:, None]], axis=1)
-        fps = np.concatenate([fps, (last_f + zneg)[:, None]], axis=1)
-        thresholds = np.append(thresholds, 0.0)
+        fps = np.concatenate([fps, (last_f + z - zpos)[:, None]], axis=1)
+        thr = np.append(thr, 0.0)
     zeros = np.zeros((K, 1), np.int64)
-    tps = np.concatenate([zeros, tps], axis=1)
-    fps = np.concatenate([zeros, fps], axis=1)
-    return fps, tps, thresholds, tps[:, -1].copy(), fps[:, -1].copy()
+    return np.concatenate([zeros, fps], axis=1), np.concatenate([zeros, tps], axis=1), thr
+
+
+def _sample_part(part, zero_levels, grid):
+    """TPR of the exact curve at each FPR of ``grid`` (linear between vertices; at a vertical
+    segment its top), without building the full curve: a binary search per grid point."""
+    K = part.K
+    z, zpos = _zero_split(zero_levels, K)
+    P, N = _totals(part, zero_levels)
+    out = np.full((K, len(grid)), np.nan)
+    for k in range(K):
+        if P[k] == 0 or N[k] == 0:
+            continue
+        T = part.tps[k]
+        F = part.cum - T
+        # vertices: (0, 0), (F_j, T_j) for j < m, and the end (N, P) (the score-0 group, or F[-1])
+        x = grid * N[k]
+        j = np.searchsorted(F, x, side="right")  # F[j-1] <= x < F[j]
+        m = len(F)
+        f_prev = np.where(j > 0, F[np.maximum(j - 1, 0)] if m else 0, 0).astype(float)
+        t_prev = np.where(j > 0, T[np.maximum(j - 1, 0)] if m else 0, 0).astype(float)
+        f_next = np.where(j < m, F[np.minimum(j, m - 1)] if m else N[k], N[k]).astype(float)
+        t_next = np.where(j < m, T[np.minimum(j, m - 1)] if m else P[k], P[k]).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(f_next > f_prev, (x - f_prev) / (f_next - f_prev), 1.0)
+        out[k] = (t_prev + np.clip(frac, 0.0, 1.0) * (t_next - t_prev)) / P[k]
+    return out
 
 
 def _roc_of(scores, levels, K):
@@ -460,16 +545,7 @@ def _roc_of(scores, levels, K):
     sp = scores[pos]
     s_asc, lv_asc = _sort_pairs(sp, levels[pos], _key_offset(sp, nbits), nbits)
     zero_levels = np.bincount(levels[~pos], minlength=K + 1)
-    return _roc_counts(s_asc, lv_asc, zero_levels, K)
-
-
-def _auc_exact(fps, tps, P, N):
-    """Trapezoid area on integer counts, divided once: exact up to the final rounding."""
-    d = np.diff(fps, axis=1)
-    s = tps[:, 1:] + tps[:, :-1]
-    num = (d * s).sum(axis=1)  # int64, 2 * area * P * N
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((P > 0) & (N > 0), num / (2.0 * P * N), np.nan)
+    return _Part(s_asc, lv_asc, K), zero_levels
 
 
 def _levels(t_snap, thresholds, o):
@@ -534,7 +610,9 @@ def roc_curve(
     mask = _region_mask(region, ss, ts)
     if mask is not None:
         ss, ts = ss[mask], ts[mask]
-    fps, tps, u_desc, P, N = _roc_of(ss.ravel(), _levels(ts.ravel(), thr, o), 1)
+    part, zl = _roc_of(ss.ravel(), _levels(ts.ravel(), thr, o), 1)
+    fps, tps, u_desc = _roc_arrays(part, zl)
+    P, N = _totals(part, zl)
     if P[0] == 0 or N[0] == 0:
         _warn(f"ROC undefined at threshold {threshold}: only {'negatives' if P[0] == 0 else 'positives'}")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -571,8 +649,8 @@ def roc_auc(
 
     Notes
     -----
-    Figure 3. The area is summed in integer counts (``2 * area * P * N``) and divided once, so it
-    is exact up to the final rounding.
+    Figure 3. The area is the Mann-Whitney statistic with mid-ranks for ties, summed in integers
+    and divided once, so it is exact up to the final rounding.
 
     Examples
     --------
@@ -593,8 +671,8 @@ def roc_auc(
     out = np.empty(len(ss))
     for i in range(len(ss)):
         si, ti = (ss[i], ts[i]) if mask is None else (ss[i][mask[i]], ts[i][mask[i]])
-        fps, tps, _, P, N = _roc_of(si.ravel(), _levels(ti.ravel(), thr, o), 1)
-        out[i] = _auc_exact(fps, tps, P, N)[0]
+        part, zl = _roc_of(si.ravel(), _levels(ti.ravel(), thr, o), 1)
+        out[i] = _auc_ranks(part, zl)[0]
     if np.isnan(out).any():
         _warn(f"AUC undefined (single class at threshold {threshold}) for {int(np.isnan(out).sum())} image(s): NaN")
     return _scalar_or_array(out, single or pooled)
@@ -1165,10 +1243,10 @@ def evaluate(
         z_union = np.bincount(levels[i][zero & union[i]], minlength=K + 1)
         zero_all += z_all
         zero_union += z_union
+        part = _Part(s_asc, lv_asc, K)
         for r, zl in enumerate((z_all, z_union)):
-            fps, tps, _, P, N = _roc_counts(s_asc, lv_asc, zl, K)
-            auc[i, r] = _auc_exact(fps, tps, P, N)
-            tpr[i, r] = _sample_curves(fps, tps, P, N, grid)
+            auc[i, r] = _auc_ranks(part, zl)
+            tpr[i, r] = _sample_part(part, zl, grid)
     # pooled: every pixel of every image one sample; the sorted runs are merged by one more sort
     s_all = np.concatenate([r[0] for r in sorted_runs])
     lv_all = np.concatenate([r[1] for r in sorted_runs])
@@ -1176,10 +1254,10 @@ def evaluate(
     s_asc, lv_asc = _sort_pairs(s_all, lv_all, lo, nbits)
     auc_pooled = np.full((2, K), np.nan)
     tpr_pooled = np.full((2, K, fpr_points), np.nan)
+    part = _Part(s_asc, lv_asc, K)
     for r, zl in enumerate((zero_all, zero_union)):
-        fps, tps, _, P, N = _roc_counts(s_asc, lv_asc, zl, K)
-        auc_pooled[r] = _auc_exact(fps, tps, P, N)
-        tpr_pooled[r] = _sample_curves(fps, tps, P, N, grid)
+        auc_pooled[r] = _auc_ranks(part, zl)
+        tpr_pooled[r] = _sample_part(part, zl, grid)
     if np.isnan(auc).any():
         problems.append(f"auc in {int(np.isnan(auc).sum())} (image, region, threshold) case(s) with a single class")
 
@@ -1280,14 +1358,6 @@ def _nanmean(a, axis=None):
     s = np.where(ok, a, 0.0).sum(axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
-
-
-def _sample_curves(fps, tps, P, N, grid):
-    out = np.full((len(P), len(grid)), np.nan)
-    for k in range(len(P)):
-        if P[k] > 0 and N[k] > 0:
-            out[k] = np.interp(grid, fps[k] / N[k], tps[k] / P[k])
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
