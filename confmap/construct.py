@@ -269,26 +269,42 @@ def make_region(points, *, tier: str = "points", region: str = "convex", alpha=N
             isinstance(alpha, float) and math.isinf(alpha) and alpha > 0
         ) else math.inf
     pts = check_points(tier, points)
-    uniq = np.unique(pts, axis=0) if len(pts) else pts
+    if len(pts):
+        _, first = np.unique(pts[:, 0] + 1j * pts[:, 1], return_index=True)
+        uniq = pts[np.sort(first)]
+    else:
+        uniq = pts
     if len(uniq) < 3:
         return _no_region(tier, f"{tier}: {len(uniq)} distinct point{'s' if len(uniq) != 1 else ''}, 3 needed", region)
     centred = uniq - uniq.mean(axis=0)
     sv = np.linalg.svd(centred, compute_uv=False)
-    extent = float(np.ptp(uniq, axis=0).max())
-    if sv[1] <= 1e-9 * max(sv[0], 1.0) or extent == 0:
+    if sv[1] <= 1e-9 * max(sv[0], 1.0):
         return _no_region(tier, f"{tier}: points are collinear, no area", region)
-    from scipy.spatial import ConvexHull, Delaunay, QhullError
+    from scipy.spatial import Delaunay, QhullError
 
     try:
         tri = Delaunay(uniq)
-        hull = ConvexHull(uniq)
     except QhullError:  # pragma: no cover - guarded by the collinearity test above
         return _no_region(tier, f"{tier}: points are degenerate (Qhull failed)", region)
     simplices = tri.simplices
     if region == "convex" or (alpha is not None and math.isinf(alpha)):
-        return TierRegion(tier, uniq[simplices], kind=region, _halfplanes=hull.equations.copy())
+        return TierRegion(tier, uniq[simplices], kind=region, _halfplanes=_hull_halfplanes(uniq, tri.convex_hull))
     keep = _carve(uniq, simplices, tri.neighbors, 0.0 if alpha is None else alpha)
     return TierRegion(tier, uniq[simplices[keep]], kind="alpha")
+
+
+def _hull_halfplanes(pts, edges):
+    """Half-planes ``n . p + c <= 0`` (unit outward normals, pixels) of the hull's edges."""
+    a, b = pts[edges[:, 0]], pts[edges[:, 1]]
+    d = b - a
+    n = np.column_stack([d[:, 1], -d[:, 0]])
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    c = -np.sum(n * a, axis=1)
+    inner = pts.mean(axis=0)
+    flip = n @ inner + c > 0  # the centroid is inside: orient every normal away from it
+    n[flip] *= -1
+    c[flip] *= -1
+    return np.column_stack([n, c])
 
 
 def _circumradius(p):
