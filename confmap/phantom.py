@@ -77,7 +77,7 @@ _LOGIT_WIDTH = 2.0 * math.log(9.0)  # 10-90 % width of a logistic in units of it
 _RATER_BIAS_SD = 1.2  # spread of the consistent per-rater bias on logit(threshold)
 _RATER_JITTER_SD = 0.5  # per-image jitter on logit(threshold)
 _RATER_WOBBLE_MM = 0.45  # smooth boundary perturbation, RMS mm, plus ...
-_RATER_WOBBLE_PER_MARGIN = 0.65  # ... this much per mm of margin width
+_RATER_WOBBLE_PER_MARGIN = 0.55  # ... this much per mm of margin width
 _REFERENCE_FACTOR = 0.5  # the reference rater's jitter and wobble relative to the others
 
 
@@ -449,7 +449,7 @@ def simulate_bmode(
     nl = int(math.ceil((lat_hi - lat_lo) / dl)) + 1
     depth = np.linspace(0.0, geometry.depth_mm, nz)
     lat = np.linspace(lat_lo, lat_hi, nl)
-    bx, by = geometry.from_beam(depth[:, None], lat[None, :])
+    bx, by = np.broadcast_arrays(*geometry.from_beam(depth[:, None], lat[None, :]))
     cols = (bx - geometry.x_mm[0]) / sp
     rows = (by - geometry.y_mm[0]) / sp
     coords = np.stack([rows, cols])
@@ -475,7 +475,7 @@ def simulate_bmode(
     top = 22.0  # displayed maximum, dB re. normal brain
     img_b = np.clip((db - (top - dr_db)) / dr_db, 0.0, 1.0)
     # Scan conversion to pixels.
-    dpx, lpx = geometry.to_beam(geometry.x_mm[None, :], geometry.y_mm[:, None])
+    dpx, lpx = np.broadcast_arrays(*geometry.to_beam(geometry.x_mm[None, :], geometry.y_mm[:, None]))
     ci = np.stack([dpx / ddz, (lpx - lat_lo) / (lat[1] - lat[0])])
     sector = truth.get("sector")
     if sector is None:
@@ -533,7 +533,7 @@ def simulate_raters(
     Notes
     -----
     Rater ``k`` marks ``p > t_k`` with ``logit(t_k) = b_k + e``, ``e ~ N(0, 0.5^2)``, after moving
-    the boundary outwards by a smooth angular perturbation of RMS ``0.45 mm + 0.65 margin_mm``:
+    the boundary outwards by a smooth angular perturbation of RMS ``0.45 mm + 0.55 margin_mm``:
     ``mask_k = s < -scale logit(t_k) + delta_k(theta)``.
     """
     rng = _rng(seed)
@@ -580,7 +580,7 @@ def pairwise_dice(masks) -> float:
 # =============================================================================================
 # Virtual confidence annotator
 # =============================================================================================
-def _ray_radius(p, cx, cy, angles, level, r_max, step=0.5):
+def _ray_radius(p, cx, cy, angles, level, r_max, step=0.25):
     """For each ray from (cx, cy), the outermost radius (px) where ``p >= level`` (NaN if none)."""
     radii = np.arange(0.0, r_max, step)
     xs = cx + np.cos(angles)[:, None] * radii[None, :]
@@ -588,8 +588,12 @@ def _ray_radius(p, cx, cy, angles, level, r_max, step=0.5):
     vals = ndimage.map_coordinates(p, [ys, xs], order=1, mode="constant", cval=0.0)
     above = vals >= level
     idx = np.where(above.any(1), above.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), -1)
-    out = np.where(idx >= 0, radii[np.clip(idx, 0, None)], np.nan)
-    return out
+    i = np.clip(idx, 0, len(radii) - 2)
+    rows = np.arange(len(angles))
+    v0, v1 = vals[rows, i], vals[rows, i + 1]
+    # linear interpolation of the crossing between the last sample above and the next one
+    frac = np.where(v0 > v1, np.clip((v0 - level) / np.where(v0 > v1, v0 - v1, 1.0), 0, 1), 0.0)
+    return np.where(idx >= 0, radii[i] + frac * step, np.nan)
 
 
 def virtual_annotator(
@@ -1002,7 +1006,7 @@ def annotations_from_dataset(ds) -> list[Annotation]:
 # Files
 # =============================================================================================
 def save_dataset(ds, path) -> Path:
-    """Write a dataset as NetCDF-4 (h5netcdf), atomically (temporary file, then rename).
+    """Write a dataset as NetCDF-4 (netCDF4 or h5netcdf), atomically (temporary file, then rename).
 
     Parameters
     ----------
@@ -1023,7 +1027,7 @@ def save_dataset(ds, path) -> Path:
         for name, var in ds.data_vars.items():
             if var.dtype.kind in "fiu" and var.ndim >= 3:
                 enc[name] = {"zlib": True, "complevel": 4}
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=enc)
+        ds.to_netcdf(tmp, engine=_netcdf_engine(), encoding=enc)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -1047,12 +1051,25 @@ def load_dataset(path):
     path = Path(os.fspath(path))
     if not path.exists():
         raise FileNotFoundError(f"no dataset file at {str(path)!r}")
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
+    with xr.open_dataset(path, engine=_netcdf_engine()) as ds:
         ds = ds.load()
     for name in ("kind", "point_tier"):
         if name in ds.variables and ds[name].dtype == object:
             ds[name] = ds[name].astype(str)
     return ds
+
+
+def _netcdf_engine() -> str:
+    """``"netcdf4"`` when the netCDF4 library is installed, else ``"h5netcdf"`` (needs h5py)."""
+    import importlib.util
+
+    for engine, module in (("netcdf4", "netCDF4"), ("h5netcdf", "h5py")):
+        if importlib.util.find_spec(module) is not None:
+            return engine
+    raise ImportError(
+        "writing or reading NetCDF needs the `netCDF4` package or `h5netcdf` with `h5py`: "
+        "pip install netCDF4"
+    )
 
 
 def _cache_dir() -> Path:

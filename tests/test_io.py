@@ -8,7 +8,6 @@ import pytest
 import confmap
 from confmap import io as cio
 
-pydicom = pytest.importorskip("pydicom")  # optional dependency group "io"
 
 
 def _image(h=12, w=17, seed=0):
@@ -75,6 +74,7 @@ def test_reader_errors(tmp_path):
 # DICOM
 # ---------------------------------------------------------------------------------------------
 def _write_dicom(path, pixels, *, photometric="MONOCHROME2", region=(0.0125, 0.02), pixel_spacing=None, frames=1):
+    pydicom = pytest.importorskip("pydicom")  # optional dependency group "io"
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -233,7 +233,7 @@ def test_save_map_errors(tmp_path):
 def test_save_map_atomic_keeps_old_file_on_failure(tmp_path, monkeypatch):
     p = cio.save_map(np.full((4, 4), 0.5), tmp_path / "m.nii")
     before = p.read_bytes()
-    import nibabel as nib
+    nib = pytest.importorskip("nibabel")
 
     def boom(img, fname):
         with open(fname, "wb") as fh:
