@@ -160,6 +160,20 @@ def test_bad_constructor_arguments(image):
         Annotator(image, annotation=Annotation((H, W), image_sha256=confmap.image_sha256(image + 1)))
 
 
+def test_replace_the_annotation_in_one_undo_step(make, image):
+    a = make()
+    a.add_point(5, 5)
+    other = Annotation((H, W), high=HIGH, medium=MEDIUM)
+    a.annotation = other
+    assert a.annotation.counts() == {"high": 3, "medium": 4, "low": 0, "sinks": 0}
+    assert a.annotation.image_sha256 == confmap.image_sha256(image)  # filled in
+    np.testing.assert_allclose(a.confidence.values, core_map(other))
+    a.undo()
+    np.testing.assert_array_equal(a.annotation.high, [(5, 5)])
+    with pytest.raises(TypeError, match="must be a confmap.Annotation"):
+        a.annotation = {"high": HIGH}
+
+
 def test_move_remove_nearest(make):
     a = make()
     for x, y in HIGH:

@@ -235,6 +235,15 @@ class Annotator:
         """The current :class:`confmap.Annotation` (immutable; a new object after each change)."""
         return self._ann
 
+    @annotation.setter
+    def annotation(self, value):
+        """Replace every point at once (one undo step), e.g. with points computed elsewhere."""
+        new = self._check_annotation(value, "annotation")
+        if new == self._ann:
+            return
+        self._commit(new, "replace", None)
+        self._after_change()
+
     @property
     def image(self) -> np.ndarray:
         """The image being annotated."""
