@@ -561,7 +561,18 @@ def _fmt(v):
     return str(v)
 
 
-def plot_sweep(ds, metric: str = "brier", *, target: str | None = None, dims=None, maximize=None, annotate=None, cmap="viridis"):
+def plot_sweep(
+    ds,
+    metric: str = "brier",
+    *,
+    target: str | None = None,
+    dims=None,
+    maximize=None,
+    annotate=None,
+    log=None,
+    ripple: float | None = DEFAULT_RIPPLE_WARN,
+    cmap="viridis",
+):
     """Draw the metric landscape of a sweep, with the best setting marked.
 
     One swept dimension: a line. Two: a heatmap. Three or four: a grid of heatmaps (facets) over
@@ -582,6 +593,12 @@ def plot_sweep(ds, metric: str = "brier", *, target: str | None = None, dims=Non
         As in :func:`best`.
     annotate : bool, optional
         Print the value in each heatmap cell (default: when a heatmap has at most 100 cells).
+    log : bool, optional
+        Logarithmic colour (or y) scale. Default: when all values are > 0 and span more than a
+        factor of 10.
+    ripple : float or None, default 0.01
+        Hatch the heatmap cells (ring the line points) whose predicted lattice ripple (the
+        Dataset's ``ripple``, if any) exceeds this; None marks nothing.
     cmap : str, default "viridis"
         Heatmap colour map (reversed for lower-is-better metrics, so better is brighter).
 
@@ -596,6 +613,8 @@ def plot_sweep(ds, metric: str = "brier", *, target: str | None = None, dims=Non
         are not the swept dimensions.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.patches import Rectangle
 
     da = _metric_array(ds, metric, target)
     hi = _better(da, maximize)
@@ -628,6 +647,13 @@ def plot_sweep(ds, metric: str = "brier", *, target: str | None = None, dims=Non
         ax.plot(pos, da.values, "o-", color="C0")
         bi = list(xs).index(bst[d])
         ax.plot([pos[bi]], [da.values[bi]], marker="*", ms=16, color="C3", ls="none", label=f"best: {d}={_fmt(bst[d])}")
+        yv = np.asarray(da.values, dtype=float)
+        if ripple is not None and "ripple" in ds.data_vars and ds["ripple"].squeeze(drop=False).dims == (d,):
+            bad = np.asarray(ds["ripple"].squeeze(drop=False).values, dtype=float) > ripple
+            if bad.any():
+                ax.plot(pos[bad], yv[bad], "o", ms=11, mfc="none", mec="0.5", ls="none", label=f"ripple > {ripple:g}")
+        if log if log is not None else bool(np.nanmin(yv) > 0 and np.nanmax(yv) > 10 * np.nanmin(yv)):
+            ax.set_yscale("log")
         if numeric and np.all(pos > 0) and pos.max() / pos.min() > 20:
             ax.set_xscale("log")
         if not numeric:
@@ -648,6 +674,16 @@ def plot_sweep(ds, metric: str = "brier", *, target: str | None = None, dims=Non
     vals = np.asarray(da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values, dtype=float)
     vals = vals.reshape(nrow, ncol, ny, nx)
     vmin, vmax = np.nanmin(vals), np.nanmax(vals)
+    if log is None:
+        log = bool(vmin > 0 and vmax > 10 * vmin)
+    norm = LogNorm(vmin, vmax) if log else Normalize(vmin, vmax)
+    rip = None
+    if ripple is not None and "ripple" in ds.data_vars and set(ds["ripple"].dims) <= set(ds[metric].dims):
+        r_da = ds["ripple"].squeeze(drop=False)
+        if set(r_da.dims) <= set(dims):
+            r_da = r_da.broadcast_like(da) if r_da.dims != da.dims else r_da
+            rip = np.asarray(r_da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values, dtype=float)
+            rip = rip.reshape(nrow, ncol, ny, nx) > ripple
     cmap_used = cmap if hi else (cmap + "_r" if not cmap.endswith("_r") else cmap[:-2])
     if annotate is None:
         annotate = nx * ny <= 100
@@ -656,7 +692,10 @@ def plot_sweep(ds, metric: str = "brier", *, target: str | None = None, dims=Non
         for c in range(ncol):
             ax = axes[r, c]
             v = vals[r, c]
-            im = ax.imshow(v, origin="lower", aspect="auto", cmap=cmap_used, vmin=vmin, vmax=vmax, interpolation="nearest")
+            im = ax.imshow(v, origin="lower", aspect="auto", cmap=cmap_used, norm=norm, interpolation="nearest")
+            if rip is not None:
+                for j, i in zip(*np.nonzero(rip[r, c])):
+                    ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", ec="0.5", lw=0))
             ax.set_xticks(range(nx), [_fmt(x) for x in da[xd].values], fontsize=7, rotation=45 if nx > 6 else 0)
             ax.set_yticks(range(ny), [_fmt(y) for y in da[yd].values], fontsize=7)
             if r == nrow - 1:
@@ -671,7 +710,7 @@ def plot_sweep(ds, metric: str = "brier", *, target: str | None = None, dims=Non
             if parts:
                 ax.set_title(", ".join(parts), fontsize=8)
             if annotate:
-                mid = (vmin + vmax) / 2
+                mid = math.sqrt(vmin * vmax) if log else (vmin + vmax) / 2
                 for j in range(ny):
                     for i in range(nx):
                         if np.isfinite(v[j, i]):
@@ -683,7 +722,8 @@ def plot_sweep(ds, metric: str = "brier", *, target: str | None = None, dims=Non
                 bi = _index(da[xd].values, bst[xd])
                 bj = _index(da[yd].values, bst[yd])
                 ax.plot([bi], [bj], marker="*", ms=18, mfc="none", mec="C3", mew=2, ls="none")
-    fig.colorbar(im, ax=axes, label=f"{metric} ({'higher' if hi else 'lower'} is better)", shrink=0.9)
+    hatch_note = f"; hatched: ripple > {ripple:g}" if rip is not None and rip.any() else ""
+    fig.colorbar(im, ax=axes, label=f"{metric} ({'higher' if hi else 'lower'} is better){hatch_note}", shrink=0.9)
     fig.suptitle(f"{label}\nbest ({'max' if hi else 'min'} {bst[metric]:.4g}): {title_best}", fontsize=9)
     return fig
 

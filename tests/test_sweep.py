@@ -319,3 +319,22 @@ def test_plot_string_dim_and_errors():
         plot_sweep(big, "brier")
     with pytest.raises(ValueError, match="`dims` must name the swept dimensions"):
         plot_sweep(_grid_ds({"a": 2, "b": 2}), "brier", dims=["a", "c"])
+
+
+def test_plot_log_scale_and_ripple_hatching(ann, targets):
+    ds = sweep(ann, agreement=targets[0], lam=[10, 40], bandwidth=[0.05, 0.4], progress=False, ripple_warn=None)
+    fig = plot_sweep(ds, "brier", log=True)
+    ax = fig.axes[0]
+    from matplotlib.colors import LogNorm
+
+    assert isinstance(ax.images[0].norm, LogNorm)
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == int((ds.ripple > 0.01).sum()) >= 1
+    plt.close(fig)
+    fig = plot_sweep(ds, "brier", ripple=None, log=False)
+    assert not [p for p in fig.axes[0].patches if p.get_hatch()]
+    plt.close(fig)
+    line = plot_sweep(ds.sel(lam=10), "brier")
+    rings = [ln for ln in line.axes[0].lines if ln.get_label().startswith("ripple >")]
+    assert len(rings) == 1 and len(rings[0].get_xdata()) == int((ds.ripple.sel(lam=10) > 0.01).sum())
+    plt.close(line)

@@ -141,7 +141,8 @@ class ParameterExplorer:
         self._scatter = {}
         for tier, style in _TIER_STYLE.items():
             pts = annotation.points(tier)
-            (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **style)
+            st = dict(style, label=style["label"] if len(pts) else "_" + style["label"])
+            (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st)
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.autoscale(False)
