@@ -449,10 +449,9 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
     for lo, lab, k in outer:
         outer.set_postfix_str(f"{lo}/{lab}/fold {k}")
         name = f"{lo}-{lab}-fold{k}"
-        done = units_dir / f"{name}.nc" if units_dir is not None else None
+        done = units_dir / f"{name}.done.pt" if units_dir is not None else None
         if done is not None and done.exists():
-            with xr.open_dataset(done, engine="h5netcdf") as f:
-                per_unit[lo, lab, k] = f.load()
+            per_unit[lo, lab, k] = torch.load(done, weights_only=True)
             continue
         train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         cb = None
@@ -471,17 +470,15 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
         for r, ref in enumerate(_REFERENCES):
             score[r, 0] = brier(pred, refs[ref][test])
             score[r, 1] = soft_dice(pred, refs[ref][test])
-        unit = xr.Dataset(
-            {
-                "score": (("reference", "metric", "image"), score),
-                "train_loss": (("epoch",), np.asarray(history)),
-                "train_seconds": ((), seconds),
-                "prediction": (("image", "y", "x"), pred.astype(np.float32)),
-            },
-            coords={"image": test, "epoch": np.arange(1, config.epochs + 1)},
-        )
+        unit = {
+            "image": torch.as_tensor(test),  # (image,) indices of the held-out images
+            "score": torch.as_tensor(score),  # (reference, metric, image)
+            "train_loss": torch.as_tensor(np.asarray(history, dtype=np.float64)),  # (epoch,)
+            "train_seconds": float(seconds),
+            "prediction": torch.as_tensor(pred.astype(np.float32)),  # (image, y, x)
+        }
         if done is not None:
-            atomic_write_bytes(done, bytes(unit.to_netcdf(engine="h5netcdf")))
+            _save_torch(done, unit)
             ckpt.unlink(missing_ok=True)
         per_unit[lo, lab, k] = unit
     outer.close()
@@ -500,13 +497,14 @@ def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) ->
     pred = np.full((nl, nb, n_images, h, w), np.nan, dtype=np.float32) if keep_predictions else None
     for (lo, lab, k), u in per_unit.items():
         a, b = config.losses.index(lo), config.labels.index(lab)
-        idx = u["image"].values.astype(int)
-        score[a, b][..., idx] = u["score"].values
-        fold_score[a, b, ..., k] = u["score"].values.mean(axis=-1)
-        train_loss[a, b, k] = u["train_loss"].values
+        idx = u["image"].numpy().astype(int)
+        sc = u["score"].numpy()
+        score[a, b][..., idx] = sc
+        fold_score[a, b, ..., k] = sc.mean(axis=-1)
+        train_loss[a, b, k] = u["train_loss"].numpy()
         train_seconds[a, b, k] = float(u["train_seconds"])
         if pred is not None:
-            pred[a, b, idx] = u["prediction"].values
+            pred[a, b, idx] = u["prediction"].numpy()
     coords = {
         "loss": list(config.losses),
         "label": list(config.labels),
