@@ -1,0 +1,124 @@
+"""Training throughput of confmap's UNet next to an equally sized reference network.
+
+Measures images/s of full training steps (forward, loss, backward, Adam step) for
+``confmap.learn.UNet`` (default widths (8, 16, 32, 64): the paper's 4 levels, widest 64) and, in
+the same run and on the same batches, a reference UNet of the same widths:
+
+- MONAI's ``monai.networks.nets.UNet`` (``spatial_dims=2, channels=(8, 16, 32, 64),
+  strides=(2, 2, 2), num_res_units=0``) when MONAI is installed (a benchmark-only dependency:
+  ``pip install -c constraints.txt monai``); its down-sampling is strided convolution and its
+  blocks differ slightly, so parameter counts are printed next to the speeds;
+- otherwise a plain reference: the same architecture written as bilinear up-sampling + conv
+  (the other common UNet decoder), equally sized.
+
+Run: ``python benchmarks/bench_learn.py [--size 64] [--batch 4] [--steps 20] [--threads 1]``.
+Prints images/s for each and the ratio confmap / reference; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from confmap.learn import BCELoss, UNet
+
+
+class PlainUNet(nn.Module):
+    """Reference without MONAI: same widths, bilinear up-sampling + 1x1 conv in the decoder."""
+
+    def __init__(self, channels=(8, 16, 32, 64)):
+        super().__init__()
+
+        def block(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
+
+        self.enc = nn.ModuleList()
+        cin = 1
+        for c in channels:
+            self.enc.append(block(cin, c))
+            cin = c
+        self.up = nn.ModuleList(nn.Conv2d(channels[i], channels[i - 1], 1)
+                                for i in range(len(channels) - 1, 0, -1))
+        self.dec = nn.ModuleList(block(2 * channels[i - 1], channels[i - 1])
+                                 for i in range(len(channels) - 1, 0, -1))
+        self.head = nn.Conv2d(channels[0], 1, 1)
+
+    def forward(self, x):
+        skips = []
+        for i, e in enumerate(self.enc):
+            x = e(x)
+            if i < len(self.enc) - 1:
+                skips.append(x)
+                x = nn.functional.max_pool2d(x, 2)
+        for up, dec in zip(self.up, self.dec):
+            x = up(nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
+            x = dec(torch.cat([skips.pop(), x], 1))
+        return torch.sigmoid(self.head(x))
+
+
+def reference_network(channels):
+    try:
+        from monai.networks.nets import UNet as MonaiUNet
+    except ImportError:
+        return "plain bilinear-decoder UNet (MONAI not installed)", PlainUNet(channels)
+    net = MonaiUNet(spatial_dims=2, in_channels=1, out_channels=1, channels=channels,
+                    strides=(2,) * (len(channels) - 1), num_res_units=0, norm="batch")
+    return "MONAI UNet (num_res_units=0) + sigmoid", nn.Sequential(net, nn.Sigmoid())
+
+
+def throughput(net, x, y, steps, repeats):
+    loss = BCELoss()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.train()
+    for _ in range(3):  # warm-up
+        opt.zero_grad()
+        loss(net(x), y).backward()
+        opt.step()
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            opt.zero_grad()
+            loss(net(x), y).backward()
+            opt.step()
+        rates.append(steps * x.shape[0] / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    channels = (8, 16, 32, 64)
+    x = torch.rand(args.batch, 1, args.size, args.size)
+    y = (torch.rand_like(x) > 0.8).float()
+    ours = UNet(channels=channels)
+    ref_name, ref = reference_network(channels)
+    n_ours = sum(p.numel() for p in ours.parameters())
+    n_ref = sum(p.numel() for p in ref.parameters())
+    print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch} x 1 x "
+          f"{args.size} x {args.size}, {args.steps} steps x {args.repeats} repeats (median)")
+    # interleave to share the machine's noise
+    r_ours, r_ref = [], []
+    for _ in range(2):
+        r_ours.append(throughput(ours, x, y, args.steps, args.repeats))
+        r_ref.append(throughput(ref, x, y, args.steps, args.repeats))
+    a, b = max(r_ours), max(r_ref)
+    print(f"confmap.learn.UNet  {n_ours:>9,d} params  {a:8.1f} images/s")
+    print(f"{ref_name:<40s} {n_ref:>9,d} params  {b:8.1f} images/s")
+    print(f"ratio confmap / reference: {a / b:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
