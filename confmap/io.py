@@ -115,7 +115,9 @@ def _to_grey(arr: np.ndarray, name: str) -> np.ndarray:
         else:
             a = a[..., 0]
     if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D grey or colour image, got an array of shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D grey or colour image, got an array of shape {arr.shape}"
+        )
     return (a / scale).astype(np.float32)
 
 
@@ -252,7 +254,9 @@ def read_volume(path, *, axis: int = 0, index: int | None = None):
     path = _existing(path)
     suffix = _suffix(path)
     if suffix not in VOLUME_SUFFIXES:
-        raise ValueError(f"`path` must end in one of {', '.join(VOLUME_SUFFIXES)}, got {path.name!r}")
+        raise ValueError(
+            f"`path` must end in one of {', '.join(VOLUME_SUFFIXES)}, got {path.name!r}"
+        )
     axis = check_int("axis", axis, minimum=0, maximum=2)
     if suffix in (".nii", ".nii.gz") and _has("nibabel"):
         import nibabel as nib
@@ -399,7 +403,9 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         if ann_file.exists():
             ann = Annotation.load(ann_file)
             if ann.shape != img.shape:
-                raise ValueError(f"case {case.name!r}: annotation.json is for shape {ann.shape}, the image is {img.shape}")
+                raise ValueError(
+                    f"case {case.name!r}: annotation.json is for shape {ann.shape}, the image is {img.shape}"
+                )
         kind_file = case / "kind.txt"
         kinds.append(kind_file.read_text().strip() if kind_file.exists() else "unknown")
         sp = img.attrs.get("spacing_mm")
@@ -415,11 +421,15 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         spacings.append(None if sp is None else tuple(float(v) for v in sp))
     shapes = {a.shape for a in images}
     if len(shapes) != 1:
-        raise ValueError(f"cases have different image shapes {sorted(shapes)}; pass `size=(H, W)` to resample")
+        raise ValueError(
+            f"cases have different image shapes {sorted(shapes)}; pass `size=(H, W)` to resample"
+        )
     h, w = images[0].shape
     if isinstance(reference_rater, str):
         if reference_rater not in rater_names:
-            raise ValueError(f"`reference_rater` {reference_rater!r} is not one of the raters {rater_names}")
+            raise ValueError(
+                f"`reference_rater` {reference_rater!r} is not one of the raters {rater_names}"
+            )
         ref = rater_names.index(reference_rater)
     else:
         ref = check_int("reference_rater", reference_rater, minimum=0, maximum=len(rater_names) - 1)
@@ -491,7 +501,12 @@ def _resample_case(img, masks, ann, spacing, size):
     xs = (np.arange(w) + 0.5) / fx - 0.5
     grid = np.meshgrid(ys, xs, indexing="ij")
     img2 = ndimage.map_coordinates(img, grid, order=1, mode="nearest").astype(np.float32)
-    m2 = np.stack([ndimage.map_coordinates(m.astype(np.uint8), grid, order=0, mode="nearest") > 0 for m in masks])
+    m2 = np.stack(
+        [
+            ndimage.map_coordinates(m.astype(np.uint8), grid, order=0, mode="nearest") > 0
+            for m in masks
+        ]
+    )
     if ann is not None:
 
         def tr(pts):
@@ -527,8 +542,16 @@ def _map_spacing(soft, spacing):
         sp = np.atleast_1d(attrs["spacing_mm"])
         return (float(sp[0]), float(sp[-1]))
     coords = getattr(soft, "coords", {})
-    if "y_mm" in coords and "x_mm" in coords and coords["y_mm"].size > 1 and coords["x_mm"].size > 1:
-        return (float(np.diff(coords["y_mm"].values[:2])[0]), float(np.diff(coords["x_mm"].values[:2])[0]))
+    if (
+        "y_mm" in coords
+        and "x_mm" in coords
+        and coords["y_mm"].size > 1
+        and coords["x_mm"].size > 1
+    ):
+        return (
+            float(np.diff(coords["y_mm"].values[:2])[0]),
+            float(np.diff(coords["x_mm"].values[:2])[0]),
+        )
     return None
 
 
@@ -598,7 +621,11 @@ def save_map(soft, path, *, format: str | None = None, spacing=None):
 
         from .phantom import _netcdf_engine
 
-        da = soft if isinstance(soft, xr.DataArray) else _as_dataarray(values, spacing, name="confidence")
+        da = (
+            soft
+            if isinstance(soft, xr.DataArray)
+            else _as_dataarray(values, spacing, name="confidence")
+        )
         da = da.copy()
         da.attrs = {k: v for k, v in da.attrs.items() if _netcdf_attr_ok(v)}
         if spacing is not None:

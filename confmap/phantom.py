@@ -192,7 +192,9 @@ class Geometry:
 
 @functools.lru_cache(maxsize=8)
 def _pixel_beam(geometry):
-    depth, lat = np.broadcast_arrays(*geometry.to_beam(geometry.x_mm[None, :], geometry.y_mm[:, None]))
+    depth, lat = np.broadcast_arrays(
+        *geometry.to_beam(geometry.x_mm[None, :], geometry.y_mm[:, None])
+    )
     depth, lat = depth.copy(), lat.copy()
     depth.flags.writeable = lat.flags.writeable = False
     return depth, lat
@@ -244,7 +246,9 @@ def _rng(seed):
     if isinstance(seed, np.random.SeedSequence):
         return np.random.default_rng(seed)
     if seed is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an integer, a SeedSequence or a Generator, got {describe(seed)}")
+        raise TypeError(
+            f"`seed` must be an integer, a SeedSequence or a Generator, got {describe(seed)}"
+        )
     return np.random.default_rng(int(seed))
 
 
@@ -302,7 +306,11 @@ def tumour_truth(
     h, w = geometry.size
     sp = geometry.spacing_mm
     lo, hi = KINDS[kind]
-    margin = rng.uniform(lo, hi) if margin_mm is None else check_number("margin_mm", margin_mm, minimum=0.01)
+    margin = (
+        rng.uniform(lo, hi)
+        if margin_mm is None
+        else check_number("margin_mm", margin_mm, minimum=0.01)
+    )
     necrosis = bool(rng.random() < 0.3) if necrosis is None else bool(necrosis)
     cyst = bool(rng.random() < 0.15) if cyst is None else bool(cyst)
     calcification = bool(rng.random() < 0.3) if calcification is None else bool(calcification)
@@ -451,7 +459,9 @@ def simulate_bmode(
     rng = _rng(seed)
     f = check_number("freq_mhz", freq_mhz, minimum=0.5, maximum=50.0)
     dr_db = check_number("dynamic_range_db", dynamic_range_db, minimum=1.0)
-    tumour_db = rng.uniform(6.0, 12.0) if tumour_db is None else check_number("tumour_db", tumour_db)
+    tumour_db = (
+        rng.uniform(6.0, 12.0) if tumour_db is None else check_number("tumour_db", tumour_db)
+    )
     fwhm_ax, fwhm_lat = (0.35 * 7 / f, 0.8 * 7 / f) if psf_mm is None else psf_mm
     echo, att = _tissue_maps(truth, rng, tumour_db)
     h, w = geometry.size
@@ -502,7 +512,11 @@ def simulate_bmode(
         sector = geometry.sector()
     bmode = ndimage.map_coordinates(img_b, ci, order=1, mode="nearest") * sector
     loss_px = ndimage.map_coordinates(loss_excess, ci, order=1, mode="nearest") * sector
-    return {"bmode": np.clip(bmode, 0, 1).astype(np.float32), "loss_db": loss_px, "tumour_db": tumour_db}
+    return {
+        "bmode": np.clip(bmode, 0, 1).astype(np.float32),
+        "loss_db": loss_px,
+        "tumour_db": tumour_db,
+    }
 
 
 def _psf_convolve(fld, s_ax, s_lat):
@@ -711,7 +725,10 @@ def virtual_annotator(
     mx, my = mx[ok], my[ok]
     # Low: sparse points outside the fuzzy margin.
     a_l = angles(check_int("n_low", n_low, minimum=0))
-    r_lm = np.fmax(_ray_radius(p, cx, cy, a_l, medium_level, r_max), _ray_radius(p, cx, cy, a_l, 0.5, r_max) + 0.6 / sp)
+    r_lm = np.fmax(
+        _ray_radius(p, cx, cy, a_l, medium_level, r_max),
+        _ray_radius(p, cx, cy, a_l, 0.5, r_max) + 0.6 / sp,
+    )
     gap = (rng.uniform(1.5, 3.0, len(a_l)) + truth["margin_mm"]) / sp
     r_l = r_lm + gap
     lx, ly = cx + np.cos(a_l) * r_l, cy + np.sin(a_l) * r_l
@@ -804,7 +821,11 @@ def make_phantom(
     geometry = Geometry() if geometry is None else geometry
     if not isinstance(geometry, Geometry):
         raise TypeError(f"`geometry` must be a confmap.phantom.Geometry, got {describe(geometry)}")
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(_seed_int(seed))
+    ss = (
+        seed
+        if isinstance(seed, np.random.SeedSequence)
+        else np.random.SeedSequence(_seed_int(seed))
+    )
     s_truth, s_bmode, s_raters, s_ann = ss.spawn(4)
     truth = tumour_truth(geometry, s_truth, kind=kind, **truth_options)
     sim = simulate_bmode(geometry, truth, s_bmode, freq_mhz=freq_mhz)
@@ -960,15 +981,43 @@ def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, xr)
     dims3 = ("image", "y", "x")
     ds = xr.Dataset(
         {
-            "bmode": (dims3, np.stack([ph.bmode for ph in phantoms]).astype(np.float32), {"long_name": "B-mode image", "units": "1"}),
-            "truth": (dims3, np.stack([ph.truth for ph in phantoms]), {"long_name": "ground-truth infiltration p"}),
+            "bmode": (
+                dims3,
+                np.stack([ph.bmode for ph in phantoms]).astype(np.float32),
+                {"long_name": "B-mode image", "units": "1"},
+            ),
+            "truth": (
+                dims3,
+                np.stack([ph.truth for ph in phantoms]),
+                {"long_name": "ground-truth infiltration p"},
+            ),
             "masks": (("image", "rater", "y", "x"), masks, {"long_name": "simulated rater masks"}),
-            "agreement": (dims3, masks.mean(axis=1, dtype=np.float64), {"long_name": "Agreement (mean of rater masks)"}),
-            "confidence": (dims3, np.stack([ph.confidence for ph in phantoms]), {"long_name": "confidence map of the virtual annotator"}),
+            "agreement": (
+                dims3,
+                masks.mean(axis=1, dtype=np.float64),
+                {"long_name": "Agreement (mean of rater masks)"},
+            ),
+            "confidence": (
+                dims3,
+                np.stack([ph.confidence for ph in phantoms]),
+                {"long_name": "confidence map of the virtual annotator"},
+            ),
             "sector": (dims3, np.stack([ph.sector for ph in phantoms])),
-            "loss_db": (dims3, np.stack([ph.loss_db for ph in phantoms]).astype(np.float32), {"long_name": "uncompensated attenuation loss", "units": "dB"}),
-            "point_x": (("image", "point"), px, {"units": "pixel", "long_name": "annotation point column"}),
-            "point_y": (("image", "point"), py, {"units": "pixel", "long_name": "annotation point row"}),
+            "loss_db": (
+                dims3,
+                np.stack([ph.loss_db for ph in phantoms]).astype(np.float32),
+                {"long_name": "uncompensated attenuation loss", "units": "dB"},
+            ),
+            "point_x": (
+                ("image", "point"),
+                px,
+                {"units": "pixel", "long_name": "annotation point column"},
+            ),
+            "point_y": (
+                ("image", "point"),
+                py,
+                {"units": "pixel", "long_name": "annotation point row"},
+            ),
             "point_tier": (("image", "point"), pt),
         },
         coords={
@@ -981,7 +1030,11 @@ def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, xr)
             "rater": np.arange(masks.shape[1]),
             "y": np.arange(h),
             "x": np.arange(w),
-            "y_mm": ("y", geometry.y_mm, {"units": "mm", "long_name": "depth below the probe face"}),
+            "y_mm": (
+                "y",
+                geometry.y_mm,
+                {"units": "mm", "long_name": "depth below the probe face"},
+            ),
             "x_mm": ("x", geometry.x_mm, {"units": "mm", "long_name": "lateral position"}),
         },
         attrs={
@@ -1028,7 +1081,15 @@ def annotations_from_dataset(ds) -> list[Annotation]:
         for t in TIERS:
             sel = (ts[i] == t) & np.isfinite(xs[i])
             tiers[t] = np.column_stack([xs[i][sel], ys[i][sel]])
-        out.append(Annotation(shape, **tiers, spacing=spacing, image_id=str(ids[i]), annotator="virtual (protocol 2.2)"))
+        out.append(
+            Annotation(
+                shape,
+                **tiers,
+                spacing=spacing,
+                image_id=str(ids[i]),
+                annotator="virtual (protocol 2.2)",
+            )
+        )
     return out
 
 

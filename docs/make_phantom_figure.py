@@ -38,15 +38,27 @@ def main():
         for r in range(ds.sizes["rater"]):
             ref = r == ds.attrs["reference_rater"]
             row[1].contour(
-                ds.masks.values[i, r][ys], [0.5], colors=["white" if ref else f"C{r + 1}"],
-                linewidths=1.4 if ref else 0.9, linestyles="--" if ref else "-",
+                ds.masks.values[i, r][ys],
+                [0.5],
+                colors=["white" if ref else f"C{r + 1}"],
+                linewidths=1.4 if ref else 0.9,
+                linestyles="--" if ref else "-",
             )
         row[2].imshow(b, cmap="gray", vmin=0, vmax=1)
         row[2].imshow(ds.confidence.values[i][ys], cmap="magma", vmin=0, vmax=1, alpha=0.55)
         for tier, (colour, marker) in TIER_STYLE.items():
             sel = ds.point_tier.values[i] == tier
-            row[2].plot(ds.point_x.values[i][sel], ds.point_y.values[i][sel], marker, color=colour,
-                        ms=4, mec="k", mew=0.4, ls="", label=tier)
+            row[2].plot(
+                ds.point_x.values[i][sel],
+                ds.point_y.values[i][sel],
+                marker,
+                color=colour,
+                ms=4,
+                mec="k",
+                mew=0.4,
+                ls="",
+                label=tier,
+            )
         row[2].set_title("virtual annotator: points + confidence map", fontsize=9)
         for ax in row:
             ax.set_xticks([])
@@ -65,8 +77,13 @@ def main():
     big = phantom.make_dataset(30, seed=0, progress=False)
     dice = np.array([phantom.pairwise_dice(m) for m in big.masks.values])
     kinds = big.kind.values
-    print(f"pairwise Dice, 30 images 256x256 seed 0: all {dice.mean():.3f}, "
-          + ", ".join(f"{k} {dice[kinds == k].mean():.3f} (n={int((kinds == k).sum())})" for k in phantom.KINDS))
+    print(
+        f"pairwise Dice, 30 images 256x256 seed 0: all {dice.mean():.3f}, "
+        + ", ".join(
+            f"{k} {dice[kinds == k].mean():.3f} (n={int((kinds == k).sum())})"
+            for k in phantom.KINDS
+        )
+    )
 
 
 if __name__ == "__main__":

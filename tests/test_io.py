@@ -1,13 +1,10 @@
 """Tests of confmap.io: every reader and writer round-trips tiny files the tests write themselves."""
 
-import json
-
 import numpy as np
 import pytest
 
 import confmap
 from confmap import io as cio
-
 
 
 def _image(h=12, w=17, seed=0):
@@ -73,7 +70,9 @@ def test_reader_errors(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # DICOM
 # ---------------------------------------------------------------------------------------------
-def _write_dicom(path, pixels, *, photometric="MONOCHROME2", region=(0.0125, 0.02), pixel_spacing=None, frames=1):
+def _write_dicom(
+    path, pixels, *, photometric="MONOCHROME2", region=(0.0125, 0.02), pixel_spacing=None, frames=1
+):
     pydicom = pytest.importorskip("pydicom")  # optional dependency group "io"
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.sequence import Sequence
@@ -130,7 +129,9 @@ def test_dicom_grey_and_region_spacing(tmp_path):
 def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
     rgb = np.zeros((6, 7, 3), np.uint8)
     rgb[..., 1] = 200
-    _write_dicom(tmp_path / "rgb.dcm", rgb, photometric="RGB", region=None, pixel_spacing=(0.3, 0.4))
+    _write_dicom(
+        tmp_path / "rgb.dcm", rgb, photometric="RGB", region=None, pixel_spacing=(0.3, 0.4)
+    )
     da = cio.read_dicom(tmp_path / "rgb.dcm")
     np.testing.assert_allclose(da.values, 0.587 * 200 / 255, atol=1e-6)
     assert da.attrs["spacing_mm"] == [0.3, 0.4]
@@ -143,7 +144,9 @@ def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
 
     cine = np.stack([_image(5, 6, seed=s) for s in range(3)])
     _write_dicom(tmp_path / "cine.dcm", cine, frames=3)
-    np.testing.assert_allclose(cio.read_dicom(tmp_path / "cine.dcm", frame=2).values, cine[2] / 255.0, atol=1e-7)
+    np.testing.assert_allclose(
+        cio.read_dicom(tmp_path / "cine.dcm", frame=2).values, cine[2] / 255.0, atol=1e-7
+    )
     with pytest.raises(ValueError, match="`frame` must be <= 2"):
         cio.read_dicom(tmp_path / "cine.dcm", frame=3)
 
@@ -183,7 +186,9 @@ def test_nrrd_volume_slice(tmp_path):
 @pytest.fixture
 def soft_map():
     ann = confmap.Annotation(
-        (40, 50), high=[(20, 15), (30, 16), (25, 25)], medium=[(12, 8), (40, 9), (41, 32), (10, 31)],
+        (40, 50),
+        high=[(20, 15), (30, 16), (25, 25)],
+        medium=[(12, 8), (40, 9), (41, 32), (10, 31)],
         spacing=(0.25, 0.3),
     )
     return confmap.confidence_map(ann, ripple_warn=None)
@@ -264,7 +269,9 @@ def _write_case(root, name, *, h=20, w=24, raters=("a", "b", "c"), ann=True, kin
         masks.append(m > 0)
     if ann:
         confmap.Annotation(
-            (h, w), high=[(10, 8), (14, 9), (12, 13)], medium=[(6, 4), (18, 5), (19, 16), (5, 15)],
+            (h, w),
+            high=[(10, 8), (14, 9), (12, 13)],
+            medium=[(6, 4), (18, 5), (19, 16), (5, 15)],
             spacing=(0.3, 0.3),
         ).save(case / "annotation.json")
     if kind:
@@ -279,7 +286,17 @@ def test_load_folder_matches_phantom_contract(tmp_path):
     _write_case(tmp_path, "case_002", ann=False, seed=1)
     ds = cio.load_folder(tmp_path, reference_rater="b")
     ref = phantom.make_dataset(1, seed=0, size=(24, 24), progress=False)
-    for name in ("bmode", "truth", "masks", "agreement", "confidence", "sector", "point_x", "point_y", "point_tier"):
+    for name in (
+        "bmode",
+        "truth",
+        "masks",
+        "agreement",
+        "confidence",
+        "sector",
+        "point_x",
+        "point_y",
+        "point_tier",
+    ):
         assert name in ds, name
         assert ds[name].dims == ref[name].dims, name
     assert ds.masks.dtype == np.uint8 and ds.sector.dtype == bool

@@ -178,7 +178,9 @@ def test_annotator_demotes_shadowed_high_points():
     geom = ph.Geometry(size=(96, 96))
     truth = ph.tumour_truth(geom, 3, kind="well_defined")
     clear = ph.virtual_annotator(truth, 7, spacing_mm=geom.spacing_mm, loss_db=np.zeros(geom.size))
-    shadow = ph.virtual_annotator(truth, 7, spacing_mm=geom.spacing_mm, loss_db=np.full(geom.size, 20.0))
+    shadow = ph.virtual_annotator(
+        truth, 7, spacing_mm=geom.spacing_mm, loss_db=np.full(geom.size, 20.0)
+    )
     assert len(shadow.high) == 0
     assert len(shadow.medium) == len(clear.medium) + len(clear.high)
 
@@ -188,11 +190,15 @@ def test_annotator_demotes_shadowed_high_points():
 # ---------------------------------------------------------------------------------------------
 def test_tumour_is_hyperechoic_and_calcification_casts_a_shadow():
     geom = ph.Geometry(size=(128, 128))
-    truth = ph.tumour_truth(geom, 2, kind="well_defined", necrosis=False, cyst=False, calcification=True)
+    truth = ph.tumour_truth(
+        geom, 2, kind="well_defined", necrosis=False, cyst=False, calcification=True
+    )
     sim = ph.simulate_bmode(geom, truth, 4, tumour_db=10.0)
     b, p = sim["bmode"], truth["p"]
     inside = (p > 0.95) & ~truth["calc_map"] & (sim["loss_db"] < 1)
-    outside = (p < 0.01) & truth["sector"] & ~truth["csf_map"] & ~truth["pia_map"] & (sim["loss_db"] < 1)
+    outside = (
+        (p < 0.01) & truth["sector"] & ~truth["csf_map"] & ~truth["pia_map"] & (sim["loss_db"] < 1)
+    )
     assert b[inside].mean() > b[outside].mean() + 0.08  # 10 dB on a 55 dB display is 0.18
     assert sim["loss_db"].max() > 10  # the beams behind the calcification lose > 10 dB
     shadowed = (sim["loss_db"] > 10) & (p < 0.01) & truth["sector"]
@@ -233,7 +239,10 @@ def test_netcdf_roundtrip_atomic(tmp_path, ds_small):
     back = ph.load_dataset(path)
     xr.testing.assert_identical(back, ds_small)
     assert back.sector.dtype == bool and back.masks.dtype == np.uint8
-    assert all(a == b for a, b in zip(ph.annotations_from_dataset(back), ph.annotations_from_dataset(ds_small)))
+    assert all(
+        a == b
+        for a, b in zip(ph.annotations_from_dataset(back), ph.annotations_from_dataset(ds_small))
+    )
     with pytest.raises(FileNotFoundError):
         ph.load_dataset(tmp_path / "missing.nc")
 
@@ -262,11 +271,19 @@ def test_progress_bar(capsys):
         ({"n": 0, "seed": 0}, ValueError, "`n` must be >= 1"),
         ({"n": 1, "seed": -1}, ValueError, "`seed` must be a non-negative integer"),
         ({"n": 1, "seed": 1.5}, TypeError, "`seed` must be a non-negative integer"),
-        ({"n": 1, "seed": 0, "kinds": ("wavy",)}, ValueError, "must be one of 'well_defined', 'diffuse'"),
+        (
+            {"n": 1, "seed": 0, "kinds": ("wavy",)},
+            ValueError,
+            "must be one of 'well_defined', 'diffuse'",
+        ),
         ({"n": 1, "seed": 0, "kinds": ()}, ValueError, "at least one kind"),
         ({"n": 1, "seed": 0, "size": (0, 5)}, ValueError, r"`size\[0\] \(H\)` must be >= 1"),
         ({"n": 1, "seed": 0, "probe": "phased"}, ValueError, "`probe` must be one of"),
-        ({"n": 1, "seed": 0, "n_raters": 2, "reference_rater": 2}, ValueError, "`reference_rater` must be <= 1"),
+        (
+            {"n": 1, "seed": 0, "n_raters": 2, "reference_rater": 2},
+            ValueError,
+            "`reference_rater` must be <= 1",
+        ),
     ],
 )
 def test_make_dataset_errors(kwargs, exc, match):
