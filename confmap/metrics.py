@@ -96,7 +96,9 @@ def _values(name, value, *, ndim=(2, 3), unit=True):
     try:
         arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be a numeric array, got {describe(value)} ({exc})") from None
+        raise TypeError(
+            f"`{name}` must be a numeric array, got {describe(value)} ({exc})"
+        ) from None
     if ndim is not None and arr.ndim not in ndim:
         want = " or ".join(f"{d}" for d in ndim)
         raise ValueError(
@@ -112,7 +114,9 @@ def _values(name, value, *, ndim=(2, 3), unit=True):
     if unit:
         lo, hi = float(arr.min()), float(arr.max())
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"`{name}` must have values in [0, 1], got values in [{lo:.6g}, {hi:.6g}]")
+            raise ValueError(
+                f"`{name}` must have values in [0, 1], got values in [{lo:.6g}, {hi:.6g}]"
+            )
     return arr
 
 
@@ -121,7 +125,8 @@ def _pair(pred, target, pred_name="pred", target_name="target"):
     t = _values(target_name, target)
     if p.shape != t.shape:
         raise ValueError(
-            f"`{pred_name}` and `{target_name}` must have the same shape, got {p.shape} and {t.shape}"
+            f"`{pred_name}` and `{target_name}` must have the same shape, "
+            f"got {p.shape} and {t.shape}"
         )
     return p, t
 
@@ -136,7 +141,9 @@ def _thresholds(thresholds, one_tol):
     try:
         ts = [float(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=float))]
     except (TypeError, ValueError):
-        raise TypeError(f"`thresholds` must be numbers in (0, 1], got {describe(thresholds)}") from None
+        raise TypeError(
+            f"`thresholds` must be numbers in (0, 1], got {describe(thresholds)}"
+        ) from None
     if not ts:
         raise ValueError("`thresholds` must hold at least one level, got none")
     for t in ts:
@@ -156,7 +163,9 @@ def _region_mask(region, p_snap, t_snap, name="region"):
         return (p_snap > 0) | (t_snap > 0)
     arr = np.asarray(getattr(region, "values", region))
     if arr.dtype != bool:
-        raise TypeError(f"`{name}` must be None, 'all', 'foreground' or a bool array, got {describe(arr)}")
+        raise TypeError(
+            f"`{name}` must be None, 'all', 'foreground' or a bool array, got {describe(arr)}"
+        )
     try:
         return np.broadcast_to(arr, p_snap.shape)
     except ValueError:
@@ -249,7 +258,9 @@ def agreement(masks, *, axis=None):
         dim = axis if axis is not None else "rater"
         if isinstance(dim, str):
             if dim not in masks.dims:
-                raise ValueError(f"`axis` {dim!r} is not a dimension of `masks`, got dims {masks.dims}")
+                raise ValueError(
+                    f"`axis` {dim!r} is not a dimension of `masks`, got dims {masks.dims}"
+                )
             _check_binary(masks.values)
             if masks.sizes[dim] == 0:
                 raise ValueError("`masks` must hold at least one rater, got 0")
@@ -267,7 +278,9 @@ def agreement(masks, *, axis=None):
             )
         axis = 0
     if isinstance(axis, str):
-        raise TypeError(f"`axis` may be a dimension name only for an xarray.DataArray, got {axis!r}")
+        raise TypeError(
+            f"`axis` may be a dimension name only for an xarray.DataArray, got {axis!r}"
+        )
     axis = check_int("axis", axis, minimum=-arr.ndim, maximum=arr.ndim - 1)
     if arr.shape[axis] == 0:
         raise ValueError("`masks` must hold at least one rater, got 0")
@@ -282,7 +295,8 @@ def _check_binary(arr):
     bad = ~((a == 0) | (a == 1))
     if bad.any():
         raise ValueError(
-            f"`masks` must be binary (0 or 1), got {int(bad.sum())} other value(s), e.g. {a[bad].flat[0]!r}"
+            f"`masks` must be binary (0 or 1), got {int(bad.sum())} other value(s), "
+            f"e.g. {a[bad].flat[0]!r}"
         )
 
 
@@ -373,7 +387,9 @@ def soft_dice(pred, target):
     p3, t3 = (p[None], t[None]) if single else (p, t)
     out = _soft_dice_stack(p3, t3)
     if np.isnan(out).any():
-        _warn(f"soft Dice undefined (both maps all zero) for {int(np.isnan(out).sum())} image(s): NaN")
+        _warn(
+            f"soft Dice undefined (both maps all zero) for {int(np.isnan(out).sum())} image(s): NaN"
+        )
     return _scalar_or_array(out, single)
 
 
@@ -390,7 +406,7 @@ def _soft_dice_stack(p3, t3):
 # ROC (Figure 3): exact, on tie groups of unique score values
 # ---------------------------------------------------------------------------------------------
 def _key_offset(pos_scores, nbits):
-    """Bit pattern of the smallest score if all positive scores' bit patterns fit in 63 - nbits bits.
+    """Bit pattern of the smallest score, if all scores' bit patterns fit in 63 - nbits bits.
 
     Non-negative doubles sort like their IEEE bit patterns, so ``(bits - lo) << nbits | level`` is
     an integer key that sorts by score, then level, with one fast ``np.sort`` instead of an argsort.
@@ -467,7 +483,7 @@ class _Part:
 
 def _zero_split(zero_levels, K):
     zl = np.asarray(zero_levels, np.int64)
-    zpos = np.array([zl[k + 1:].sum() for k in range(K)], np.int64)
+    zpos = np.array([zl[k + 1 :].sum() for k in range(K)], np.int64)
     return int(zl.sum()), zpos
 
 
@@ -475,7 +491,7 @@ def _totals(part, zero_levels):
     """P and N (K,) of the positive part plus the score-0 group."""
     K = part.K
     z, zpos = _zero_split(zero_levels, K)
-    ppos = np.array([part.level_counts[k + 1:].sum() for k in range(K)], np.int64)
+    ppos = np.array([part.level_counts[k + 1 :].sum() for k in range(K)], np.int64)
     P = ppos + zpos
     return P, part.n + z - P
 
@@ -490,9 +506,9 @@ def _auc_ranks(part, zero_levels):
         p, n_ = int(P[k]), int(N[k])
         if p == 0 or n_ == 0:
             continue
-        ppos = int(part.level_counts[k + 1:].sum())
+        ppos = int(part.level_counts[k + 1 :].sum())
         # doubled rank sum of the positives: score-0 group first (ranks 1..z), then the rest
-        s2 = sum(part.mid2[k + 1:]) + 2 * z * ppos + int(zpos[k]) * (z + 1)
+        s2 = sum(part.mid2[k + 1 :]) + 2 * z * ppos + int(zpos[k]) * (z + 1)
         out[k] = (s2 - p * (p + 1)) / (2.0 * p * n_)
     return out
 
@@ -614,7 +630,10 @@ def roc_curve(
     fps, tps, u_desc = _roc_arrays(part, zl)
     P, N = _totals(part, zl)
     if P[0] == 0 or N[0] == 0:
-        _warn(f"ROC undefined at threshold {threshold}: only {'negatives' if P[0] == 0 else 'positives'}")
+        _warn(
+            f"ROC undefined at threshold {threshold}: "
+            f"only {'negatives' if P[0] == 0 else 'positives'}"
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         fpr = fps[0] / N[0] if N[0] > 0 else np.full(fps.shape[1], np.nan)
         tpr = tps[0] / P[0] if P[0] > 0 else np.full(tps.shape[1], np.nan)
@@ -674,7 +693,10 @@ def roc_auc(
         part, zl = _roc_of(si.ravel(), _levels(ti.ravel(), thr, o), 1)
         out[i] = _auc_ranks(part, zl)[0]
     if np.isnan(out).any():
-        _warn(f"AUC undefined (single class at threshold {threshold}) for {int(np.isnan(out).sum())} image(s): NaN")
+        _warn(
+            f"AUC undefined (single class at threshold {threshold}) "
+            f"for {int(np.isnan(out).sum())} image(s): NaN"
+        )
     return _scalar_or_array(out, single or pooled)
 
 
@@ -914,7 +936,13 @@ def correlation(x, y):
     """
     xv, yv = _xy(x, y)
     n = len(xv)
-    out = {"n": n, "pearson_r": np.nan, "pearson_p": np.nan, "spearman_rho": np.nan, "spearman_p": np.nan}
+    out = {
+        "n": n,
+        "pearson_r": np.nan,
+        "pearson_p": np.nan,
+        "spearman_rho": np.nan,
+        "spearman_p": np.nan,
+    }
     if n < 3:
         _warn(f"correlation undefined with {n} pair(s) (3 needed): NaN")
         return out
@@ -922,7 +950,9 @@ def correlation(x, y):
     rho = _pearson(_ranks(xv), _ranks(yv))
     if np.isnan(r) or np.isnan(rho):
         _warn("correlation undefined for a constant sample: NaN")
-    out.update(pearson_r=r, pearson_p=_t_pvalue(r, n), spearman_rho=rho, spearman_p=_t_pvalue(rho, n))
+    out.update(
+        pearson_r=r, pearson_p=_t_pvalue(r, n), spearman_rho=rho, spearman_p=_t_pvalue(rho, n)
+    )
     return out
 
 
@@ -974,15 +1004,29 @@ def linear_fit(x, y, *, x_grid=None, level=0.95):
     xv, yv = _xy(x, y)
     n = len(xv)
     grid = (
-        np.linspace(xv.min(), xv.max(), 101) if x_grid is None and n else np.asarray(x_grid if x_grid is not None else [], float)
+        np.linspace(xv.min(), xv.max(), 101)
+        if x_grid is None and n
+        else np.asarray(x_grid if x_grid is not None else [], float)
     )
     nan = np.full(grid.shape, np.nan)
-    out = {"n": n, "slope": np.nan, "intercept": np.nan, "slope_stderr": np.nan,
-           "intercept_stderr": np.nan, "x": grid, "y": nan, "lower": nan, "upper": nan}
+    out = {
+        "n": n,
+        "slope": np.nan,
+        "intercept": np.nan,
+        "slope_stderr": np.nan,
+        "intercept_stderr": np.nan,
+        "x": grid,
+        "y": nan,
+        "lower": nan,
+        "upper": nan,
+    }
     xbar = xv.mean() if n else np.nan
     sxx = float(((xv - xbar) ** 2).sum()) if n else 0.0
     if n < 3 or sxx == 0.0:
-        _warn(f"linear fit undefined ({n} pair(s), {'constant' if sxx == 0 else 'varying'} x; 3 varying needed): NaN")
+        _warn(
+            f"linear fit undefined ({n} pair(s), {'constant' if sxx == 0 else 'varying'} x; "
+            "3 varying needed): NaN"
+        )
         return out
     ybar = yv.mean()
     slope = float(((xv - xbar) * (yv - ybar)).sum() / sxx)
@@ -994,8 +1038,15 @@ def linear_fit(x, y, *, x_grid=None, level=0.95):
     yhat = intercept + slope * grid
     tq = float(stdtrit(n - 2, 0.5 + level / 2.0))
     half = tq * np.sqrt(s2 * (1.0 / n + (grid - xbar) ** 2 / sxx))
-    out.update(slope=slope, intercept=intercept, slope_stderr=se_slope, intercept_stderr=se_int,
-               y=yhat, lower=yhat - half, upper=yhat + half)
+    out.update(
+        slope=slope,
+        intercept=intercept,
+        slope_stderr=se_slope,
+        intercept_stderr=se_int,
+        y=yhat,
+        lower=yhat - half,
+        upper=yhat + half,
+    )
     return out
 
 
@@ -1120,8 +1171,8 @@ def evaluate(
     Parameters
     ----------
     maps : array_like or xarray.DataArray, (N, H, W) or (H, W), values in [0, 1]
-        Confidence maps (e.g. ``ds.confidence`` of :func:`confmap.phantom.make_dataset`). Coordinates
-        along ``image`` (such as ``kind``) are carried into the result.
+        Confidence maps (e.g. ``ds.confidence`` of :func:`confmap.phantom.make_dataset`).
+        Coordinates along ``image`` (such as ``kind``) are carried into the result.
     agreement : array_like or xarray.DataArray, same shape, values in [0, 1]
         Agreement maps (e.g. ``ds.agreement``, or :func:`agreement` of the masks).
     thresholds : sequence of float, default (0.25, 0.5, 0.75, 1.0)
@@ -1183,7 +1234,9 @@ def evaluate(
     p, coords = _stack_with_coords("maps", maps)
     t, _ = _stack_with_coords("agreement", agreement)
     if p.shape != t.shape:
-        raise ValueError(f"`maps` and `agreement` must have the same shape, got {p.shape} and {t.shape}")
+        raise ValueError(
+            f"`maps` and `agreement` must have the same shape, got {p.shape} and {t.shape}"
+        )
     z, o = _tols(zero_tol, one_tol)
     thr = _thresholds(thresholds, o)
     n_bins = check_int("n_bins", n_bins, minimum=1, maximum=10_000)
@@ -1198,7 +1251,9 @@ def evaluate(
         try:
             vmask = np.broadcast_to(varr, p.shape)
         except ValueError:
-            raise ValueError(f"`valid` must broadcast to the maps' shape {p.shape}, got shape {varr.shape}") from None
+            raise ValueError(
+                f"`valid` must broadcast to the maps' shape {p.shape}, got shape {varr.shape}"
+            ) from None
 
     problems = []
     ps, ts = _snap(p, z, o), _snap(t, z, o)
@@ -1213,8 +1268,13 @@ def evaluate(
     psv = ps if vmask is None else ps * vmask
     tsv = ts if vmask is None else ts * vmask
     psi_c, psi_a = _psi_stack(psv), _psi_stack(tsv)
-    for name, arr in (("brier", brier_all), ("brier_foreground", brier_fg), ("soft_dice", dice),
-                      ("psi_conf", psi_c), ("psi_agree", psi_a)):
+    for name, arr in (
+        ("brier", brier_all),
+        ("brier_foreground", brier_fg),
+        ("soft_dice", dice),
+        ("psi_conf", psi_c),
+        ("psi_agree", psi_a),
+    ):
         if np.isnan(arr).any():
             problems.append(f"{name} in {int(np.isnan(arr).sum())} image(s)")
 
@@ -1259,7 +1319,10 @@ def evaluate(
         auc_pooled[r] = _auc_ranks(part, zl)
         tpr_pooled[r] = _sample_part(part, zl, grid)
     if np.isnan(auc).any():
-        problems.append(f"auc in {int(np.isnan(auc).sum())} (image, region, threshold) case(s) with a single class")
+        problems.append(
+            f"auc in {int(np.isnan(auc).sum())} (image, region, threshold) case(s) "
+            "with a single class"
+        )
 
     # joint thresholds (Fig. 4)
     counts = _confusion_stack(ps, ts, thr, o, vmask)
@@ -1406,20 +1469,27 @@ def plot_roc(ds, *, curve="mean"):
     colors = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, ds.sizes["threshold"]))
     titles = {"all": "all pixels", "union": "union of map > 0 and Agreement > 0"}
     var = "tpr_mean" if curve == "mean" else "tpr_pooled"
-    for ax, region in zip(axes, ["all", "union"]):
-        for c, thr in zip(colors, ds.threshold.values):
+    for ax, region in zip(axes, ["all", "union"], strict=True):
+        for c, thr in zip(colors, ds.threshold.values, strict=True):
             y = ds[var].sel(region=region, threshold=thr).values
             a_mean = float(ds.auc_mean.sel(region=region, threshold=thr))
             a_pool = float(ds.auc_pooled.sel(region=region, threshold=thr))
-            ax.plot(ds.fpr.values, y, color=c, lw=2,
-                    label=f"Agreement ≥ {thr:g}: AUC {a_mean:.3f} (pooled {a_pool:.3f})")
+            ax.plot(
+                ds.fpr.values,
+                y,
+                color=c,
+                lw=2,
+                label=f"Agreement ≥ {thr:g}: AUC {a_mean:.3f} (pooled {a_pool:.3f})",
+            )
         ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
         ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", title=titles[region])
         ax.set_aspect("equal")
         ax.legend(loc="lower right", fontsize=7.5)
     axes[0].set_ylabel("true positive rate")
-    fig.suptitle(f"{curve.capitalize()} ROC of the confidence map against the Agreement "
-                 f"({ds.sizes['image']} images)")
+    fig.suptitle(
+        f"{curve.capitalize()} ROC of the confidence map against the Agreement "
+        f"({ds.sizes['image']} images)"
+    )
     return fig
 
 
@@ -1449,7 +1519,7 @@ def plot_joint_thresholds(ds):
     fig = _figure((6.4, 4.2))
     ax = fig.subplots()
     x = ds.threshold.values
-    for name, c in zip(names, ["C0", "C1", "C2", "C3"]):
+    for name, c in zip(names, ["C0", "C1", "C2", "C3"], strict=True):
         v = ds[name].values
         mean = _nanmean(v, axis=0)
         with warnings.catch_warnings():
@@ -1459,8 +1529,13 @@ def plot_joint_thresholds(ds):
         ax.fill_between(x, q1, q3, color=c, alpha=0.15, lw=0)
         ax.plot(x, ds[f"{name}_pooled"].values, "x", color=c, ms=8)
     ax.plot([], [], "x", color="0.3", label="pooled")
-    ax.set(xticks=x, xlabel="threshold (map and Agreement)", ylabel="score", ylim=(0, 1.02),
-           title=f"Joint thresholding ({ds.sizes['image']} images; band: interquartile range)")
+    ax.set(
+        xticks=x,
+        xlabel="threshold (map and Agreement)",
+        ylabel="score",
+        ylim=(0, 1.02),
+        title=f"Joint thresholding ({ds.sizes['image']} images; band: interquartile range)",
+    )
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
     return fig
@@ -1496,13 +1571,28 @@ def plot_margin_correlation(ds):
             ax.scatter(xa[sel], yc[sel], s=22, color=f"C{j}", label=kind, zorder=3)
     else:
         ax.scatter(xa, yc, s=22, color="C0", label="images", zorder=3)
-    ax.fill_between(ds.fit_x.values, ds.fit_lower.values, ds.fit_upper.values, color="0.5",
-                    alpha=0.25, lw=0, label="95% confidence band")
-    ax.plot(ds.fit_x.values, ds.fit_y.values, color="k", lw=1.5,
-            label=f"fit: y = {float(ds.fit_slope):.2f} x + {float(ds.fit_intercept):.1f}")
-    ax.set(xlabel="ψ_agree: % non-1 among non-0 Agreement", ylabel="ψ_conf: % non-1 among non-0 map",
-           title=f"Pearson r = {float(ds.pearson_r):.2f}, Spearman ρ = {float(ds.spearman_rho):.2f}"
-                 f" (n = {ds.attrs.get('n_correlation_images', ds.sizes['image'])})")
+    ax.fill_between(
+        ds.fit_x.values,
+        ds.fit_lower.values,
+        ds.fit_upper.values,
+        color="0.5",
+        alpha=0.25,
+        lw=0,
+        label="95% confidence band",
+    )
+    ax.plot(
+        ds.fit_x.values,
+        ds.fit_y.values,
+        color="k",
+        lw=1.5,
+        label=f"fit: y = {float(ds.fit_slope):.2f} x + {float(ds.fit_intercept):.1f}",
+    )
+    ax.set(
+        xlabel="ψ_agree: % non-1 among non-0 Agreement",
+        ylabel="ψ_conf: % non-1 among non-0 map",
+        title=f"Pearson r = {float(ds.pearson_r):.2f}, Spearman ρ = {float(ds.spearman_rho):.2f}"
+        f" (n = {ds.attrs.get('n_correlation_images', ds.sizes['image'])})",
+    )
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     return fig
@@ -1534,17 +1624,38 @@ def plot_reliability(ds):
     ax, axc = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     lo, hi = ds.bin_lower.values, ds.bin_upper.values
     width = hi - lo
-    ax.bar(lo, ds.bin_agreement.values, width=width, align="edge", color="C0", alpha=0.7,
-           edgecolor="k", lw=0.5, label="mean Agreement in bin")
-    ax.plot(ds.bin_confidence.values, ds.bin_agreement.values, "o", color="C1", ms=4,
-            label="(mean confidence, mean Agreement)")
+    ax.bar(
+        lo,
+        ds.bin_agreement.values,
+        width=width,
+        align="edge",
+        color="C0",
+        alpha=0.7,
+        edgecolor="k",
+        lw=0.5,
+        label="mean Agreement in bin",
+    )
+    ax.plot(
+        ds.bin_confidence.values,
+        ds.bin_agreement.values,
+        "o",
+        color="C1",
+        ms=4,
+        label="(mean confidence, mean Agreement)",
+    )
     ax.plot([0, 1], [0, 1], "--", color="0.4", lw=1, label="perfect calibration")
-    ax.set(ylim=(0, 1), ylabel="mean Agreement",
-           title=f"ECE = {float(ds.ece):.3f}, mean bin gap = {float(ds.mean_bin_gap):.3f}")
+    ax.set(
+        ylim=(0, 1),
+        ylabel="mean Agreement",
+        title=f"ECE = {float(ds.ece):.3f}, mean bin gap = {float(ds.mean_bin_gap):.3f}",
+    )
     ax.legend(fontsize=8, loc="upper left")
     axc.bar(lo, np.maximum(ds.bin_count.values, 0), width=width, align="edge", color="0.5")
     if ds.bin_count.values.max() > 0:
+        from matplotlib.ticker import NullFormatter
+
         axc.set_yscale("log")
+        axc.yaxis.set_minor_formatter(NullFormatter())
     axc.set(xlabel="map confidence (bin)", ylabel="pixels", xlim=(0, 1))
     return fig
 
@@ -1573,8 +1684,11 @@ def plot_summary(ds):
     fig = _figure((12, 3.4))
     a1, a2, a3, a4 = fig.subplots(1, 4)
     for thr in ds.threshold.values:
-        a1.plot(ds.fpr.values, ds.tpr_mean.sel(region="all", threshold=thr).values,
-                label=f"≥{thr:g}: {float(ds.auc_mean.sel(region='all', threshold=thr)):.3f}")
+        a1.plot(
+            ds.fpr.values,
+            ds.tpr_mean.sel(region="all", threshold=thr).values,
+            label=f"≥{thr:g}: {float(ds.auc_mean.sel(region='all', threshold=thr)):.3f}",
+        )
     a1.set(title="ROC (all pixels)", xlabel="FPR", ylabel="TPR")
     a1.legend(fontsize=7)
     for name in ["precision", "recall", "f1", "accuracy"]:
@@ -1583,10 +1697,17 @@ def plot_summary(ds):
     a2.legend(fontsize=7)
     a3.scatter(ds.psi_agree.values, ds.psi_conf.values, s=12)
     a3.plot(ds.fit_x.values, ds.fit_y.values, "k")
-    a3.fill_between(ds.fit_x.values, ds.fit_lower.values, ds.fit_upper.values, color="0.5", alpha=0.3)
+    a3.fill_between(
+        ds.fit_x.values, ds.fit_lower.values, ds.fit_upper.values, color="0.5", alpha=0.3
+    )
     a3.set(title=f"ψ: r={float(ds.pearson_r):.2f}", xlabel="ψ_agree", ylabel="ψ_conf")
-    a4.bar(ds.bin_lower.values, ds.bin_agreement.values, width=ds.bin_upper.values - ds.bin_lower.values,
-           align="edge", alpha=0.7)
+    a4.bar(
+        ds.bin_lower.values,
+        ds.bin_agreement.values,
+        width=ds.bin_upper.values - ds.bin_lower.values,
+        align="edge",
+        alpha=0.7,
+    )
     a4.plot([0, 1], [0, 1], "--", color="0.4")
     a4.set(title=f"reliability: ECE={float(ds.ece):.3f}", xlabel="confidence", ylabel="Agreement")
     return fig
