@@ -578,3 +578,28 @@ def test_plot_roc_draws_the_mean_curves(evaluated):
 def test_plot_rejects_other_datasets():
     with pytest.raises(ValueError, match="evaluate"):
         M.plot_roc(xr.Dataset())
+
+
+# --------------------------------------------------------------------------------- properties
+hyp = pytest.importorskip("hypothesis")
+st = pytest.importorskip("hypothesis.strategies")
+hnp = pytest.importorskip("hypothesis.extra.numpy")
+
+
+@hyp.settings(max_examples=60, deadline=None)
+@hyp.given(
+    levels=hnp.arrays(np.int64, st.integers(2, 60), elements=st.integers(0, 8)),
+    data=st.data(),
+)
+def test_auc_equals_sklearn_on_tied_scores(levels, data):
+    """Heavily tied scores (9 distinct values, 0 and 1 included) and random binary labels."""
+    labels = data.draw(hnp.arrays(np.int64, levels.shape, elements=st.integers(0, 1)))
+    hyp.assume(0 < labels.sum() < labels.size)
+    s = levels[None, :] / 8.0
+    y = labels[None, :].astype(float)
+    got = M.roc_auc(s, y, zero_tol=0, one_tol=0)
+    assert abs(got - sk.roc_auc_score(labels, levels)) < 1e-12
+    fpr, tpr, _ = M.roc_curve(s, y, zero_tol=0, one_tol=0)
+    rf, rt, _ = sk.roc_curve(labels, levels, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, rf, atol=1e-15)
+    np.testing.assert_allclose(tpr, rt, atol=1e-15)
