@@ -76,9 +76,16 @@ def _is_list(value) -> bool:
 def _values(name, value, check):
     """``(values, swept)``: a list/tuple/array is swept (a dimension), a scalar is fixed."""
     if _is_list(value):
-        vals = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else list(value)
+        vals = (
+            list(np.asarray(value, dtype=object).ravel())
+            if isinstance(value, np.ndarray)
+            else list(value)
+        )
         if not vals:
-            raise ValueError(f"`{name}` must hold at least one value when given as a list, got an empty {type(value).__name__}")
+            raise ValueError(
+                f"`{name}` must hold at least one value when given as a list, "
+                f"got an empty {type(value).__name__}"
+            )
         out = [check(f"{name}[{i}]", v) for i, v in enumerate(vals)]
         if len(set(map(repr, out))) != len(out):
             raise ValueError(f"`{name}` must not repeat values, got {describe(value)}")
@@ -117,7 +124,9 @@ def _check_target(name, value, shape):
         return None
     arr = check_unit_interval(name, getattr(value, "values", value), ndim=2)
     if arr.shape != tuple(shape):
-        raise ValueError(f"`{name}` must have the annotation's image shape {tuple(shape)}, got {arr.shape}")
+        raise ValueError(
+            f"`{name}` must have the annotation's image shape {tuple(shape)}, got {arr.shape}"
+        )
     return arr
 
 
@@ -237,9 +246,15 @@ def sweep(
         if arr is not None:
             targets[name] = arr
     if not targets:
-        raise ValueError("give at least one target to compare with: `agreement` or `truth` (arrays of shape (H, W) in [0, 1])")
+        raise ValueError(
+            "give at least one target to compare with: `agreement` or `truth` "
+            "(arrays of shape (H, W) in [0, 1])"
+        )
     if isinstance(metrics, str) or not _is_list(metrics) or not metrics:
-        raise TypeError(f"`metrics` must be a non-empty sequence of names from {sorted(METRICS)}, got {describe(metrics)}")
+        raise TypeError(
+            f"`metrics` must be a non-empty sequence of names from {sorted(METRICS)}, "
+            f"got {describe(metrics)}"
+        )
     metrics = tuple(metrics)
     for m in metrics:
         check_choice("metrics", m, tuple(METRICS))
@@ -278,7 +293,6 @@ def sweep(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_settings, desc="sweep", unit="setting")
-    h, w = shape
     caught = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -294,30 +308,31 @@ def sweep(
                         grid = mesh_grid(shape, lam=lam_v)
                         r_sink = _sink_radius(sink_radius, shape, lam_v)
                         # Tier membership of each grid point: codes 1, 2, 4 are exact in float.
-                        code = grid_weights(annotation, lam=lam_v, betas=(1.0, 2.0, 4.0), sink_radius=r_sink, regions=regions)
+                        code = grid_weights(
+                            annotation,
+                            lam=lam_v,
+                            betas=(1.0, 2.0, 4.0),
+                            sink_radius=r_sink,
+                            regions=regions,
+                        )
                         masks = [(code == c).astype(float) for c in (1.0, 2.0, 4.0)]
-                        sink_fac = _sink_suppression(annotation.sinks, shape, r_sink) if len(annotation.sinks) else None
-                        for bh, bm, bl in itertools.product(spec["beta_h"][0], spec["beta_m"][0], spec["beta_l"][0]):
+                        sink_fac = (
+                            _sink_suppression(annotation.sinks, shape, r_sink)
+                            if len(annotation.sinks)
+                            else None
+                        )
+                        for bh, bm, bl in itertools.product(
+                            spec["beta_h"][0], spec["beta_m"][0], spec["beta_l"][0]
+                        ):
                             weights = bh * masks[0] + bm * masks[1] + bl * masks[2]
                             for bw in spec["bandwidth"][0]:
-                                if weights.sum() > 0:
-                                    cov, _ = kde_covariance(weights, grid, bandwidth=bw, kernel=kernel)
-                                    dens = weighted_kde(weights, grid, shape, cov=cov)
-                                    if sink_fac is not None:
-                                        dens *= sink_fac
-                                    lo, hi = float(dens.min()), float(dens.max())
-                                    cm = (dens - lo) / (hi - lo) if hi > lo else np.zeros_like(dens)
-                                    rip = lattice_ripple(cov, (w / lam_v, h / lam_v))
-                                else:
-                                    warnings.warn(
-                                        "no grid point lies in any tier region (or betas are all 0): the map is all zeros",
-                                        NoRegionWarning,
-                                        stacklevel=1,
-                                    )
-                                    cm = np.zeros(shape)
-                                    rip = 0.0
+                                cm, rip = _normalised_map(
+                                    weights, grid, shape, bw, kernel, sink_fac
+                                )
                                 scores = {
-                                    (m, t): _score(_metrics, m, cm, targets[t]) for m in metrics for t in tnames
+                                    (m, t): _score(_metrics, m, cm, targets[t])
+                                    for m in metrics
+                                    for t in tnames
                                 }
                                 for a in agroup:
                                     flat = index[(reg, a, lam_v, bh, bm, bl, bw)]
@@ -352,7 +367,11 @@ def sweep(
         else:
             data[m] = (tuple(swept), arr[0], attrs)
     rip = ripple.reshape(sizes) if sizes else ripple.reshape(())
-    data["ripple"] = (tuple(swept), rip, {"long_name": "predicted lattice ripple (relative peak-to-peak)"})
+    data["ripple"] = (
+        tuple(swept),
+        rip,
+        {"long_name": "predicted lattice ripple (relative peak-to-peak)"},
+    )
     if len(tnames) > 1:
         coords["target"] = ("target", np.array(tnames, dtype=object))
     else:
@@ -369,15 +388,40 @@ def sweep(
         if bad.any():
             worst = int(np.nanargmax(ripple))
             combo = list(index)[worst]
-            where = ", ".join(f"{p}={v}" for p, v in zip(PARAMETERS, combo) if spec[p][1] or p in ("lam", "bandwidth"))
+            where = ", ".join(
+                f"{p}={v}"
+                for p, v in zip(PARAMETERS, combo, strict=True)
+                if spec[p][1] or p in ("lam", "bandwidth")
+            )
             warnings.warn(
-                f"{int(bad.sum())} of {n_settings} settings have a kernel narrow for the grid: predicted lattice "
-                f"ripple above {ripple_warn:g} (worst {ripple[worst]:.1%} at {where}); see the result's `ripple` "
+                f"{int(bad.sum())} of {n_settings} settings have a kernel narrow for the grid: "
+                f"predicted lattice ripple above {ripple_warn:g} (worst {ripple[worst]:.1%} at "
+                f"{where}); see the result's `ripple` "
                 "and use a larger lam or bandwidth",
                 RippleWarning,
                 stacklevel=2,
             )
     return ds
+
+
+def _normalised_map(weights, grid, shape, bandwidth, kernel, sink_fac):
+    """Stages 4-5 of :func:`confmap.confidence_map` for given grid weights: (map, ripple)."""
+    h, w = shape
+    if not weights.sum() > 0:
+        warnings.warn(
+            "no grid point lies in any tier region (or betas are all 0): the map is all zeros",
+            NoRegionWarning,
+            stacklevel=1,
+        )
+        return np.zeros(shape), 0.0
+    cov, _ = kde_covariance(weights, grid, bandwidth=bandwidth, kernel=kernel)
+    dens = weighted_kde(weights, grid, shape, cov=cov)
+    if sink_fac is not None:
+        dens *= sink_fac
+    lo, hi = float(dens.min()), float(dens.max())
+    cm = (dens - lo) / (hi - lo) if hi > lo else np.zeros_like(dens)
+    lam = len(grid[0]) - 1
+    return cm, lattice_ripple(cov, (w / lam, h / lam))
 
 
 def _coord_array(vals):
@@ -431,7 +475,10 @@ def _metric_array(ds, metric, target):
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"`ds` must be an xarray.Dataset (from sweep), got {describe(ds)}")
     if not isinstance(metric, str) or metric not in ds.data_vars:
-        raise ValueError(f"`metric` must be one of the Dataset's variables {sorted(map(str, ds.data_vars))}, got {describe(metric)}")
+        raise ValueError(
+            f"`metric` must be one of the Dataset's variables {sorted(map(str, ds.data_vars))}, "
+            f"got {describe(metric)}"
+        )
     da = ds[metric]
     if "target" in da.dims:
         names = [str(t) for t in da["target"].values]
@@ -445,7 +492,9 @@ def _metric_array(ds, metric, target):
     elif target is not None:
         have = str(da.coords["target"].values) if "target" in da.coords else None
         if have != target:
-            raise ValueError(f"`target` must be {have!r} (the sweep's only target), got {describe(target)}")
+            raise ValueError(
+                f"`target` must be {have!r} (the sweep's only target), got {describe(target)}"
+            )
     return da
 
 
@@ -456,7 +505,9 @@ def _better(da, maximize):
         return maximize
     better = da.attrs.get("better", "lower")
     if better not in ("lower", "higher"):
-        raise ValueError(f"the metric's attrs['better'] must be 'lower' or 'higher', got {better!r}")
+        raise ValueError(
+            f"the metric's attrs['better'] must be 'lower' or 'higher', got {better!r}"
+        )
     return better == "higher"
 
 
@@ -465,7 +516,9 @@ def _plain(v):
     return v
 
 
-def best(ds, metric: str = "brier", *, target: str | None = None, maximize: bool | None = None) -> dict:
+def best(
+    ds, metric: str = "brier", *, target: str | None = None, maximize: bool | None = None
+) -> dict:
     """The best setting of a sweep.
 
     Parameters
@@ -509,7 +562,7 @@ def best(ds, metric: str = "brier", *, target: str | None = None, maximize: bool
     flat = int(np.nanargmax(vals) if hi else np.nanargmin(vals))
     pos = np.unravel_index(flat, vals.shape) if vals.ndim else ()
     out = {}
-    for dim, i in zip(da.dims, pos):
+    for dim, i in zip(da.dims, pos, strict=True):
         out[str(dim)] = _plain(da[dim].values[i]) if dim in da.coords else int(i)
     for name, c in da.coords.items():
         if c.ndim == 0 and name not in out:
@@ -543,7 +596,10 @@ def setting_kwargs(setting: dict) -> dict:
         kw["lam"] = int(setting["lam"])
     defaults = (1.0, 0.5, 0.1)
     if any(b in setting for b in ("beta_h", "beta_m", "beta_l")):
-        kw["betas"] = tuple(float(setting.get(b, d)) for b, d in zip(("beta_h", "beta_m", "beta_l"), defaults))
+        kw["betas"] = tuple(
+            float(setting.get(b, d))
+            for b, d in zip(("beta_h", "beta_m", "beta_l"), defaults, strict=True)
+        )
     for p in ("bandwidth", "region"):
         if p in setting:
             kw[p] = setting[p]
@@ -623,11 +679,16 @@ def plot_sweep(
     if dims is not None:
         dims = [str(d) for d in dims]
         if sorted(dims) != sorted(swept):
-            raise ValueError(f"`dims` must name the swept dimensions {swept} (each once), got {dims}")
+            raise ValueError(
+                f"`dims` must name the swept dimensions {swept} (each once), got {dims}"
+            )
     else:
         dims = swept[::-1]
     if len(dims) > 4:
-        raise ValueError(f"can draw at most 4 swept dimensions, got {len(dims)} ({dims}); select some with ds.sel(...) first")
+        raise ValueError(
+            f"can draw at most 4 swept dimensions, got {len(dims)} ({dims}); "
+            "select some with ds.sel(...) first"
+        )
     bst = best(da.to_dataset(name=metric), metric, maximize=hi)
     label = da.attrs.get("long_name", metric)
     title_best = ", ".join(f"{d}={_fmt(bst[d])}" for d in dims) if dims else ""
@@ -646,13 +707,38 @@ def plot_sweep(
         pos = np.asarray(xs, dtype=float) if numeric else np.arange(len(xs))
         ax.plot(pos, da.values, "o-", color="C0")
         bi = list(xs).index(bst[d])
-        ax.plot([pos[bi]], [da.values[bi]], marker="*", ms=16, color="C3", ls="none", label=f"best: {d}={_fmt(bst[d])}")
+        ax.plot(
+            [pos[bi]],
+            [da.values[bi]],
+            marker="*",
+            ms=16,
+            color="C3",
+            ls="none",
+            label=f"best: {d}={_fmt(bst[d])}",
+        )
         yv = np.asarray(da.values, dtype=float)
-        if ripple is not None and "ripple" in ds.data_vars and ds["ripple"].squeeze(drop=False).dims == (d,):
+        if (
+            ripple is not None
+            and "ripple" in ds.data_vars
+            and ds["ripple"].squeeze(drop=False).dims == (d,)
+        ):
             bad = np.asarray(ds["ripple"].squeeze(drop=False).values, dtype=float) > ripple
             if bad.any():
-                ax.plot(pos[bad], yv[bad], "o", ms=11, mfc="none", mec="0.5", ls="none", label=f"ripple > {ripple:g}")
-        if log if log is not None else bool(np.nanmin(yv) > 0 and np.nanmax(yv) > 10 * np.nanmin(yv)):
+                ax.plot(
+                    pos[bad],
+                    yv[bad],
+                    "o",
+                    ms=11,
+                    mfc="none",
+                    mec="0.5",
+                    ls="none",
+                    label=f"ripple > {ripple:g}",
+                )
+        if (
+            log
+            if log is not None
+            else bool(np.nanmin(yv) > 0 and np.nanmax(yv) > 10 * np.nanmin(yv))
+        ):
             ax.set_yscale("log")
         if numeric and np.all(pos > 0) and pos.max() / pos.min() > 20:
             ax.set_xscale("log")
@@ -670,19 +756,34 @@ def plot_sweep(
     nrow = len(da[rd]) if rd else 1
     nx, ny = len(da[xd]), len(da[yd])
     panel = (max(2.6, 0.45 * nx + 1.2), max(2.2, 0.35 * ny + 1.0))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(panel[0] * ncol + 1.0, panel[1] * nrow + 0.6), squeeze=False, layout="constrained")
-    vals = np.asarray(da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values, dtype=float)
+    fig, axes = plt.subplots(
+        nrow,
+        ncol,
+        figsize=(panel[0] * ncol + 1.0, panel[1] * nrow + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    vals = np.asarray(
+        da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values, dtype=float
+    )
     vals = vals.reshape(nrow, ncol, ny, nx)
     vmin, vmax = np.nanmin(vals), np.nanmax(vals)
     if log is None:
         log = bool(vmin > 0 and vmax > 10 * vmin)
     norm = LogNorm(vmin, vmax) if log else Normalize(vmin, vmax)
     rip = None
-    if ripple is not None and "ripple" in ds.data_vars and set(ds["ripple"].dims) <= set(ds[metric].dims):
+    if (
+        ripple is not None
+        and "ripple" in ds.data_vars
+        and set(ds["ripple"].dims) <= set(ds[metric].dims)
+    ):
         r_da = ds["ripple"].squeeze(drop=False)
         if set(r_da.dims) <= set(dims):
             r_da = r_da.broadcast_like(da) if r_da.dims != da.dims else r_da
-            rip = np.asarray(r_da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values, dtype=float)
+            rip = np.asarray(
+                r_da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values,
+                dtype=float,
+            )
             rip = rip.reshape(nrow, ncol, ny, nx) > ripple
     cmap_used = cmap if hi else (cmap + "_r" if not cmap.endswith("_r") else cmap[:-2])
     if annotate is None:
@@ -692,11 +793,20 @@ def plot_sweep(
         for c in range(ncol):
             ax = axes[r, c]
             v = vals[r, c]
-            im = ax.imshow(v, origin="lower", aspect="auto", cmap=cmap_used, norm=norm, interpolation="nearest")
+            im = ax.imshow(
+                v, origin="lower", aspect="auto", cmap=cmap_used, norm=norm, interpolation="nearest"
+            )
             if rip is not None:
-                for j, i in zip(*np.nonzero(rip[r, c])):
-                    ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", ec="0.5", lw=0))
-            ax.set_xticks(range(nx), [_fmt(x) for x in da[xd].values], fontsize=7, rotation=45 if nx > 6 else 0)
+                for j, i in zip(*np.nonzero(rip[r, c]), strict=True):
+                    ax.add_patch(
+                        Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", ec="0.5", lw=0)
+                    )
+            ax.set_xticks(
+                range(nx),
+                [_fmt(x) for x in da[xd].values],
+                fontsize=7,
+                rotation=45 if nx > 6 else 0,
+            )
             ax.set_yticks(range(ny), [_fmt(y) for y in da[yd].values], fontsize=7)
             if r == nrow - 1:
                 ax.set_xlabel(_LABELS.get(xd, xd))
@@ -715,7 +825,15 @@ def plot_sweep(
                     for i in range(nx):
                         if np.isfinite(v[j, i]):
                             bright = (v[j, i] > mid) == hi
-                            ax.text(i, j, f"{v[j, i]:.3g}", ha="center", va="center", fontsize=6, color="k" if bright else "w")
+                            ax.text(
+                                i,
+                                j,
+                                f"{v[j, i]:.3g}",
+                                ha="center",
+                                va="center",
+                                fontsize=6,
+                                color="k" if bright else "w",
+                            )
             hit_c = cd is None or _same(da[cd].values[c], bst[cd])
             hit_r = rd is None or _same(da[rd].values[r], bst[rd])
             if hit_c and hit_r:
@@ -723,8 +841,15 @@ def plot_sweep(
                 bj = _index(da[yd].values, bst[yd])
                 ax.plot([bi], [bj], marker="*", ms=18, mfc="none", mec="C3", mew=2, ls="none")
     hatch_note = f"; hatched: ripple > {ripple:g}" if rip is not None and rip.any() else ""
-    fig.colorbar(im, ax=axes, label=f"{metric} ({'higher' if hi else 'lower'} is better){hatch_note}", shrink=0.9)
-    fig.suptitle(f"{label}\nbest ({'max' if hi else 'min'} {bst[metric]:.4g}): {title_best}", fontsize=9)
+    fig.colorbar(
+        im,
+        ax=axes,
+        label=f"{metric} ({'higher' if hi else 'lower'} is better){hatch_note}",
+        shrink=0.9,
+    )
+    fig.suptitle(
+        f"{label}\nbest ({'max' if hi else 'min'} {bst[metric]:.4g}): {title_best}", fontsize=9
+    )
     return fig
 
 

@@ -12,8 +12,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from confmap import Annotation, NoRegionWarning, RippleWarning, confidence_map  # noqa: E402
-from confmap import metrics  # noqa: E402
+from confmap import (  # noqa: E402
+    Annotation,
+    NoRegionWarning,
+    RippleWarning,
+    confidence_map,
+    metrics,  # noqa: E402
+)
 from confmap.sweep import PARAMETERS, best, plot_sweep, setting_kwargs, sweep  # noqa: E402
 
 H, W = 60, 72
@@ -66,16 +71,25 @@ def test_values_equal_direct_calls(ann, targets, params):
     assert list(ds.ripple.dims) == swept
     grids = [params[p] for p in swept]
     for combo in itertools.product(*grids):
-        setting = {**{k: v for k, v in params.items() if k not in swept}, **dict(zip(swept, combo))}
+        setting = {
+            **{k: v for k, v in params.items() if k not in swept},
+            **dict(zip(swept, combo, strict=True)),
+        }
         kw = {
             "lam": setting.get("lam", 100),
-            "betas": (setting.get("beta_h", 1.0), setting.get("beta_m", 0.5), setting.get("beta_l", 0.1)),
+            "betas": (
+                setting.get("beta_h", 1.0),
+                setting.get("beta_m", 0.5),
+                setting.get("beta_l", 0.1),
+            ),
             "bandwidth": setting.get("bandwidth", 0.1),
             "region": setting.get("region", "convex"),
         }
         if kw["region"] == "alpha":
             kw["alpha"] = setting.get("alpha")
-        sel = {p: (0.0 if p == "alpha" and v is None else v) for p, v in zip(swept, combo)}
+        sel = {
+            p: (0.0 if p == "alpha" and v is None else v) for p, v in zip(swept, combo, strict=True)
+        }
         for name, target in (("agreement", agreement), ("truth", truth)):
             for metric in ("brier", "brier_fg", "soft_dice"):
                 got = float(ds[metric].sel(target=name, **sel))
@@ -84,18 +98,40 @@ def test_values_equal_direct_calls(ann, targets, params):
 
 
 def test_alpha_region_differs_from_convex(ann, targets):
-    # A concave medium tier: the carved region must change the map, so the sweep is not trivially flat.
+    # A concave medium tier: the carved region must change the map (the sweep is not flat).
     concave = ann.replace(medium=[(10, 10), (60, 10), (60, 50), (35, 22), (10, 50)])
-    ds = sweep(concave, agreement=targets[0], region=["convex", "alpha"], lam=30, bandwidth=0.3, progress=False, ripple_warn=None)
+    ds = sweep(
+        concave,
+        agreement=targets[0],
+        region=["convex", "alpha"],
+        lam=30,
+        bandwidth=0.3,
+        progress=False,
+        ripple_warn=None,
+    )
     assert float(ds.brier.sel(region="convex")) != float(ds.brier.sel(region="alpha"))
 
 
 def test_fixed_parameters_are_scalar_coords(ann, targets):
-    ds = sweep(ann, agreement=targets[0], lam=[24, 30], beta_m=0.4, bandwidth=0.3, progress=False, ripple_warn=None)
+    ds = sweep(
+        ann,
+        agreement=targets[0],
+        lam=[24, 30],
+        beta_m=0.4,
+        bandwidth=0.3,
+        progress=False,
+        ripple_warn=None,
+    )
     assert ds.brier.dims == ("lam",)
     assert ds["lam"].values.tolist() == [24, 30]
     assert ds["lam"].dtype == np.int64
-    for name, value in (("beta_m", 0.4), ("beta_h", 1.0), ("beta_l", 0.1), ("bandwidth", 0.3), ("region", "convex")):
+    for name, value in (
+        ("beta_m", 0.4),
+        ("beta_h", 1.0),
+        ("beta_l", 0.1),
+        ("bandwidth", 0.3),
+        ("region", "convex"),
+    ):
         assert ds[name].ndim == 0 and ds[name].item() == value
     assert "alpha" not in ds.coords
     assert ds["target"].item() == "agreement" and "target" not in ds.dims
@@ -111,24 +147,50 @@ def test_length_one_list_is_a_dimension(ann, targets):
 
 
 def test_no_sweep_gives_scalars(ann, targets):
-    ds = sweep(ann, agreement=targets[0], lam=30, bandwidth=0.3, metrics=("soft_dice",), progress=False, ripple_warn=None)
+    ds = sweep(
+        ann,
+        agreement=targets[0],
+        lam=30,
+        bandwidth=0.3,
+        metrics=("soft_dice",),
+        progress=False,
+        ripple_warn=None,
+    )
     assert list(ds.data_vars) == ["soft_dice", "ripple"]
     assert ds.soft_dice.ndim == 0
-    assert float(ds.soft_dice) == pytest.approx(_direct(ann, targets[0], "soft_dice", lam=30, bandwidth=0.3), rel=1e-12)
+    assert float(ds.soft_dice) == pytest.approx(
+        _direct(ann, targets[0], "soft_dice", lam=30, bandwidth=0.3), rel=1e-12
+    )
 
 
 def test_sinks_are_honoured(ann, targets):
     sunk = ann.replace(sinks=[(36.0, 31.0)])
-    ds = sweep(sunk, agreement=targets[0], lam=[30, 40], bandwidth=0.3, progress=False, ripple_warn=None)
+    ds = sweep(
+        sunk, agreement=targets[0], lam=[30, 40], bandwidth=0.3, progress=False, ripple_warn=None
+    )
     for lam in (30, 40):
         want = _direct(sunk, targets[0], "brier", lam=lam, bandwidth=0.3)
         assert float(ds.brier.sel(lam=lam)) == pytest.approx(want, rel=1e-12)
-    assert float(ds.brier.sel(lam=30)) != float(sweep(ann, agreement=targets[0], lam=30, bandwidth=0.3, progress=False, ripple_warn=None).brier)
+    assert float(ds.brier.sel(lam=30)) != float(
+        sweep(
+            ann, agreement=targets[0], lam=30, bandwidth=0.3, progress=False, ripple_warn=None
+        ).brier
+    )
 
 
 def test_all_zero_weights_warn_once_and_give_zero_map(ann, targets):
     with pytest.warns(NoRegionWarning, match="all zeros") as rec:
-        ds = sweep(ann, agreement=targets[0], beta_h=0.0, beta_m=0.0, beta_l=[0.0, 0.1], lam=30, bandwidth=0.3, progress=False, ripple_warn=None)
+        ds = sweep(
+            ann,
+            agreement=targets[0],
+            beta_h=0.0,
+            beta_m=0.0,
+            beta_l=[0.0, 0.1],
+            lam=30,
+            bandwidth=0.3,
+            progress=False,
+            ripple_warn=None,
+        )
     assert sum("all zeros" in str(r.message) for r in rec) == 1
     zero = metrics.brier(np.zeros((H, W)), targets[0])
     assert float(ds.brier.sel(beta_l=0.0)) == pytest.approx(zero, rel=1e-12)
@@ -138,7 +200,14 @@ def test_all_zero_weights_warn_once_and_give_zero_map(ann, targets):
 def test_missing_tier_warns_once(ann, targets):
     two = ann.replace(low=[(5.0, 5.0), (60.0, 5.0)])
     with pytest.warns(NoRegionWarning, match="low: 2 distinct points") as rec:
-        sweep(two, agreement=targets[0], lam=[24, 30], bandwidth=[0.3, 0.4], progress=False, ripple_warn=None)
+        sweep(
+            two,
+            agreement=targets[0],
+            lam=[24, 30],
+            bandwidth=[0.3, 0.4],
+            progress=False,
+            ripple_warn=None,
+        )
     assert sum("low: 2 distinct" in str(r.message) for r in rec) == 1
 
 
@@ -149,7 +218,14 @@ def test_ripple_summarised_in_one_warning(ann, targets):
     assert float(ds.ripple.sel(lam=10, bandwidth=0.05)) > 0.01
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        sweep(ann, agreement=targets[0], lam=[10, 60], bandwidth=[0.05, 0.4], progress=False, ripple_warn=None)
+        sweep(
+            ann,
+            agreement=targets[0],
+            lam=[10, 60],
+            bandwidth=[0.05, 0.4],
+            progress=False,
+            ripple_warn=None,
+        )
 
 
 def test_progress_bar_runs(ann, targets, capsys):
@@ -197,14 +273,22 @@ def test_bad_annotation(targets):
 def hand():
     vals = np.array([[0.5, 0.2, np.nan], [0.3, 0.1, 0.4]])
     return xr.Dataset(
-        {"brier": (("lam", "bandwidth"), vals, {"better": "lower"}), "auc": (("lam", "bandwidth"), -vals)},
+        {
+            "brier": (("lam", "bandwidth"), vals, {"better": "lower"}),
+            "auc": (("lam", "bandwidth"), -vals),
+        },
         coords={"lam": [50, 100], "bandwidth": [0.05, 0.1, 0.2], "region": "convex"},
     )
 
 
 def test_best_on_hand_made_dataset(hand):
     assert best(hand, "brier") == {"lam": 100, "bandwidth": 0.1, "region": "convex", "brier": 0.1}
-    assert best(hand, "brier", maximize=True) == {"lam": 50, "bandwidth": 0.05, "region": "convex", "brier": 0.5}
+    assert best(hand, "brier", maximize=True) == {
+        "lam": 50,
+        "bandwidth": 0.05,
+        "region": "convex",
+        "brier": 0.5,
+    }
     assert best(hand, "auc", maximize=True)["auc"] == -0.1
     hand["auc"].attrs["better"] = "higher"
     assert best(hand, "auc") == {"lam": 100, "bandwidth": 0.1, "region": "convex", "auc": -0.1}
@@ -242,16 +326,33 @@ def test_best_errors(hand):
 
 
 def test_best_setting_reproduces_its_value(ann, targets):
-    ds = sweep(ann, agreement=targets[0], lam=[24, 36], beta_m=[0.3, 0.7], bandwidth=[0.25, 0.4], progress=False, ripple_warn=None)
+    ds = sweep(
+        ann,
+        agreement=targets[0],
+        lam=[24, 36],
+        beta_m=[0.3, 0.7],
+        bandwidth=[0.25, 0.4],
+        progress=False,
+        ripple_warn=None,
+    )
     b = best(ds, "brier")
     assert b["brier"] == pytest.approx(float(ds.brier.min()), rel=0)
     kw = setting_kwargs(b)
-    assert kw == {"lam": b["lam"], "betas": (1.0, b["beta_m"], 0.1), "bandwidth": b["bandwidth"], "region": "convex"}
+    assert kw == {
+        "lam": b["lam"],
+        "betas": (1.0, b["beta_m"], 0.1),
+        "bandwidth": b["bandwidth"],
+        "region": "convex",
+    }
     assert _direct(ann, targets[0], "brier", **kw) == pytest.approx(b["brier"], rel=1e-12)
 
 
 def test_setting_kwargs_alpha_and_errors():
-    assert setting_kwargs({"region": "alpha", "alpha": 5, "lam": 40}) == {"lam": 40, "region": "alpha", "alpha": 5.0}
+    assert setting_kwargs({"region": "alpha", "alpha": 5, "lam": 40}) == {
+        "lam": 40,
+        "region": "alpha",
+        "alpha": 5.0,
+    }
     assert setting_kwargs({"region": "convex", "alpha": 5}) == {"region": "convex"}
     with pytest.raises(TypeError, match="`setting` must be a dict"):
         setting_kwargs([("lam", 3)])
@@ -322,7 +423,14 @@ def test_plot_string_dim_and_errors():
 
 
 def test_plot_log_scale_and_ripple_hatching(ann, targets):
-    ds = sweep(ann, agreement=targets[0], lam=[10, 40], bandwidth=[0.05, 0.4], progress=False, ripple_warn=None)
+    ds = sweep(
+        ann,
+        agreement=targets[0],
+        lam=[10, 40],
+        bandwidth=[0.05, 0.4],
+        progress=False,
+        ripple_warn=None,
+    )
     fig = plot_sweep(ds, "brier", log=True)
     ax = fig.axes[0]
     from matplotlib.colors import LogNorm
@@ -336,5 +444,7 @@ def test_plot_log_scale_and_ripple_hatching(ann, targets):
     plt.close(fig)
     line = plot_sweep(ds.sel(lam=10), "brier")
     rings = [ln for ln in line.axes[0].lines if ln.get_label().startswith("ripple >")]
-    assert len(rings) == 1 and len(rings[0].get_xdata()) == int((ds.ripple.sel(lam=10) > 0.01).sum())
+    assert len(rings) == 1 and len(rings[0].get_xdata()) == int(
+        (ds.ripple.sel(lam=10) > 0.01).sum()
+    )
     plt.close(line)

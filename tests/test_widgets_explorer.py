@@ -1,4 +1,4 @@
-"""Tests of confmap.widgets.ParameterExplorer, driven through its public methods and its controls."""
+"""Tests of confmap.widgets.ParameterExplorer, driven through its public methods and controls."""
 
 import matplotlib
 
@@ -35,7 +35,13 @@ def agreement():
 
 @pytest.fixture
 def explorer(ann, agreement):
-    ex = ParameterExplorer(ann, image=np.random.default_rng(0).random((H, W)), agreement=agreement, lam=60, bandwidth=0.3)
+    ex = ParameterExplorer(
+        ann,
+        image=np.random.default_rng(0).random((H, W)),
+        agreement=agreement,
+        lam=60,
+        bandwidth=0.3,
+    )
     yield ex
     ex.close()
 
@@ -51,9 +57,16 @@ def test_initial_state_and_map(explorer, ann, agreement):
     np.testing.assert_array_equal(explorer._im.get_array(), explorer.map.values)
     m = explorer.metrics
     assert m["brier"] == pytest.approx(metrics.brier(explorer.map.values, agreement), rel=1e-12)
-    assert m["brier_fg"] == pytest.approx(metrics.brier(explorer.map.values, agreement, region="foreground"), rel=1e-12)
-    assert m["soft_dice"] == pytest.approx(metrics.soft_dice(explorer.map.values, agreement), rel=1e-12)
-    assert "Brier" in explorer._metrics_label.value and f"{m['soft_dice']:.4f}" in explorer._metrics_label.value
+    assert m["brier_fg"] == pytest.approx(
+        metrics.brier(explorer.map.values, agreement, region="foreground"), rel=1e-12
+    )
+    assert m["soft_dice"] == pytest.approx(
+        metrics.soft_dice(explorer.map.values, agreement), rel=1e-12
+    )
+    assert (
+        "Brier" in explorer._metrics_label.value
+        and f"{m['soft_dice']:.4f}" in explorer._metrics_label.value
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,7 +101,13 @@ def test_set_many_redraws_once(explorer, ann):
     n = explorer.n_updates
     explorer.set(lam=70, beta_m=0.3, bandwidth=0.25)
     assert explorer.n_updates == n + 1
-    assert explorer.params == {"lam": 70, "betas": (1.0, 0.3, 0.1), "bandwidth": 0.25, "kernel": "full", "region": "convex"}
+    assert explorer.params == {
+        "lam": 70,
+        "betas": (1.0, 0.3, 0.1),
+        "bandwidth": 0.25,
+        "kernel": "full",
+        "region": "convex",
+    }
     explorer.set(lam=70)  # no change: no recomputation
     assert explorer.n_updates == n + 1
 
@@ -107,12 +126,16 @@ def test_region_mode_and_alpha(ann):
         assert ex.controls["alpha"].disabled
         convex_map = ex.map.values.copy()
         n = ex.n_updates
-        ex.controls["alpha"].value = 5.0  # alpha does not matter for convex regions: no recomputation
+        ex.controls[
+            "alpha"
+        ].value = 5.0  # alpha does not matter for convex regions: no recomputation
         assert ex.n_updates == n and ex.alpha == 5.0
         ex.controls["region"].value = "alpha"
         assert ex.region == "alpha" and not ex.controls["alpha"].disabled
         assert ex.params["alpha"] == 5.0
-        np.testing.assert_array_equal(ex.map.values, confidence_map(concave, ripple_warn=None, **ex.params).values)
+        np.testing.assert_array_equal(
+            ex.map.values, confidence_map(concave, ripple_warn=None, **ex.params).values
+        )
         assert not np.array_equal(ex.map.values, convex_map)
         ex.alpha = 1e6  # never carve: the convex region again
         np.testing.assert_allclose(ex.map.values, convex_map, atol=1e-12)
@@ -177,7 +200,11 @@ def test_bad_values_raise_and_change_nothing(explorer, changes, exc, match):
         (dict(annotation="points"), TypeError, "`annotation` must be a confmap.Annotation"),
         (dict(image=np.zeros((H + 1, W))), ValueError, "`image` must have shape"),
         (dict(agreement=np.full((H, W), 2.0)), ValueError, r"\[0, 1\]"),
-        (dict(agreement=np.zeros((H, W - 1))), ValueError, "`agreement` must have the annotation's image shape"),
+        (
+            dict(agreement=np.zeros((H, W - 1))),
+            ValueError,
+            "`agreement` must have the annotation's image shape",
+        ),
         (dict(betas=(1.0, 0.5)), ValueError, "`betas` must be three numbers"),
         (dict(kernel="box"), ValueError, "`kernel` must be one of"),
     ],
@@ -193,7 +220,16 @@ def test_widget_tree_and_close(ann):
 
     ex = ParameterExplorer(ann, lam=50, bandwidth=0.3)
     assert isinstance(ex.widget, widgets.HBox)
-    assert set(ex.controls) == {"lam", "beta_h", "beta_m", "beta_l", "bandwidth", "region", "alpha", "opacity"}
+    assert set(ex.controls) == {
+        "lam",
+        "beta_h",
+        "beta_m",
+        "beta_l",
+        "bandwidth",
+        "region",
+        "alpha",
+        "opacity",
+    }
     assert "application/vnd.jupyter.widget-view+json" in ex._repr_mimebundle_()
     assert "ParameterExplorer(" in repr(ex)
     fig = ex.figure

@@ -1,4 +1,4 @@
-"""Sliders for the construction's parameters, with the confidence map and its metrics following live.
+"""Sliders for the construction's parameters; the confidence map and its metrics follow live.
 
 :class:`ParameterExplorer` owns a matplotlib figure (built under ``plt.ioff()``; with
 ``%matplotlib widget`` its canvas is an ipympl widget) and ipywidgets controls for lambda, beta_H,
@@ -112,8 +112,19 @@ class ParameterExplorer:
         try:
             bh, bm, bl = betas
         except (TypeError, ValueError):
-            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}") from None
-        state = dict(lam=lam, beta_h=bh, beta_m=bm, beta_l=bl, bandwidth=bandwidth, region=region, alpha=alpha, opacity=opacity)
+            raise ValueError(
+                f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}"
+            ) from None
+        state = dict(
+            lam=lam,
+            beta_h=bh,
+            beta_m=bm,
+            beta_l=bl,
+            bandwidth=bandwidth,
+            region=region,
+            alpha=alpha,
+            opacity=opacity,
+        )
         self._state = self._validated({}, state)
         self._map = None
         self._metrics = None
@@ -126,23 +137,50 @@ class ParameterExplorer:
             self.figure, self._ax = plt.subplots(figsize=figsize, layout="constrained")
         ax = self._ax
         canvas = self.figure.canvas
-        for attr, value in (("header_visible", False), ("footer_visible", False), ("toolbar_position", "left")):
+        for attr, value in (
+            ("header_visible", False),
+            ("footer_visible", False),
+            ("toolbar_position", "left"),
+        ):
             if hasattr(canvas, attr):
                 setattr(canvas, attr, value)
         if self._image is not None:
-            ax.imshow(self._image, cmap="gray", vmin=0, vmax=1 if self._image.max() <= 1 else None, interpolation="nearest")
+            ax.imshow(
+                self._image,
+                cmap="gray",
+                vmin=0,
+                vmax=1 if self._image.max() <= 1 else None,
+                interpolation="nearest",
+            )
         else:
             ax.imshow(np.zeros((h, w)), cmap="gray", vmin=0, vmax=1)
-        self._im = ax.imshow(np.zeros((h, w)), cmap=cmap, vmin=0, vmax=1, alpha=self._state["opacity"], interpolation="nearest")
+        self._im = ax.imshow(
+            np.zeros((h, w)),
+            cmap=cmap,
+            vmin=0,
+            vmax=1,
+            alpha=self._state["opacity"],
+            interpolation="nearest",
+        )
         self.figure.colorbar(self._im, ax=ax, shrink=0.8, label="confidence")
         if self._agreement is not None:
-            cs = ax.contour(np.arange(w), np.arange(h), self._agreement, levels=[0.25, 0.5, 0.75], colors="cyan", linewidths=0.8, linestyles=["dotted", "dashed", "solid"])
+            cs = ax.contour(
+                np.arange(w),
+                np.arange(h),
+                self._agreement,
+                levels=[0.25, 0.5, 0.75],
+                colors="cyan",
+                linewidths=0.8,
+                linestyles=["dotted", "dashed", "solid"],
+            )
             self._contours = cs
         self._scatter = {}
         for tier, style in _TIER_STYLE.items():
             pts = annotation.points(tier)
             st = dict(style, label=style["label"] if len(pts) else "_" + style["label"])
-            (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st)
+            (self._scatter[tier],) = ax.plot(
+                pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st
+            )
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.autoscale(False)
@@ -156,17 +194,87 @@ class ParameterExplorer:
         style = {"description_width": "80px"}
         layout = widgets.Layout(width="320px")
         c = {
-            "lam": widgets.IntSlider(value=s["lam"], min=10, max=max(300, s["lam"]), step=1, description="λ (grid)", style=style, layout=layout, continuous_update=False),
-            "beta_h": widgets.FloatSlider(value=s["beta_h"], min=0.0, max=max(1.0, s["beta_h"]), step=0.01, description="β_H", style=style, layout=layout, continuous_update=False),
-            "beta_m": widgets.FloatSlider(value=s["beta_m"], min=0.0, max=max(1.0, s["beta_m"]), step=0.01, description="β_M", style=style, layout=layout, continuous_update=False),
-            "beta_l": widgets.FloatSlider(value=s["beta_l"], min=0.0, max=max(1.0, s["beta_l"]), step=0.01, description="β_L", style=style, layout=layout, continuous_update=False),
-            "bandwidth": widgets.FloatLogSlider(value=s["bandwidth"], base=10, min=min(-2.0, math.log10(s["bandwidth"])), max=max(0.0, math.log10(s["bandwidth"])), step=0.01, description="σ (bandwidth)", style=style, layout=layout, readout_format=".3f", continuous_update=False),
-            "region": widgets.ToggleButtons(options=["convex", "alpha"], value=s["region"], description="region", style={"description_width": "80px", "button_width": "90px"}),
-            "alpha": widgets.FloatSlider(value=s["alpha"], min=0.0, max=max(float(max(h, w)), s["alpha"]), step=0.5, description="α (px)", style=style, layout=layout, continuous_update=False, disabled=s["region"] != "alpha"),
-            "opacity": widgets.FloatSlider(value=s["opacity"], min=0.0, max=1.0, step=0.05, description="opacity", style=style, layout=layout),
+            "lam": widgets.IntSlider(
+                value=s["lam"],
+                min=10,
+                max=max(300, s["lam"]),
+                step=1,
+                description="λ (grid)",
+                style=style,
+                layout=layout,
+                continuous_update=False,
+            ),
+            "beta_h": widgets.FloatSlider(
+                value=s["beta_h"],
+                min=0.0,
+                max=max(1.0, s["beta_h"]),
+                step=0.01,
+                description="β_H",
+                style=style,
+                layout=layout,
+                continuous_update=False,
+            ),
+            "beta_m": widgets.FloatSlider(
+                value=s["beta_m"],
+                min=0.0,
+                max=max(1.0, s["beta_m"]),
+                step=0.01,
+                description="β_M",
+                style=style,
+                layout=layout,
+                continuous_update=False,
+            ),
+            "beta_l": widgets.FloatSlider(
+                value=s["beta_l"],
+                min=0.0,
+                max=max(1.0, s["beta_l"]),
+                step=0.01,
+                description="β_L",
+                style=style,
+                layout=layout,
+                continuous_update=False,
+            ),
+            "bandwidth": widgets.FloatLogSlider(
+                value=s["bandwidth"],
+                base=10,
+                min=min(-2.0, math.log10(s["bandwidth"])),
+                max=max(0.0, math.log10(s["bandwidth"])),
+                step=0.01,
+                description="σ (bandwidth)",
+                style=style,
+                layout=layout,
+                readout_format=".3f",
+                continuous_update=False,
+            ),
+            "region": widgets.ToggleButtons(
+                options=["convex", "alpha"],
+                value=s["region"],
+                description="region",
+                style={"description_width": "80px", "button_width": "90px"},
+            ),
+            "alpha": widgets.FloatSlider(
+                value=s["alpha"],
+                min=0.0,
+                max=max(float(max(h, w)), s["alpha"]),
+                step=0.5,
+                description="α (px)",
+                style=style,
+                layout=layout,
+                continuous_update=False,
+                disabled=s["region"] != "alpha",
+            ),
+            "opacity": widgets.FloatSlider(
+                value=s["opacity"],
+                min=0.0,
+                max=1.0,
+                step=0.05,
+                description="opacity",
+                style=style,
+                layout=layout,
+            ),
         }
         self.controls = c
-        for name, ctl in c.items():
+        for ctl in c.values():
             ctl.observe(self._on_control, names="value")
         self._metrics_label = widgets.HTML(value="")
         self._status = widgets.HTML(value="")
@@ -176,7 +284,10 @@ class ParameterExplorer:
         else:  # a static backend (inline, Agg): redisplay the figure in an Output widget
             self._out = widgets.Output()
             view = self._out
-        panel = widgets.VBox([*c.values(), self._metrics_label, self._status], layout=widgets.Layout(min_width="340px"))
+        panel = widgets.VBox(
+            [*c.values(), self._metrics_label, self._status],
+            layout=widgets.Layout(min_width="340px"),
+        )
         self.widget = widgets.HBox([panel, view])
         self.update()
 
@@ -186,7 +297,9 @@ class ParameterExplorer:
     @staticmethod
     def _check_annotation(annotation):
         if not isinstance(annotation, Annotation):
-            raise TypeError(f"`annotation` must be a confmap.Annotation, got {describe(annotation)}")
+            raise TypeError(
+                f"`annotation` must be a confmap.Annotation, got {describe(annotation)}"
+            )
         return annotation
 
     @staticmethod
@@ -194,8 +307,15 @@ class ParameterExplorer:
         if image is None:
             return None
         arr = np.asarray(getattr(image, "values", image))
-        if arr.ndim not in (2, 3) or arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-            raise ValueError(f"`image` must have shape {shape} or {shape + (3,)}, the annotation's image shape, got {arr.shape}")
+        if (
+            arr.ndim not in (2, 3)
+            or arr.shape[:2] != shape
+            or (arr.ndim == 3 and arr.shape[2] not in (3, 4))
+        ):
+            raise ValueError(
+                f"`image` must have shape {shape} or {shape + (3,)}, the annotation's image shape, "
+                f"got {arr.shape}"
+            )
         arr = arr.astype(float)
         if not np.all(np.isfinite(arr)):
             raise ValueError("`image` must be finite, got NaN or infinite values")
@@ -207,7 +327,9 @@ class ParameterExplorer:
             return None
         arr = check_unit_interval("agreement", getattr(agreement, "values", agreement), ndim=2)
         if arr.shape != shape:
-            raise ValueError(f"`agreement` must have the annotation's image shape {shape}, got {arr.shape}")
+            raise ValueError(
+                f"`agreement` must have the annotation's image shape {shape}, got {arr.shape}"
+            )
         return arr
 
     @staticmethod
@@ -254,7 +376,9 @@ class ParameterExplorer:
         old, self._state = self._state, new
         self._sync_controls()
         changed = {k for k in _PARAMS if new[k] != old[k]}
-        if changed <= {"opacity"} or (changed <= {"opacity", "alpha"} and new["region"] == "convex"):
+        if changed <= {"opacity"} or (
+            changed <= {"opacity", "alpha"} and new["region"] == "convex"
+        ):
             self._im.set_alpha(new["opacity"])
             self._draw()
             return
@@ -294,7 +418,10 @@ class ParameterExplorer:
     def annotation(self, value):
         value = self._check_annotation(value)
         if value.shape != self._annotation.shape:
-            raise ValueError(f"`annotation` must keep the image shape {self._annotation.shape}, got {value.shape}")
+            raise ValueError(
+                f"`annotation` must keep the image shape {self._annotation.shape}, "
+                f"got {value.shape}"
+            )
         self._annotation = value
         for tier, line in self._scatter.items():
             pts = value.points(tier)
@@ -348,7 +475,9 @@ class ParameterExplorer:
         try:
             bh, bm, bl = value
         except (TypeError, ValueError):
-            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}") from None
+            raise ValueError(
+                f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}"
+            ) from None
         self.set(beta_h=bh, beta_m=bm, beta_l=bl)
 
     @property
@@ -391,7 +520,13 @@ class ParameterExplorer:
     def params(self) -> dict:
         """Keyword arguments of :func:`confmap.confidence_map` for the current setting."""
         s = self._state
-        kw = dict(lam=s["lam"], betas=self.betas, bandwidth=s["bandwidth"], kernel=self._kernel, region=s["region"])
+        kw = dict(
+            lam=s["lam"],
+            betas=self.betas,
+            bandwidth=s["bandwidth"],
+            kernel=self._kernel,
+            region=s["region"],
+        )
         if s["region"] == "alpha":
             kw["alpha"] = s["alpha"]
         return kw
@@ -434,7 +569,8 @@ class ParameterExplorer:
             }
             self._metrics_label.value = (
                 "<b>vs agreement</b> (lower is better): "
-                f"Brier {self._metrics['brier']:.4f} &middot; Brier (foreground) {self._metrics['brier_fg']:.4f}"
+                f"Brier {self._metrics['brier']:.4f} &middot; "
+                f"Brier (foreground) {self._metrics['brier_fg']:.4f}"
                 f" &middot; soft Dice {self._metrics['soft_dice']:.4f}"
             )
         counts = self._annotation.counts()
@@ -442,10 +578,15 @@ class ParameterExplorer:
         ripple = cm.attrs.get("ripple", 0.0)
         status = f"points: {head}; ripple {ripple:.2%}"
         if self._messages:
-            status += "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in self._messages) + "</span>"
+            status += (
+                "<br><span style='color:#b35900'>"
+                + "<br>".join(_html_escape(t) for t in self._messages)
+                + "</span>"
+            )
         self._status.value = status
         self._ax.set_title(
-            f"λ={self.lam}, β=({self.beta_h:g}, {self.beta_m:g}, {self.beta_l:g}), σ={self.bandwidth:.3g}, "
+            f"λ={self.lam}, β=({self.beta_h:g}, {self.beta_m:g}, {self.beta_l:g}), "
+            f"σ={self.bandwidth:.3g}, "
             f"{self.region}" + (f" α={self.alpha:g}" if self.region == "alpha" else ""),
             fontsize=8,
         )
