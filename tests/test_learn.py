@@ -409,3 +409,5 @@ def test_cross_validate_errors(tiny_ds):
         cross_validate(tiny_ds.isel(image=slice(0, 2)), TINY)
     with pytest.raises(TypeError, match="CVConfig"):
         cross_validate(tiny_ds, {"epochs": 1})
+    with pytest.raises(ValueError, match="progress"):
+        cross_validate(tiny_ds, TINY, progress="epochs")

@@ -369,8 +369,10 @@ def cross_validate(
         Default: nothing written, nothing resumed.
     device : str or torch.device, optional
         Default CUDA when available, else CPU. Results are deterministic on CPU for a seed.
-    progress : bool, optional
-        tqdm bars over units (loss, label, fold) and epochs. Default True.
+    progress : bool or "units", optional
+        tqdm bars over units (loss, label, fold) and epochs (True), over units only
+        ("units", few messages: suits a notebook run headless, e.g. under nbval), or none (False).
+        Default True.
     keep_predictions : bool, optional
         Keep the held-out predictions in the result (variable ``prediction``). Default True.
     on_epoch_end : callable, optional
@@ -403,6 +405,8 @@ def cross_validate(
     if not isinstance(config, CVConfig):
         raise TypeError(f"`config` must be a CVConfig, got {describe(config)}")
     _check_dataset(ds, config)
+    if progress not in (True, False, "units"):
+        raise ValueError(f"`progress` must be True, False or 'units', got {describe(progress)}")
     if num_threads is None:
         return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
     num_threads = check_int("num_threads", num_threads, minimum=1)
@@ -445,7 +449,7 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
     t0 = time.perf_counter()
     units = [(lo, lab, k) for lo in config.losses for lab in config.labels for k in range(config.n_folds)]
     per_unit = {}
-    outer = tqdm(units, desc="cross-validation (loss, label, fold)", disable=not progress)
+    outer = tqdm(units, desc="cross-validation (loss, label, fold)", disable=progress is False)
     for lo, lab, k in outer:
         outer.set_postfix_str(f"{lo}/{lab}/fold {k}")
         name = f"{lo}-{lab}-fold{k}"
@@ -462,7 +466,7 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
         ckpt = units_dir / f"{name}.ckpt.pt" if units_dir is not None else None
         model, history = train_network(
             bmode[train], labels[lab][train], loss=lo, config=config, fold=k, device=device,
-            checkpoint=ckpt, progress=progress, desc=f"{lo}/{lab}/fold {k}", on_epoch_end=cb,
+            checkpoint=ckpt, progress=progress is True, desc=f"{lo}/{lab}/fold {k}", on_epoch_end=cb,
         )
         seconds = time.perf_counter() - tic
         pred = _predict(model, bmode[test], batch_size=config.batch_size, device=device)
@@ -654,7 +658,7 @@ def run_experiment(
     cargs = dict(PRESETS[preset]["config"])
     cargs.update(config_overrides)
     config = CVConfig(**cargs)
-    ds = make_dataset(n, progress=progress, **dargs)
+    ds = make_dataset(n, progress=progress is not False, **dargs)
     results = cross_validate(ds, config, out_dir=out_dir, device=device, progress=progress,
                              num_threads=num_threads)
     return ds, results
