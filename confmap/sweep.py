@@ -840,15 +840,15 @@ def plot_sweep(
                 bi = _index(da[xd].values, bst[xd])
                 bj = _index(da[yd].values, bst[yd])
                 ax.plot([bi], [bj], marker="*", ms=18, mfc="none", mec="C3", mew=2, ls="none")
-    hatch_note = f"; hatched: ripple > {ripple:g}" if rip is not None and rip.any() else ""
+    hatch_note = (
+        f"\nhatched: predicted lattice ripple > {ripple:g}" if rip is not None and rip.any() else ""
+    )
     fig.colorbar(
-        im,
-        ax=axes,
-        label=f"{metric} ({'higher' if hi else 'lower'} is better){hatch_note}",
-        shrink=0.9,
+        im, ax=axes, label=f"{metric} ({'higher' if hi else 'lower'} is better)", shrink=0.9
     )
     fig.suptitle(
-        f"{label}\nbest ({'max' if hi else 'min'} {bst[metric]:.4g}): {title_best}", fontsize=9
+        f"{label}\nbest ({'max' if hi else 'min'} {bst[metric]:.4g}): {title_best}{hatch_note}",
+        fontsize=9,
     )
     return fig
 
