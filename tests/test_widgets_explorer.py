@@ -235,3 +235,18 @@ def test_widget_tree_and_close(ann):
     fig = ex.figure
     ex.close()
     assert not plt.fignum_exists(fig.number)
+
+
+def test_undefined_metric_goes_to_status(ann):
+    # No regions (empty annotation) and an empty agreement: foreground Brier and soft Dice are
+    # undefined (NaN); the explorer reports why instead of raising.
+    empty = Annotation((H, W))
+    ex = ParameterExplorer(empty, agreement=np.zeros((H, W)), lam=50, bandwidth=0.3)
+    try:
+        assert np.all(ex.map.values == 0)
+        assert np.isnan(ex.metrics["soft_dice"]) and np.isnan(ex.metrics["brier_fg"])
+        assert ex.metrics["brier"] == 0.0
+        text = " ".join(ex.messages)
+        assert "NoRegionWarning" in text and "UndefinedMetricWarning" in text
+    finally:
+        ex.close()

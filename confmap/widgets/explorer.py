@@ -554,19 +554,20 @@ class ParameterExplorer:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cm = confidence_map(self._annotation, **self.params)
+            values = cm.values
+            if self._agreement is not None:
+                from .. import metrics as m
+
+                self._metrics = {
+                    "brier": float(m.brier(values, self._agreement)),
+                    "brier_fg": float(m.brier(values, self._agreement, region="foreground")),
+                    "soft_dice": float(m.soft_dice(values, self._agreement)),
+                }
         self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
         self._map = cm
-        values = cm.values
         self._im.set_data(values)
         self._im.set_alpha(self._state["opacity"])
-        if self._agreement is not None:
-            from .. import metrics as m
-
-            self._metrics = {
-                "brier": float(m.brier(values, self._agreement)),
-                "brier_fg": float(m.brier(values, self._agreement, region="foreground")),
-                "soft_dice": float(m.soft_dice(values, self._agreement)),
-            }
+        if self._metrics is not None:
             self._metrics_label.value = (
                 "<b>vs agreement</b> (lower is better): "
                 f"Brier {self._metrics['brier']:.4f} &middot; "
