@@ -855,6 +855,7 @@ class Annotator:
             children.append(self.figure.canvas)
         children.append(self._status)
         self._box = w.VBox(children)
+        self._box.add_class("confmap-annotator")  # a handle for CSS and for the browser test
 
     def __repr__(self):
         return f"Annotator({self._ann!r}, tier={self._tier!r}, path={None if self._path is None else str(self._path)!r})"
