@@ -215,7 +215,7 @@ def snap(values, *, zero_tol=EIGHT_BIT_HALF_STEP, one_tol=EIGHT_BIT_HALF_STEP):
 def _snap(v, z, o):
     out = np.where(v <= z, 0.0, v)
     if o > 0:
-        out = np.where(out >= 1.0 - o, 1.0, out)
+        np.copyto(out, 1.0, where=out >= 1.0 - o)
     return out
 
 
@@ -463,7 +463,8 @@ class _Part:
         np.not_equal(s_asc[1:], s_asc[:-1], out=first[1:])
         starts = np.flatnonzero(first)
         counts = np.diff(np.append(starts, n))
-        gid = np.cumsum(first) - 1
+        idx = np.int32 if n < 2**31 - 1 else np.int64  # halves the memory traffic
+        gid = np.cumsum(first, dtype=idx) - 1
         pix_mid2 = (2 * starts + counts + 1)[gid]  # doubled mid-rank, 1-based
         self.level_counts = np.bincount(lv_asc, minlength=K + 1).astype(np.int64)
         if 2.0 * n * n < 2.0**52:  # float sums of integers stay exact
@@ -472,7 +473,7 @@ class _Part:
             self.mid2 = [int(pix_mid2[lv_asc == lv].sum(dtype=np.int64)) for lv in range(K + 1)]
         tps = np.empty((K, len(starts)), np.int64)
         for k in range(K):
-            c = np.cumsum(lv_asc > k)
+            c = np.cumsum(lv_asc > k, dtype=idx)
             before = c[starts - 1]
             before[0] = 0
             tps[k] = (c[-1] - before)[::-1]
