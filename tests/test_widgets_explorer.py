@@ -250,3 +250,14 @@ def test_undefined_metric_goes_to_status(ann):
         assert "NoRegionWarning" in text and "UndefinedMetricWarning" in text
     finally:
         ex.close()
+
+
+def test_on_change_callback(explorer):
+    seen = []
+    explorer.on_change(lambda ex: seen.append((ex.lam, ex.metrics["brier"])))
+    explorer.controls["lam"].value = 77
+    explorer.opacity = 0.2  # no recomputation, no call
+    assert seen == [(77, explorer.metrics["brier"])]
+    with pytest.raises(TypeError, match="`callback` must be callable"):
+        explorer.on_change("print")
+    assert "confmap-explorer" in explorer.widget._dom_classes

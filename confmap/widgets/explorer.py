@@ -131,6 +131,7 @@ class ParameterExplorer:
         self._messages: list[str] = []
         self.n_updates = 0
         self._syncing = False
+        self._callbacks = []
 
         # --- figure -------------------------------------------------------------------------
         with plt.ioff():
@@ -289,6 +290,7 @@ class ParameterExplorer:
             layout=widgets.Layout(min_width="340px"),
         )
         self.widget = widgets.HBox([panel, view])
+        self.widget.add_class("confmap-explorer")
         self.update()
 
     # ----------------------------------------------------------------------------------------
@@ -593,6 +595,25 @@ class ParameterExplorer:
         )
         self.n_updates += 1
         self._draw()
+        for callback in list(self._callbacks):
+            callback(self)
+
+    def on_change(self, callback) -> None:
+        """Call ``callback(explorer)`` after every recomputation of the map.
+
+        Parameters
+        ----------
+        callback : callable
+            Receives this explorer (read ``.map``, ``.metrics``, ``.params``).
+
+        Raises
+        ------
+        TypeError
+            If ``callback`` is not callable.
+        """
+        if not callable(callback):
+            raise TypeError(f"`callback` must be callable, got {describe(callback)}")
+        self._callbacks.append(callback)
 
     def _draw(self):
         self.figure.canvas.draw_idle()
