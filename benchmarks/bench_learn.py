@@ -34,18 +34,26 @@ class PlainUNet(nn.Module):
         super().__init__()
 
         def block(cin, cout):
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
-                                 nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+            )
 
         self.enc = nn.ModuleList()
         cin = 1
         for c in channels:
             self.enc.append(block(cin, c))
             cin = c
-        self.up = nn.ModuleList(nn.Conv2d(channels[i], channels[i - 1], 1)
-                                for i in range(len(channels) - 1, 0, -1))
-        self.dec = nn.ModuleList(block(2 * channels[i - 1], channels[i - 1])
-                                 for i in range(len(channels) - 1, 0, -1))
+        self.up = nn.ModuleList(
+            nn.Conv2d(channels[i], channels[i - 1], 1) for i in range(len(channels) - 1, 0, -1)
+        )
+        self.dec = nn.ModuleList(
+            block(2 * channels[i - 1], channels[i - 1]) for i in range(len(channels) - 1, 0, -1)
+        )
         self.head = nn.Conv2d(channels[0], 1, 1)
 
     def forward(self, x):
@@ -55,8 +63,10 @@ class PlainUNet(nn.Module):
             if i < len(self.enc) - 1:
                 skips.append(x)
                 x = nn.functional.max_pool2d(x, 2)
-        for up, dec in zip(self.up, self.dec):
-            x = up(nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
+        for up, dec in zip(self.up, self.dec, strict=False):
+            x = up(
+                nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            )
             x = dec(torch.cat([skips.pop(), x], 1))
         return torch.sigmoid(self.head(x))
 
@@ -66,8 +76,15 @@ def reference_network(channels):
         from monai.networks.nets import UNet as MonaiUNet
     except ImportError:
         return "plain bilinear-decoder UNet (MONAI not installed)", PlainUNet(channels)
-    net = MonaiUNet(spatial_dims=2, in_channels=1, out_channels=1, channels=channels,
-                    strides=(2,) * (len(channels) - 1), num_res_units=0, norm="batch")
+    net = MonaiUNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=1,
+        channels=channels,
+        strides=(2,) * (len(channels) - 1),
+        num_res_units=0,
+        norm="batch",
+    )
     return "MONAI UNet (num_res_units=0) + sigmoid", nn.Sequential(net, nn.Sigmoid())
 
 
@@ -107,8 +124,10 @@ def main(argv=None):
     ref_name, ref = reference_network(channels)
     n_ours = sum(p.numel() for p in ours.parameters())
     n_ref = sum(p.numel() for p in ref.parameters())
-    print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch} x 1 x "
-          f"{args.size} x {args.size}, {args.steps} steps x {args.repeats} repeats (median)")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch} x 1 x "
+        f"{args.size} x {args.size}, {args.steps} steps x {args.repeats} repeats (median)"
+    )
     # interleave to share the machine's noise
     r_ours, r_ref = [], []
     for _ in range(2):

@@ -43,7 +43,11 @@ def test_import_confmap_does_not_import_torch():
 # ----------------------------------------------------------------------------------------- UNet
 @pytest.mark.parametrize(
     "channels, shape",
-    [((8, 16, 32, 64), (2, 1, 32, 48)), ((4, 8), (1, 1, 6, 10)), ((2, 4, 8, 16, 32), (3, 1, 16, 16))],
+    [
+        ((8, 16, 32, 64), (2, 1, 32, 48)),
+        ((4, 8), (1, 1, 6, 10)),
+        ((2, 4, 8, 16, 32), (3, 1, 16, 16)),
+    ],
 )
 def test_unet_shapes_and_range(channels, shape):
     torch.manual_seed(0)
@@ -116,7 +120,7 @@ def _direct(name, p, y):
     if name == "huber":
         return np.mean(np.where(np.abs(d) < 1, 0.5 * d**2, np.abs(d) - 0.5))
     out = []
-    for pi, yi in zip(p, y):
+    for pi, yi in zip(p, y, strict=False):
         if name == "dice":
             out.append(1 - 2 * np.sum(pi * yi) / (np.sum(pi**2) + np.sum(yi**2)))
         elif name == "tversky":
@@ -157,7 +161,9 @@ def test_soft_dice_matches_numpy_metric():
     p, y = _pair(3)
     expected = np.mean(soft_dice(p.numpy()[:, 0], y.numpy()[:, 0]))
     assert SoftDiceLoss()(p, y).item() == pytest.approx(expected, rel=1e-6)
-    assert BrierLoss()(p, y).item() == pytest.approx(np.mean(brier(p.numpy()[:, 0], y.numpy()[:, 0])))
+    assert BrierLoss()(p, y).item() == pytest.approx(
+        np.mean(brier(p.numpy()[:, 0], y.numpy()[:, 0]))
+    )
 
 
 def test_huber_is_half_brier_on_unit_interval():
@@ -242,9 +248,21 @@ def test_ratio_losses_empty_target_and_prediction():
 @pytest.mark.parametrize(
     "call, exc, match",
     [
-        (lambda: BrierLoss()(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5)), ValueError, "same shape"),
-        (lambda: BrierLoss()(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)), ValueError, r"\(B, 1, H, W\)"),
-        (lambda: BrierLoss()(np.zeros((1, 1, 2, 2)), torch.zeros(1, 1, 2, 2)), TypeError, "torch.Tensor"),
+        (
+            lambda: BrierLoss()(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5)),
+            ValueError,
+            "same shape",
+        ),
+        (
+            lambda: BrierLoss()(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)),
+            ValueError,
+            r"\(B, 1, H, W\)",
+        ),
+        (
+            lambda: BrierLoss()(np.zeros((1, 1, 2, 2)), torch.zeros(1, 1, 2, 2)),
+            TypeError,
+            "torch.Tensor",
+        ),
         (lambda: HuberLoss(delta=0), ValueError, "delta"),
         (lambda: TverskyLoss(alpha=-1), ValueError, "alpha"),
         (lambda: SoftDiceLoss(smooth="x"), TypeError, "smooth"),
@@ -298,8 +316,15 @@ def test_config_errors(kwargs, exc, match):
 
 
 # ------------------------------------------------------------------------ cross-validation runs
-TINY = CVConfig(losses=("brier", "tversky", "tversky_fuzzy"), n_folds=3, epochs=2, batch_size=2,
-                lr=1e-2, channels=(4, 8), seed=0)
+TINY = CVConfig(
+    losses=("brier", "tversky", "tversky_fuzzy"),
+    n_folds=3,
+    epochs=2,
+    batch_size=2,
+    lr=1e-2,
+    channels=(4, 8),
+    seed=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -335,20 +360,30 @@ def test_end_to_end_layout_and_scores(tiny_ds, tiny_run):
                 np.testing.assert_allclose(s.sel(metric="soft_dice"), soft_dice(p, t), rtol=1e-6)
     # fold scores are the means of their images
     fs = res["score"].groupby("fold_of_image").mean().rename(fold_of_image="fold")
-    np.testing.assert_allclose(res["fold_score"].values, fs.transpose(*res["fold_score"].dims).values)
+    np.testing.assert_allclose(
+        res["fold_score"].values, fs.transpose(*res["fold_score"].dims).values
+    )
     # hard labels: the fuzzy Tversky is the paper's, and both start from the same weights
     hard = res["train_loss"].sel(label="hard")
-    np.testing.assert_array_equal(hard.sel(loss="tversky").values, hard.sel(loss="tversky_fuzzy").values)
+    np.testing.assert_array_equal(
+        hard.sel(loss="tversky").values, hard.sel(loss="tversky_fuzzy").values
+    )
     assert json.loads(res.attrs["config"])["epochs"] == 2
 
 
 def test_table1_and_soft_wins(tiny_run):
     t = table1(tiny_run)
-    assert list(t.columns) == [("Brier", "Soft"), ("Brier", "Hard"), ("Soft Dice", "Soft"),
-                               ("Soft Dice", "Hard")]
+    assert list(t.columns) == [
+        ("Brier", "Soft"),
+        ("Brier", "Hard"),
+        ("Soft Dice", "Soft"),
+        ("Soft Dice", "Hard"),
+    ]
     assert list(t.index) == ["Brier", "Tversky", "Tversky (fuzzy, soft-correct)"]
     assert np.isfinite(t.values).all()
-    expected = tiny_run["fold_score"].sel(reference="truth", metric="brier", label="soft").mean("fold")
+    expected = (
+        tiny_run["fold_score"].sel(reference="truth", metric="brier", label="soft").mean("fold")
+    )
     np.testing.assert_allclose(table1(tiny_run, reference="truth")[("Brier", "Soft")], expected)
     w = soft_wins(tiny_run)
     assert w.shape == (3, 4) and ((w.values >= 0) & (w.values <= 3)).all()
@@ -373,29 +408,39 @@ def test_resume_after_interruption(tiny_ds, tiny_run, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        cross_validate(tiny_ds, TINY, out_dir=tmp_path, progress=False, on_epoch_end=stop,
-                       num_threads=1)
+        cross_validate(
+            tiny_ds, TINY, out_dir=tmp_path, progress=False, on_epoch_end=stop, num_threads=1
+        )
     units = tmp_path / "units"
     finished = sorted(p.name for p in units.glob("*.done.pt"))
     assert len(finished) == 7  # brier: 2 labels x 3 folds, tversky soft fold 0
     assert (units / "tversky-soft-fold1.ckpt.pt").exists()  # mid-unit checkpoint after epoch 1
     mtimes = {p.name: p.stat().st_mtime_ns for p in units.glob("*.done.pt")}
     calls.clear()
-    resumed = cross_validate(tiny_ds, TINY, out_dir=tmp_path, progress=False,
-                             on_epoch_end=lambda *a: calls.append(a[:4]), num_threads=1)
+    resumed = cross_validate(
+        tiny_ds,
+        TINY,
+        out_dir=tmp_path,
+        progress=False,
+        on_epoch_end=lambda *a: calls.append(a[:4]),
+        num_threads=1,
+    )
     # finished units were not retrained; the interrupted one resumed at epoch 2
     assert not any(c[0] == "brier" for c in calls)
     assert not any(c[:3] == ("tversky", "soft", 0) for c in calls)
     assert ("tversky", "soft", 1, 1) not in calls and ("tversky", "soft", 1, 2) in calls
-    assert {p.name: p.stat().st_mtime_ns for p in units.glob("*.done.pt") if p.name in mtimes} == mtimes
+    assert {
+        p.name: p.stat().st_mtime_ns for p in units.glob("*.done.pt") if p.name in mtimes
+    } == mtimes
     assert not list(units.glob("*.ckpt.pt"))
     np.testing.assert_array_equal(resumed["score"].values, tiny_run["score"].values)
     np.testing.assert_array_equal(resumed["prediction"].values, tiny_run["prediction"].values)
     np.testing.assert_array_equal(resumed["train_loss"].values, tiny_run["train_loss"].values)
     # a folder from other settings is refused
     with pytest.raises(ValueError, match="other settings"):
-        cross_validate(tiny_ds, CVConfig(**{**TINY.to_dict(), "epochs": 3}), out_dir=tmp_path,
-                       progress=False)
+        cross_validate(
+            tiny_ds, CVConfig(**{**TINY.to_dict(), "epochs": 3}), out_dir=tmp_path, progress=False
+        )
 
 
 def test_cross_validate_errors(tiny_ds):

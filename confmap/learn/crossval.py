@@ -112,7 +112,9 @@ class CVConfig:
 
     def to_dict(self) -> dict:
         """The settings as a JSON-serialisable dict."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
 
 def _check_names(name, value, allowed):
@@ -132,8 +134,13 @@ def _check_names(name, value, allowed):
 PRESETS = {
     "quick": {
         "dataset": {"n": 10, "size": (64, 64), "seed": 0},
-        "config": {"losses": ("bce", "tversky", "tversky_fuzzy"), "n_folds": 5, "epochs": 15,
-                   "batch_size": 2, "lr": 1e-2},
+        "config": {
+            "losses": ("bce", "tversky", "tversky_fuzzy"),
+            "n_folds": 5,
+            "epochs": 15,
+            "batch_size": 2,
+            "lr": 1e-2,
+        },
     },
     "full": {
         "dataset": {"n": 40, "size": (256, 256), "seed": 0},
@@ -269,8 +276,14 @@ def train_network(
         opt.load_state_dict(state["optim"])
         history = [float(v) for v in state["history"]]
         start = int(state["epoch"])
-    bar = tqdm(range(start, config.epochs), desc=desc or f"{loss} epochs", leave=False,
-               disable=not progress, initial=start, total=config.epochs)
+    bar = tqdm(
+        range(start, config.epochs),
+        desc=desc or f"{loss} epochs",
+        leave=False,
+        disable=not progress,
+        initial=start,
+        total=config.epochs,
+    )
     for epoch in bar:
         model.train()
         gen = torch.Generator().manual_seed(_unit_seed(config.seed, fold, epoch + 1))
@@ -290,8 +303,15 @@ def train_network(
         history.append(total / count)
         bar.set_postfix(loss=f"{history[-1]:.4f}")
         if checkpoint is not None:
-            _save_torch(Path(checkpoint), {"epoch": epoch + 1, "model": model.state_dict(),
-                                           "optim": opt.state_dict(), "history": history})
+            _save_torch(
+                Path(checkpoint),
+                {
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optim": opt.state_dict(),
+                    "history": history,
+                },
+            )
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history[-1])
     bar.close()
@@ -317,13 +337,17 @@ def _labels(ds: xr.Dataset, label: str) -> np.ndarray:
 
 def _check_dataset(ds, config: CVConfig):
     if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"`ds` must be an xarray.Dataset from confmap.phantom.make_dataset, got {describe(ds)}")
+        raise TypeError(
+            f"`ds` must be an xarray.Dataset from confmap.phantom.make_dataset, got {describe(ds)}"
+        )
     need = ["bmode", "agreement", "truth"]
     need += ["confidence"] if "soft" in config.labels else []
     need += ["masks"] if "hard" in config.labels else []
     missing = [v for v in need if v not in ds]
     if missing:
-        raise ValueError(f"`ds` is missing the variable(s) {missing}; it has {sorted(ds.data_vars)}")
+        raise ValueError(
+            f"`ds` is missing the variable(s) {missing}; it has {sorted(ds.data_vars)}"
+        )
     n, h, w = ds["bmode"].shape
     div = 2 ** (len(config.channels) - 1)
     if h % div or w % div:
@@ -408,12 +432,16 @@ def cross_validate(
     if progress not in (True, False, "units"):
         raise ValueError(f"`progress` must be True, False or 'units', got {describe(progress)}")
     if num_threads is None:
-        return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
+        return _cross_validate(
+            ds, config, out_dir, device, progress, keep_predictions, on_epoch_end
+        )
     num_threads = check_int("num_threads", num_threads, minimum=1)
     before = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
-        return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
+        return _cross_validate(
+            ds, config, out_dir, device, progress, keep_predictions, on_epoch_end
+        )
     finally:
         torch.set_num_threads(before)
 
@@ -447,7 +475,9 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
             atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
 
     t0 = time.perf_counter()
-    units = [(lo, lab, k) for lo in config.losses for lab in config.labels for k in range(config.n_folds)]
+    units = [
+        (lo, lab, k) for lo in config.losses for lab in config.labels for k in range(config.n_folds)
+    ]
     per_unit = {}
     outer = tqdm(units, desc="cross-validation (loss, label, fold)", disable=progress is False)
     for lo, lab, k in outer:
@@ -460,13 +490,23 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
         train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         cb = None
         if on_epoch_end is not None:
+
             def cb(epoch, value, _u=(lo, lab, k)):
                 on_epoch_end(*_u, epoch, value)
+
         tic = time.perf_counter()
         ckpt = units_dir / f"{name}.ckpt.pt" if units_dir is not None else None
         model, history = train_network(
-            bmode[train], labels[lab][train], loss=lo, config=config, fold=k, device=device,
-            checkpoint=ckpt, progress=progress is True, desc=f"{lo}/{lab}/fold {k}", on_epoch_end=cb,
+            bmode[train],
+            labels[lab][train],
+            loss=lo,
+            config=config,
+            fold=k,
+            device=device,
+            checkpoint=ckpt,
+            progress=progress is True,
+            desc=f"{lo}/{lab}/fold {k}",
+            on_epoch_end=cb,
         )
         seconds = time.perf_counter() - tic
         pred = _predict(model, bmode[test], batch_size=config.batch_size, device=device)
@@ -486,8 +526,9 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
             ckpt.unlink(missing_ok=True)
         per_unit[lo, lab, k] = unit
     outer.close()
-    return _assemble(ds, config, folds, per_unit, keep_predictions, device,
-                     time.perf_counter() - t0)
+    return _assemble(
+        ds, config, folds, per_unit, keep_predictions, device, time.perf_counter() - t0
+    )
 
 
 def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) -> xr.Dataset:
@@ -534,13 +575,15 @@ def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) ->
     res = xr.Dataset(data, coords=coords)
     res["score"].attrs["description"] = "held-out score per image (lower is better)"
     res["fold_score"].attrs["description"] = "mean held-out score per fold (lower is better)"
-    res.attrs.update({
-        "config": json.dumps(config.to_dict()),
-        "device": str(device),
-        "torch_version": torch.__version__,
-        "seconds": float(seconds),
-        "train_seconds_total": float(np.nansum(train_seconds)),
-    })
+    res.attrs.update(
+        {
+            "config": json.dumps(config.to_dict()),
+            "device": str(device),
+            "torch_version": torch.__version__,
+            "seconds": float(seconds),
+            "train_seconds_total": float(np.nansum(train_seconds)),
+        }
+    )
     return res
 
 
@@ -565,7 +608,7 @@ def table1(results: xr.Dataset, *, reference: str = "agreement"):
     reference = check_choice("reference", reference, _REFERENCES)
     mean = results["fold_score"].sel(reference=reference).mean("fold")
     cols, data = [], []
-    for m, mname in zip(_METRICS, ("Brier", "Soft Dice")):
+    for m, mname in zip(_METRICS, ("Brier", "Soft Dice"), strict=False):
         for lab in results["label"].values:
             cols.append((mname, str(lab).capitalize()))
             data.append(mean.sel(metric=m, label=lab).values)
@@ -659,8 +702,9 @@ def run_experiment(
     cargs.update(config_overrides)
     config = CVConfig(**cargs)
     ds = make_dataset(n, progress=progress is not False, **dargs)
-    results = cross_validate(ds, config, out_dir=out_dir, device=device, progress=progress,
-                             num_threads=num_threads)
+    results = cross_validate(
+        ds, config, out_dir=out_dir, device=device, progress=progress, num_threads=num_threads
+    )
     return ds, results
 
 
@@ -684,7 +728,7 @@ def plot_folds(results: xr.Dataset, *, reference: str = "agreement", ax=None):
     axes = np.atleast_1d(ax)
     fs = results["fold_score"].sel(reference=reference)
     losses = list(results["loss"].values)
-    for a, m, mname in zip(axes, _METRICS, ("Brier", "Soft Dice")):
+    for a, m, mname in zip(axes, _METRICS, ("Brier", "Soft Dice"), strict=False):
         for i, lo in enumerate(losses):
             s = fs.sel(loss=lo, metric=m, label="soft").values
             h = fs.sel(loss=lo, metric=m, label="hard").values
@@ -692,17 +736,24 @@ def plot_folds(results: xr.Dataset, *, reference: str = "agreement", ax=None):
             for f in range(len(s)):
                 a.plot([xs[f], xh[f]], [s[f], h[f]], color="0.7", lw=0.8, zorder=1)
             a.scatter(xs, s, color="C0", label="soft" if i == 0 else None, zorder=2)
-            a.scatter(xh, h, facecolor="none", edgecolor="C3", label="hard" if i == 0 else None, zorder=2)
-        a.set_xticks(range(len(losses)), [str(v) for v in results["loss_name"].values], rotation=20,
-                     ha="right")
+            a.scatter(
+                xh, h, facecolor="none", edgecolor="C3", label="hard" if i == 0 else None, zorder=2
+            )
+        a.set_xticks(
+            range(len(losses)),
+            [str(v) for v in results["loss_name"].values],
+            rotation=20,
+            ha="right",
+        )
         a.set_ylabel(f"{mname} vs {reference} (lower is better)")
         a.legend(frameon=False)
     fig.suptitle(f"Held-out score per fold ({results.sizes['fold']} folds)")
     return fig
 
 
-def plot_predictions(ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", images=None,
-                     reference: str = "truth"):
+def plot_predictions(
+    ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", images=None, reference: str = "truth"
+):
     """Figure 6: held-out predictions of the soft- and hard-trained networks next to references.
 
     Columns: B-mode, ``reference`` (truth or agreement), soft label, soft-trained output, hard
@@ -728,7 +779,9 @@ def plot_predictions(ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", 
     import matplotlib.pyplot as plt
 
     if "prediction" not in results:
-        raise ValueError("`results` has no `prediction`; run cross_validate with keep_predictions=True")
+        raise ValueError(
+            "`results` has no `prediction`; run cross_validate with keep_predictions=True"
+        )
     losses = [str(v) for v in results["loss"].values]
     loss = check_choice("loss", loss, losses)
     reference = check_choice("reference", reference, _REFERENCES)
@@ -736,8 +789,13 @@ def plot_predictions(ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", 
         images = results["image"].values[:3]
     images = list(images)
     cols = ["B-mode", reference, "soft label", "soft-trained", "hard label", "hard-trained"]
-    fig, axes = plt.subplots(len(images), len(cols), figsize=(2.0 * len(cols), 2.1 * len(images)),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(images),
+        len(cols),
+        figsize=(2.0 * len(cols), 2.1 * len(images)),
+        squeeze=False,
+        layout="constrained",
+    )
     ref_rater = ds.attrs.get("reference_rater")
     for r, im in enumerate(images):
         panels = [
@@ -748,14 +806,14 @@ def plot_predictions(ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", 
             ds["masks"].sel(image=im, rater=ref_rater).values,
             results["prediction"].sel(loss=loss, label="hard", image=im).values,
         ]
-        for c, (a, p) in enumerate(zip(axes[r], panels)):
+        for c, (a, p) in enumerate(zip(axes[r], panels, strict=False)):
             a.imshow(p, cmap="gray" if c == 0 else "magma", vmin=0, vmax=1)
             a.set_xticks([])
             a.set_yticks([])
             if r == 0:
                 a.set_title(cols[c], fontsize=9)
-        axes[r, 0].set_ylabel(f"image {im} (fold {int(results['fold_of_image'].sel(image=im))})",
-                              fontsize=8)
+        axes[r, 0].set_ylabel(
+            f"image {im} (fold {int(results['fold_of_image'].sel(image=im))})", fontsize=8
+        )
     fig.suptitle(f"Held-out outputs, loss = {LOSS_LABELS[loss]}")
     return fig
-

@@ -24,8 +24,8 @@ scoring rule: ``-y log p - (1-y) log(1-p)`` is minimal at ``p = y``), Huber and 
 *squared* denominators (``Σp² + Σy² - 2Σpy = Σ(p - y)² >= 0``, so the ratio is <= 1 with equality
 only at ``p = y``) are. The paper's Tversky (Eq. 18) with its *linear* counts is not: for one pixel
 with ``y = 0.5`` its ratio is ``0.5 p / (0.3 p + 0.35)``, increasing in ``p``, so the loss is
-lowest at ``p = 1``, not 0.5 (loss 0.231 vs 0.5 at ``p = 0.5``). Trained on confidence maps it pushes
-every partially-confident pixel towards 1.
+lowest at ``p = 1``, not 0.5 (loss 0.231 vs 0.5 at ``p = 0.5``). Trained on confidence maps it
+pushes every partially-confident pixel towards 1.
 
 :class:`FuzzyTverskyLoss` fixes this without changing the hard-label case: it counts true
 positives, false positives and false negatives with fuzzy-set operations, ``TP = Σ min(p, y)``,
@@ -155,8 +155,9 @@ class BCELoss(_Loss):
     -----
     ``-mean(y log p + (1 - y) log(1 - p))``; each log is clamped at -100 as in
     ``torch.nn.BCELoss``, which it equals for ``p`` and ``1 - p`` that are 0 or at least the
-    smallest normal float (the gradient stays finite, and is 0 where a log is clamped). Minimal at ``p == y`` (a proper scoring rule); its
-    minimum value for soft targets is the binary entropy of ``y``, not 0.
+    smallest normal float (the gradient stays finite, and is 0 where a log is clamped). Minimal
+    at ``p == y`` (a proper scoring rule); its minimum value for soft targets is the binary
+    entropy of ``y``, not 0.
 
     Examples
     --------

@@ -96,10 +96,13 @@ class UNet(nn.Module):
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = check_int("out_channels", out_channels, minimum=1)
         if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__"):
-            raise TypeError(f"`channels` must be a sequence of positive integers, got {describe(channels)}")
+            raise TypeError(
+                f"`channels` must be a sequence of positive integers, got {describe(channels)}"
+            )
         if len(channels) < 2:
             raise ValueError(
-                f"`channels` must have at least 2 levels (one down-sampling), got {describe(channels)}"
+                "`channels` must have at least 2 levels (one down-sampling), got "
+                f"{describe(channels)}"
             )
         channels = tuple(check_int(f"channels[{i}]", c, minimum=1) for i, c in enumerate(channels))
         norm = check_choice("norm", norm, _NORMS)
@@ -151,7 +154,7 @@ class UNet(nn.Module):
             if i < len(self.encoders) - 1:
                 skips.append(x)
                 x = self.pool(x)
-        for up, dec in zip(self.ups, self.decoders):
+        for up, dec in zip(self.ups, self.decoders, strict=False):
             x = up(x)
             x = dec(torch.cat([skips.pop(), x], dim=1))
         x = self.head(x)
