@@ -204,11 +204,11 @@ def test_annotate_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
     probe = lab["probe"]
+    console = open(lab["tmp"] / "console.log", "w")  # the browser's console, for diagnosis
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100}, device_scale_factor=1)
-            console = open(lab["tmp"] / "console.log", "w")
             page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
             page.goto(lab["url"], wait_until="domcontentloaded", timeout=60_000)
             page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
@@ -263,12 +263,16 @@ def test_annotate_in_jupyterlab(lab):
                 r = np.hypot(*(pts - centre).T).max() * factor if len(pts) else 30.0 * factor
                 out = []
                 for a0 in angles:
-                    for da in range(0, 360, 5):
-                        a = np.deg2rad(a0 + da)
-                        x = float(np.clip(centre[0] + r * np.cos(a), 5, w - 6))
-                        y = float(np.clip(centre[1] + r * np.sin(a), 5, h - 6))
+                    candidates = (  # nearest free spot: sweep the angle, then widen the ring
+                        (r * (1 + 0.05 * k), np.deg2rad(a0 + da)) for k in range(40) for da in range(0, 360, 5)
+                    )
+                    for rr, a in candidates:
+                        x = float(np.clip(centre[0] + rr * np.cos(a), 5, w - 6))
+                        y = float(np.clip(centre[1] + rr * np.sin(a), 5, h - 6))
                         if all(np.hypot(x - px, y - py) > 12 for px, py in taken):
                             break
+                    else:
+                        raise AssertionError(f"no free spot for a {tier} click")
                     taken.append((x, y))
                     out.append((round(x, 2), round(y, 2)))
                 return out
@@ -301,6 +305,7 @@ def test_annotate_in_jupyterlab(lab):
             page.locator(ANNOTATOR).last.screenshot(path=str(shot))
         finally:
             browser.close()
+            console.close()
 
     # Every click arrived in the kernel with its tier and its coordinates (within a pixel).
     for tier in ("high", "medium", "low", "sinks"):
