@@ -58,7 +58,7 @@ class ParameterExplorer:
         Opacity of the map over the image, in [0, 1].
     cmap : str, default "magma"
         Colour map of the confidence map.
-    figsize : (float, float), default (5.5, 5)
+    figsize : (float, float), default (5.0, 4.4)
 
     Attributes
     ----------
@@ -99,7 +99,7 @@ class ParameterExplorer:
         kernel: str = "full",
         opacity: float = 0.6,
         cmap: str = "magma",
-        figsize=(5.5, 5.0),
+        figsize=(5.0, 4.4),
     ):
         import ipywidgets as widgets
         import matplotlib.pyplot as plt
@@ -192,8 +192,8 @@ class ParameterExplorer:
 
         # --- controls -----------------------------------------------------------------------
         s = self._state
-        style = {"description_width": "80px"}
-        layout = widgets.Layout(width="320px")
+        style = {"description_width": "64px"}
+        layout = widgets.Layout(width="290px")
         c = {
             "lam": widgets.IntSlider(
                 value=s["lam"],
@@ -201,6 +201,7 @@ class ParameterExplorer:
                 max=max(300, s["lam"]),
                 step=1,
                 description="λ (grid)",
+                tooltip="mesh grid subsampling lambda: (lambda + 1)^2 grid points",
                 style=style,
                 layout=layout,
                 continuous_update=False,
@@ -241,7 +242,8 @@ class ParameterExplorer:
                 min=min(-2.0, math.log10(s["bandwidth"])),
                 max=max(0.0, math.log10(s["bandwidth"])),
                 step=0.01,
-                description="σ (bandwidth)",
+                description="σ (bw)",
+                tooltip="KDE bandwidth factor sigma",
                 style=style,
                 layout=layout,
                 readout_format=".3f",
@@ -251,7 +253,7 @@ class ParameterExplorer:
                 options=["convex", "alpha"],
                 value=s["region"],
                 description="region",
-                style={"description_width": "80px", "button_width": "90px"},
+                style={"description_width": "64px", "button_width": "90px"},
             ),
             "alpha": widgets.FloatSlider(
                 value=s["alpha"],
@@ -287,7 +289,7 @@ class ParameterExplorer:
             view = self._out
         panel = widgets.VBox(
             [*c.values(), self._metrics_label, self._status],
-            layout=widgets.Layout(min_width="340px"),
+            layout=widgets.Layout(width="310px", min_width="310px"),
         )
         self.widget = widgets.HBox([panel, view])
         self.widget.add_class("confmap-explorer")
