@@ -776,6 +776,27 @@ def _lam_for_ripple(cov, shape, target):
     return lo
 
 
+def _lam_remedy(annotation, cov, lam, target, *, betas, bandwidth, kernel, regions, sink_radius):
+    """The smallest lam whose own map has ripple <= target (the kernel changes a little with lam,
+    so the prediction from the current kernel is checked and refined with the kernel at that lam)."""
+    h, w = annotation.shape
+    need = lam
+    for _ in range(8):
+        guess = _lam_for_ripple(cov, annotation.shape, target)
+        if guess is None:
+            return None
+        need = max(guess, need + 1)
+        weights = grid_weights(
+            annotation, lam=need, betas=betas, regions=regions, sink_radius=sink_radius, warn=False
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoRegionWarning)
+            cov, _ = kde_covariance(weights, mesh_grid(annotation.shape, lam=need), bandwidth=bandwidth, kernel=kernel)
+        if lattice_ripple(cov, (w / need, h / need)) <= target:
+            return need
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # 5. The confidence map
 # ---------------------------------------------------------------------------------------------
@@ -908,7 +929,7 @@ def confidence_map(
     ripple = lattice_ripple(cov, (w / lam, h / lam))
     attrs.update(bandwidth_factor=factor, kernel_cov=[float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])], ripple=ripple)
     if ripple_warn is not None and ripple > ripple_warn:
-        need = _lam_for_ripple(cov, annotation.shape, ripple_warn)
+        need = _lam_remedy(annotation, cov, lam, ripple_warn, betas=betas, bandwidth=bandwidth, kernel=kernel, regions=regions, sink_radius=r_sink)
         hint = f"use lam >= {need}" if need is not None else "use a larger lam"
         warnings.warn(
             f"the kernel (sigma_x={math.sqrt(cov[0, 0]):.3g} px, sigma_y={math.sqrt(cov[1, 1]):.3g} px) "
