@@ -10,7 +10,7 @@ Coordinate convention: points are ``(x, y) = (column, row)`` in pixels, pixel ce
 imported when those subpackages are.
 """
 
-from .annotation import TIERS, Annotation, image_sha256
+from .annotation import TIERS, Annotation, image_sha256, points_table
 from .construct import (
     ConfmapWarning,
     NoRegionWarning,
@@ -41,6 +41,7 @@ __all__ = [
     "confidence_maps",
     "grid_weights",
     "image_sha256",
+    "points_table",
     "kde_covariance",
     "lattice_ripple",
     "make_region",

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "atomic_write",
     "atomic_write_bytes",
     "check_array",
     "check_choice",
@@ -182,20 +183,20 @@ def check_points(name: str, value, shape: tuple[int, int] | None = None) -> np.n
     return arr
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+def atomic_write(path, write, *, suffix: str = "") -> Path:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it to ``path``.
 
-    A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+    A reader never sees a half-written file, and an interrupted or failed write leaves the old
+    file intact (the temporary file is removed). ``suffix`` ends the temporary name, for writers
+    that pick the format from the extension (``".nc"``, ``".nii.gz"``).
     """
     path = Path(os.fspath(path))
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -204,3 +205,15 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`), flushed to disk."""
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    return atomic_write(path, write)

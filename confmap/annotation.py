@@ -21,7 +21,7 @@ import numpy as np
 
 from ._validation import atomic_write_bytes, check_image_shape, check_number, check_points, describe
 
-__all__ = ["TIERS", "Annotation", "image_sha256"]
+__all__ = ["TIERS", "Annotation", "image_sha256", "points_table"]
 
 #: The point tiers, in the order of the paper's Eq. 5 (high wins over medium wins over low),
 #: followed by the sink points that remove interposed normal tissue.
@@ -51,6 +51,34 @@ def image_sha256(image) -> str:
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
     h.update(arr.tobytes())
     return h.hexdigest()
+
+
+def points_table(annotations):
+    """Pack the points of several annotations into NaN-padded arrays (for Datasets and NetCDF).
+
+    Parameters
+    ----------
+    annotations : sequence of Annotation or None
+        ``None`` stands for an image without annotation (a row of padding).
+
+    Returns
+    -------
+    x, y : ndarray, shape (n, P)
+        Point coordinates in pixels, ``NaN`` where padded; ``P`` is the largest point count (>= 1).
+    tier : ndarray of str, shape (n, P)
+        Each point's tier (one of :data:`TIERS`), ``""`` where padded. Points are in tier order.
+    """
+    rows = [
+        [] if a is None else [(x, y, t) for t in TIERS for x, y in a.points(t)] for a in annotations
+    ]
+    n_pts = max([1, *(len(r) for r in rows)])
+    x = np.full((len(rows), n_pts), np.nan)
+    y = np.full((len(rows), n_pts), np.nan)
+    tier = np.full((len(rows), n_pts), "", dtype="<U6")
+    for i, r in enumerate(rows):
+        for j, (px, py, t) in enumerate(r):
+            x[i, j], y[i, j], tier[i, j] = px, py, t
+    return x, y, tier
 
 
 class Annotation:

@@ -42,13 +42,12 @@ from __future__ import annotations
 
 import io as _io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import atomic_write_bytes, check_choice, check_image_shape, check_int, describe
-from .annotation import TIERS, Annotation
+from ._validation import atomic_write, atomic_write_bytes, check_choice, check_image_shape, check_int, describe
+from .annotation import TIERS, Annotation, points_table
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -436,20 +435,10 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
     masks = np.stack(masks)
     n = len(cases)
     conf = np.zeros((n, h, w))
-    pts = []
     for i, ann in enumerate(anns):
-        rows = []
         if ann is not None:
             conf[i] = np.asarray(confidence_map(ann, **(confidence_kwargs or {})).values)
-            rows = [(x, y, t) for t in TIERS for x, y in ann.points(t)]
-        pts.append(rows)
-    n_pts = max(1, max(len(r) for r in pts))
-    px = np.full((n, n_pts), np.nan)
-    py = np.full((n, n_pts), np.nan)
-    pt = np.full((n, n_pts), "", dtype="<U6")
-    for i, rows in enumerate(pts):
-        for j, (x, y, t) in enumerate(rows):
-            px[i, j], py[i, j], pt[i, j] = x, y, t
+    px, py, pt = points_table(anns)
     dims3 = ("image", "y", "x")
     coords = {
         "image": np.arange(n),
@@ -555,23 +544,6 @@ def _map_spacing(soft, spacing):
     return None
 
 
-def _atomic_file(path: Path, write, suffix: str):
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def save_map(soft, path, *, format: str | None = None, spacing=None):
     """Write a soft map (values in [0, 1]) as NetCDF, 16-bit PNG or NIfTI float32, atomically.
 
@@ -631,7 +603,7 @@ def save_map(soft, path, *, format: str | None = None, spacing=None):
         if spacing is not None:
             da.attrs["spacing_mm"] = [spacing[0], spacing[1]]
         ds = da.to_dataset(name=da.name or "confidence")
-        return _atomic_file(path, lambda tmp: ds.to_netcdf(tmp, engine=_netcdf_engine()), ".nc")
+        return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=_netcdf_engine()), suffix=".nc")
     # NIfTI float32
     sp = spacing or (1.0, 1.0)
     data = values.astype(np.float32).T[:, :, None]  # (x, y, 1)
@@ -643,12 +615,12 @@ def save_map(soft, path, *, format: str | None = None, spacing=None):
         img.header.set_zooms((sp[1], sp[0], 1.0))
         img.header.set_xyzt_units("mm")
         ext = ".nii.gz" if _suffix(path) == ".nii.gz" else ".nii"
-        return _atomic_file(path, lambda tmp: nib.save(img, tmp), ext)
+        return atomic_write(path, lambda tmp: nib.save(img, tmp), suffix=ext)
     sitk = _require("SimpleITK", "writing NIfTI", "nibabel")
     img = sitk.GetImageFromArray(values.astype(np.float32))
     img.SetSpacing((sp[1], sp[0]))
     ext = ".nii.gz" if _suffix(path) == ".nii.gz" else ".nii"
-    return _atomic_file(path, lambda tmp: sitk.WriteImage(img, tmp), ext)
+    return atomic_write(path, lambda tmp: sitk.WriteImage(img, tmp), suffix=ext)
 
 
 def _netcdf_attr_ok(v):

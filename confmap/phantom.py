@@ -39,7 +39,6 @@ import functools
 import hashlib
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,8 +47,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage, special
 
-from ._validation import check_choice, check_image_shape, check_int, check_number, describe
-from .annotation import TIERS, Annotation, image_sha256
+from ._validation import atomic_write, check_choice, check_image_shape, check_int, check_number, describe
+from .annotation import TIERS, Annotation, image_sha256, points_table
 
 __all__ = [
     "KINDS",
@@ -965,17 +964,7 @@ def make_dataset(
 def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, xr):
     n = len(phantoms)
     h, w = geometry.size
-    pts = []
-    for ph in phantoms:
-        rows = [(x, y, t) for t in TIERS for x, y in ph.annotation.points(t)]
-        pts.append(rows)
-    n_pts = max(1, max(len(r) for r in pts))
-    px = np.full((n, n_pts), np.nan)
-    py = np.full((n, n_pts), np.nan)
-    pt = np.full((n, n_pts), "", dtype="<U6")
-    for i, rows in enumerate(pts):
-        for j, (x, y, t) in enumerate(rows):
-            px[i, j], py[i, j], pt[i, j] = x, y, t
+    px, py, pt = points_table([ph.annotation for ph in phantoms])
     masks = np.stack([ph.masks for ph in phantoms])
     sp = geometry.spacing_mm
     dims3 = ("image", "y", "x")
@@ -1109,24 +1098,12 @@ def save_dataset(ds, path) -> Path:
     -------
     pathlib.Path
     """
-    path = Path(os.fspath(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        enc = {}
-        for name, var in ds.data_vars.items():
-            if var.dtype.kind in "fiu" and var.ndim >= 3:
-                enc[name] = {"zlib": True, "complevel": 4}
-        ds.to_netcdf(tmp, engine=_netcdf_engine(), encoding=enc)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    enc = {
+        name: {"zlib": True, "complevel": 4}
+        for name, var in ds.data_vars.items()
+        if var.dtype.kind in "fiu" and var.ndim >= 3
+    }
+    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=_netcdf_engine(), encoding=enc), suffix=".nc")
 
 
 def load_dataset(path):

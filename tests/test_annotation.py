@@ -150,3 +150,17 @@ def test_image_sha256_depends_on_pixels_dtype_and_shape():
 
 def test_repr_mentions_counts():
     assert "high=5" in repr(_ann(image_id="x")) and "image_id='x'" in repr(_ann(image_id="x"))
+
+
+def test_points_table_pads_with_nan_and_empty_tiers():
+    from confmap import points_table
+
+    a = Annotation((10, 10), high=[(1, 2), (3, 4), (5, 6)], sinks=[(7, 8)])
+    b = Annotation((10, 10), low=[(0.5, 0.25)])
+    x, y, tier = points_table([a, None, b])
+    assert x.shape == y.shape == tier.shape == (3, 4)
+    assert x[0].tolist() == [1, 3, 5, 7] and y[0].tolist() == [2, 4, 6, 8]
+    assert tier[0].tolist() == ["high", "high", "high", "sinks"]
+    assert np.isnan(x[1]).all() and tier[1].tolist() == [""] * 4
+    assert x[2, 0] == 0.5 and tier[2].tolist() == ["low", "", "", ""]
+    assert points_table([None])[0].shape == (1, 1)
