@@ -5,14 +5,17 @@ Measures images/s of full training steps (forward, loss, backward, Adam step) fo
 the same run and on the same batches, a reference UNet of the same widths:
 
 - MONAI's ``monai.networks.nets.UNet`` (``spatial_dims=2, channels=(8, 16, 32, 64),
-  strides=(2, 2, 2), num_res_units=0``) when MONAI is installed (a benchmark-only dependency:
+  strides=(2, 2, 2), num_res_units=2``) when MONAI is installed (a benchmark-only dependency:
   ``pip install -c constraints.txt monai``); its down-sampling is strided convolution and its
   blocks differ slightly, so parameter counts are printed next to the speeds;
 - otherwise a plain reference: the same architecture written as bilinear up-sampling + conv
   (the other common UNet decoder), equally sized.
 
 Run: ``python benchmarks/bench_learn.py [--size 64] [--batch 4] [--steps 20] [--threads 1]``.
-Prints images/s for each and the ratio confmap / reference; nothing is asserted.
+Prints images/s, training FLOPs per image and achieved GFLOP/s for each, and the ratios
+confmap / reference; nothing is asserted. MONAI's UNet down-samples with strided convolutions from
+the first layer, so at the same widths it does about 3.8x fewer FLOPs per image than the classic
+layout (double convolution at full resolution) that confmap follows.
 """
 
 from __future__ import annotations
@@ -82,10 +85,10 @@ def reference_network(channels):
         out_channels=1,
         channels=channels,
         strides=(2,) * (len(channels) - 1),
-        num_res_units=0,
+        num_res_units=2,
         norm="batch",
     )
-    return "MONAI UNet (num_res_units=0) + sigmoid", nn.Sequential(net, nn.Sigmoid())
+    return "MONAI UNet (num_res_units=2) + sigmoid", nn.Sequential(net, nn.Sigmoid())
 
 
 def throughput(net, x, y, steps, repeats):
@@ -105,6 +108,16 @@ def throughput(net, x, y, steps, repeats):
             opt.step()
         rates.append(steps * x.shape[0] / (time.perf_counter() - t))
     return statistics.median(rates)
+
+
+def train_flops(net, size):
+    """Floating-point operations of one forward + backward pass on one image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        net(torch.rand(1, 1, size, size)).sum().backward()
+    net.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
 
 
 def main(argv=None):
@@ -134,9 +147,19 @@ def main(argv=None):
         r_ours.append(throughput(ours, x, y, args.steps, args.repeats))
         r_ref.append(throughput(ref, x, y, args.steps, args.repeats))
     a, b = max(r_ours), max(r_ref)
-    print(f"confmap.learn.UNet  {n_ours:>9,d} params  {a:8.1f} images/s")
-    print(f"{ref_name:<40s} {n_ref:>9,d} params  {b:8.1f} images/s")
-    print(f"ratio confmap / reference: {a / b:.2f}x")
+    f_ours, f_ref = train_flops(ours, args.size), train_flops(ref, args.size)
+    for name, n, rate, fl in (
+        ("confmap.learn.UNet", n_ours, a, f_ours),
+        (ref_name, n_ref, b, f_ref),
+    ):
+        print(
+            f"{name:<40s} {n:>9,d} params  {fl / 1e9:6.2f} GFLOP/image  {rate:8.1f} images/s  "
+            f"{rate * fl / 1e9:6.1f} GFLOP/s"
+        )
+    print(
+        f"ratio confmap / reference: {a / b:.2f}x images/s, "
+        f"{(a * f_ours) / (b * f_ref):.2f}x GFLOP/s"
+    )
 
 
 if __name__ == "__main__":
