@@ -255,6 +255,15 @@ def train_network(
         Trained network in eval mode, on ``device``.
     history : list of float
         Mean training loss per epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).random((4, 16, 16))
+    >>> cfg = CVConfig(losses=("brier",), epochs=2, channels=(4, 8))
+    >>> model, history = train_network(x, (x > 0.5) * 1.0, loss="brier", config=cfg, progress=False)
+    >>> len(history)
+    2
     """
     from tqdm.auto import tqdm
 
@@ -424,6 +433,15 @@ def cross_validate(
     Notes
     -----
     Weld et al., Section 3.3 and Table 1; metrics Eqs. 8 and 9 from :mod:`confmap.metrics`.
+
+    Examples
+    --------
+    >>> from confmap.phantom import make_dataset
+    >>> ds = make_dataset(6, seed=0, size=(32, 32), progress=False)
+    >>> cfg = CVConfig(losses=("bce",), n_folds=3, epochs=1, channels=(4, 8))
+    >>> res = cross_validate(ds, cfg, progress=False)
+    >>> res["fold_score"].dims
+    ('loss', 'label', 'reference', 'metric', 'fold')
     """
     config = CVConfig() if config is None else config
     if not isinstance(config, CVConfig):
