@@ -124,7 +124,7 @@ def test_strongly_correlated_kernel_equals_scipy(angle):
     gx, gy = mesh_grid(ann.shape, lam=100)
     cov, _ = kde_covariance(grid_weights(ann), (gx, gy))
     rho = cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1])
-    assert abs(rho) > 0.6 and construct._n_terms(rho) > construct._MAX_TERMS
+    assert abs(rho) > 0.6
     ref, _ = scipy_map(ann)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RippleWarning)
@@ -154,6 +154,48 @@ def test_series_and_direct_sum_agree_with_brute_force(rho):
         assert np.max(np.abs(u - brute)) <= 1e-12 * brute.max()
     fast = weighted_kde(w, (gx, gy), (40, 50), cov=cov)
     assert np.max(np.abs(fast - brute)) <= 1e-12 * brute.max()
+
+
+def brute_density(w, gx, gy, shape, cov):
+    gxx, gyy = np.meshgrid(gx, gy)
+    h, wd = shape
+    px, py = np.meshgrid(np.arange(float(wd)), np.arange(float(h)))
+    d = np.stack([px.ravel()[:, None] - gxx.ravel()[None], py.ravel()[:, None] - gyy.ravel()[None]], -1)
+    q = np.einsum("pgi,ij,pgj->pg", d, np.linalg.inv(cov), d)
+    dens = np.exp(-0.5 * q) @ (w.ravel() / w.sum())
+    return dens.reshape(h, wd) / (2 * np.pi * np.sqrt(np.linalg.det(cov)))
+
+
+@pytest.mark.parametrize("shape, lam", [((40, 40), 20), ((30, 60), 20), ((60, 30), 15), ((36, 48), 12)])
+@pytest.mark.parametrize("rho", [0.85, -0.8, 0.4])
+@pytest.mark.parametrize("plan", ["auto", "mehler", "mehler_y", "direct"])
+def test_every_evaluation_plan_equals_brute_force(shape, lam, rho, plan, monkeypatch):
+    rng = np.random.default_rng(7)
+    gx, gy = mesh_grid(shape, lam=lam)
+    w = np.zeros((lam + 1, lam + 1))
+    w[3 : lam - 3, 2 : lam - 4] = rng.uniform(0.1, 1.0, (lam - 6, lam - 6))
+    sx, sy = 3.5, 2.5
+    cov = np.array([[sx * sx, rho * sx * sy], [rho * sx * sy, sy * sy]])
+    if plan != "auto":
+        h_ratio = (gy[1] - gy[0]) / (gx[1] - gx[0]) if plan == "mehler" else (gx[1] - gx[0]) / (gy[1] - gy[0])
+        shears = [c for c in range(-4, 5) if abs(c * h_ratio - round(c * h_ratio)) < 1e-9 and (c or plan == "mehler")]
+        if plan == "direct":
+            choice = ("direct", 0, 0)
+        else:
+            c = shears[-1]
+            choice = (plan, c, int(round(c * h_ratio)))
+        monkeypatch.setattr(construct, "_plan", lambda *a, **k: choice)
+    fast = weighted_kde(w, (gx, gy), shape, cov=cov)
+    ref = brute_density(w, gx, gy, shape, cov)
+    assert np.max(np.abs(fast - ref)) <= 1e-11 * ref.max()
+
+
+def test_correlated_wide_region_uses_a_shear_not_a_slow_sum():
+    # a tier stretched across the image (a misclick far away): strongly correlated kernel
+    gx, gy = mesh_grid((256, 256), lam=100)
+    cov = np.array([[10.8, 7.5], [7.5, 8.5]])  # rho = 0.78
+    plan = construct._plan((101, 101), gx, gy, np.arange(256.0), np.arange(256.0), cov)
+    assert plan[0].startswith("mehler") and plan[1] != 0
 
 
 def test_isotropic_kernel_is_eq6_brute_force():
