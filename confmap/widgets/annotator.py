@@ -826,7 +826,7 @@ class Annotator:
             options=[("1 high", "high"), ("2 medium", "medium"), ("3 low", "low"), ("4 sink", "sinks")],
             value=self._tier,
             description="tier",
-            style={"button_width": "84px"},
+            style={"button_width": "96px"},
         )
         self._tier_buttons.observe(lambda ch: self.set_tier(ch["new"]), names="value")
         self._undo_button = w.Button(description="undo", icon="undo", layout=w.Layout(width="80px"))
