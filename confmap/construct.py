@@ -599,27 +599,40 @@ def weighted_kde(weights, grid, shape, *, cov) -> np.ndarray:
     if cov.shape != (2, 2) or not np.all(np.isfinite(cov)) or cov[0, 0] <= 0 or cov[1, 1] <= 0 or np.linalg.det(cov) <= 0:
         raise ValueError(f"`cov` must be a finite positive-definite 2x2 matrix, got {cov.tolist()}")
     out = np.zeros((h, wd))
+    crop = _density_crop(w, gx, gy, (h, wd), cov)
+    if crop is not None:
+        dens, (y0, y1, x0, x1) = crop
+        out[y0:y1, x0:x1] = dens
+    return out
+
+
+def _density_crop(w, gx, gy, shape, cov):
+    """The density on the pixels within the kernel's reach of the weighted grid points.
+
+    Returns ``(dens, (y0, y1, x0, x1))`` with ``dens`` for pixel rows ``y0:y1`` and columns
+    ``x0:x1`` (exactly 0 elsewhere), or None when nothing is weighted or in reach.
+    """
+    h, wd = shape
     total = w.sum()
     if not total > 0:
-        return out
+        return None
     rows = np.flatnonzero(w.any(axis=1))
     cols = np.flatnonzero(w.any(axis=0))
     wc = w[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] / total
     gxc = gx[cols[0] : cols[-1] + 1]
     gyc = gy[rows[0] : rows[-1] + 1]
     sx, sy = math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1])
-    rho = float(np.clip(cov[0, 1] / (sx * sy), -1.0, 1.0))
     x0 = max(0, math.ceil(gxc[0] - _CUTOFF_SIGMAS * sx))
     x1 = min(wd - 1, math.floor(gxc[-1] + _CUTOFF_SIGMAS * sx))
     y0 = max(0, math.ceil(gyc[0] - _CUTOFF_SIGMAS * sy))
     y1 = min(h - 1, math.floor(gyc[-1] + _CUTOFF_SIGMAS * sy))
     if x1 < x0 or y1 < y0:
-        return out
+        return None
     px = np.arange(x0, x1 + 1, dtype=float)
     py = np.arange(y0, y1 + 1, dtype=float)
     with _one_blas_thread():
-        out[y0 : y1 + 1, x0 : x1 + 1] = _kde_crop(wc, gxc, gyc, px, py, cov)
-    return out
+        dens = _kde_crop(wc, gxc, gyc, px, py, cov)
+    return dens, (y0, y1 + 1, x0, x1 + 1)
 
 
 def _kde_crop(wc, gxc, gyc, px, py, cov):
@@ -741,11 +754,18 @@ def _n_terms(rho):
     return max(1, math.ceil(n))
 
 
+_HERMITE_REACH = _CUTOFF_SIGMAS + 3  # phi_n is set to 0 beyond: below 1.09 exp(-36), keeps He_n finite
+
+
 def _hermite_functions(u, n_terms):
-    """phi_n(u) = exp(-u^2/2) He_n(u) / sqrt(n!) for n < n_terms, shape (n_terms, *u.shape)."""
+    """phi_n(u) = exp(-u^2/2) He_n(u) / sqrt(n!) for n < n_terms, shape (*u.shape, n_terms).
+
+    ``u`` is 2-D ``(A, B)``; the result is laid out ``(A, B, N)`` so that ``(B, N)`` flattens for
+    one matrix product over grid points and terms together.
+    """
     out = np.empty((n_terms, *u.shape))
     e = np.exp(-0.5 * u * u)
-    e[np.abs(u) > _CUTOFF_SIGMAS + 3] = 0.0  # beyond: below exp(-72), and keeps He_n finite
+    e[np.abs(u) > _HERMITE_REACH] = 0.0
     out[0] = e
     if n_terms > 1:
         np.multiply(u, e, out=out[1])
@@ -754,20 +774,38 @@ def _hermite_functions(u, n_terms):
         np.multiply(u, out[n], out=out[n + 1])
         out[n + 1] -= math.sqrt(n) * out[n - 1]
         out[n + 1] *= 1.0 / math.sqrt(n + 1)
-    return out
+    return np.moveaxis(out, 0, -1)
 
 
-def _mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms):
+def _mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=32):
+    """Mehler's series on the pixel crop: ``sum_n rho^n Phi_y[n] @ wc @ Phi_x[n].T``.
+
+    The products run over pixel-row blocks, each with only the grid rows within the Hermite
+    functions' reach (the kernel is banded), as one matrix product over (grid row, term) pairs.
+    """
     u = (px[:, None] - gxc[None, :]) / sx  # (X, K)
     v = (py[:, None] - gyc[None, :]) / sy  # (Y, L)
-    phx = _hermite_functions(u, n_terms)  # (N, X, K)
-    phy = _hermite_functions(v, n_terms)  # (N, Y, L)
+    phx = _hermite_functions(u, n_terms)  # (X, K, N)
+    phy = _hermite_functions(v, n_terms)  # (Y, L, N)
     if n_terms > 1:
-        phy *= (rho ** np.arange(n_terms))[:, None, None]
-    # T[n] = wc @ phx[n].T  -> (N, L, X); density = sum_n phy[n] @ T[n]
-    t = np.matmul(wc[None, :, :], phx.transpose(0, 2, 1))
-    n, ny, nl = phy.shape
-    dens = phy.transpose(1, 0, 2).reshape(ny, n * nl) @ t.reshape(n * nl, -1)
+        phy = phy * (rho ** np.arange(n_terms))
+    n_x, n_k, _ = phx.shape
+    n_y, n_l, _ = phy.shape
+    # t[l, n, x] = sum_k wc[l, k] phx[x, k, n]
+    t = (wc @ np.ascontiguousarray(phx.transpose(1, 2, 0)).reshape(n_k, n_terms * n_x)).reshape(n_l, n_terms, n_x)
+    phy = np.ascontiguousarray(phy)
+    dens = np.empty((n_y, n_x))
+    hy = _spacing(gyc)
+    reach = _HERMITE_REACH * sy
+    for y0 in range(0, n_y, block):
+        y1 = min(n_y, y0 + block)
+        l0 = max(0, math.floor((py[y0] - reach - gyc[0]) / hy))
+        l1 = min(n_l, math.ceil((py[y1 - 1] + reach - gyc[0]) / hy) + 1)
+        if l1 <= l0:
+            dens[y0:y1] = 0.0
+            continue
+        a = phy[y0:y1, l0:l1].reshape(y1 - y0, (l1 - l0) * n_terms)
+        np.matmul(a, t[l0:l1].reshape((l1 - l0) * n_terms, n_x), out=dens[y0:y1])
     dens *= 1.0 / (2.0 * math.pi * sx * sy)
     return dens
 
@@ -1014,14 +1052,20 @@ def confidence_map(
         attrs.update(bandwidth_factor=float("nan") if isinstance(bandwidth, str) else bandwidth, kernel_cov=[0.0, 0.0, 0.0], ripple=0.0)
         return _as_dataarray(cm, annotation, attrs)
     cov, factor = kde_covariance(weights, grid, bandwidth=bandwidth, kernel=kernel)
-    dens = weighted_kde(weights, grid, annotation.shape, cov=cov)
-    if len(annotation.sinks):
-        dens *= _sink_suppression(annotation.sinks, annotation.shape, r_sink)
-    lo, hi = float(dens.min()), float(dens.max())
-    if hi > lo:
-        cm = (dens - lo) / (hi - lo)
-    else:
-        cm = np.zeros_like(dens)
+    cm = np.zeros((h, w))
+    crop = _density_crop(weights, grid[0], grid[1], annotation.shape, cov)
+    if crop is not None:
+        dens, (y0, y1, x0, x1) = crop
+        if len(annotation.sinks):
+            dens *= _sink_suppression(annotation.sinks, annotation.shape, r_sink)[y0:y1, x0:x1]
+        # Eq. 7 over the whole image: outside the crop the density is exactly 0
+        covers_all = (y1 - y0, x1 - x0) == (h, w)
+        lo = float(dens.min()) if covers_all else min(0.0, float(dens.min()))
+        hi = float(dens.max())
+        if hi > lo:
+            cm[y0:y1, x0:x1] = dens
+            cm[y0:y1, x0:x1] -= lo
+            cm[y0:y1, x0:x1] /= hi - lo
     ripple = lattice_ripple(cov, (w / lam, h / lam))
     attrs.update(bandwidth_factor=factor, kernel_cov=[float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])], ripple=ripple)
     if ripple_warn is not None and ripple > ripple_warn:
