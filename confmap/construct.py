@@ -1162,7 +1162,7 @@ def confidence_maps(annotations, *, progress: bool = False, **kwargs):
 
         it = tqdm(anns, desc="confidence maps", unit="image")
     maps = [confidence_map(a, **kwargs) for a in it]
-    attrs = {k: v for k, v in maps[0].attrs.items() if k not in ("image_id", "kernel_cov", "ripple", "tiers_with_region", "bandwidth_factor")}
+    attrs = {k: v for k, v in maps[0].attrs.items() if k not in ("long_name", "image_id", "kernel_cov", "ripple", "tiers_with_region", "bandwidth_factor")}
     stacked = xr.concat(maps, dim="image", coords="minimal", compat="override", combine_attrs="drop")
     ds = xr.Dataset({"confidence": stacked})
     ds = ds.assign_coords(image=np.arange(len(anns)), image_id=("image", [a.image_id or "" for a in anns]))
