@@ -104,7 +104,10 @@ def main(argv=None):
     print(f"{'size':>6}" + "".join(f"{'lam=' + str(lam):>10}" for lam in (50, 100, 200)))
     for size in (256, 512, 1024):
         ann = tumour(size)
-        row = [median_time(lambda a=ann, lam=lam: confidence_map(a, lam=lam), max(5, args.repeats // 4)) for lam in (50, 100, 200)]
+        row = [
+            median_time(lambda a=ann, lam=lam: confidence_map(a, lam=lam), max(5, args.repeats // 4))
+            for lam in (50, 100, 200)
+        ]
         print(f"{size:>6}" + "".join(f"{1e3 * t:>10.2f}" for t in row))
 
 

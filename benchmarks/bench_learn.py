@@ -66,7 +66,7 @@ class PlainUNet(nn.Module):
             if i < len(self.enc) - 1:
                 skips.append(x)
                 x = nn.functional.max_pool2d(x, 2)
-        for up, dec in zip(self.up, self.dec, strict=False):
+        for up, dec in zip(self.up, self.dec, strict=True):
             x = up(
                 nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             )

@@ -137,9 +137,7 @@ def check_unit_interval(name: str, value, *, ndim=None) -> np.ndarray:
     """Return a finite float array with every value in [0, 1]."""
     arr = check_finite_array(name, value, ndim=ndim)
     if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-        raise ValueError(
-            f"`{name}` must have values in [0, 1], got values in [{arr.min():.6g}, {arr.max():.6g}]"
-        )
+        raise ValueError(f"`{name}` must have values in [0, 1], got values in [{arr.min():.6g}, {arr.max():.6g}]")
     return arr
 
 
@@ -147,7 +145,7 @@ def check_same_shape(names: Sequence[str], *arrays: np.ndarray) -> None:
     """Raise if the arrays do not all have the same shape."""
     shapes = [np.shape(a) for a in arrays]
     if any(s != shapes[0] for s in shapes[1:]):
-        got = ", ".join(f"`{n}` {s}" for n, s in zip(names, shapes))
+        got = ", ".join(f"`{n}` {s}" for n, s in zip(names, shapes, strict=True))
         raise ValueError(f"arrays must have the same shape, got {got}")
 
 
@@ -170,9 +168,7 @@ def check_points(name: str, value, shape: tuple[int, int] | None = None) -> np.n
         raise ValueError(f"`{name}` must hold finite (x, y) points, got {bad} point(s) with NaN or inf")
     if shape is not None:
         h, w = shape
-        outside = (
-            (arr[:, 0] < -0.5) | (arr[:, 0] > w - 0.5) | (arr[:, 1] < -0.5) | (arr[:, 1] > h - 0.5)
-        )
+        outside = (arr[:, 0] < -0.5) | (arr[:, 0] > w - 0.5) | (arr[:, 1] < -0.5) | (arr[:, 1] > h - 0.5)
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
             raise ValueError(

@@ -68,9 +68,7 @@ def points_table(annotations):
     tier : ndarray of str, shape (n, P)
         Each point's tier (one of :data:`TIERS`), ``""`` where padded. Points are in tier order.
     """
-    rows = [
-        [] if a is None else [(x, y, t) for t in TIERS for x, y in a.points(t)] for a in annotations
-    ]
+    rows = [[] if a is None else [(x, y, t) for t in TIERS for x, y in a.points(t)] for a in annotations]
     n_pts = max([1, *(len(r) for r in rows)])
     x = np.full((len(rows), n_pts), np.nan)
     y = np.full((len(rows), n_pts), np.nan)
@@ -140,7 +138,7 @@ class Annotation:
     ):
         self._shape = check_image_shape("shape", shape)
         points = {}
-        for tier, value in zip(TIERS, (high, medium, low, sinks)):
+        for tier, value in zip(TIERS, (high, medium, low, sinks), strict=True):
             arr = check_points(tier, value, self._shape).copy()
             arr.flags.writeable = False
             points[tier] = arr

@@ -271,9 +271,11 @@ def make_region(points, *, tier: str = "points", region: str = "convex", alpha=N
     """
     check_choice("region", region, ("convex", "alpha"))
     if alpha is not None:
-        alpha = check_number("alpha", alpha, minimum=0.0) if not (
-            isinstance(alpha, float) and math.isinf(alpha) and alpha > 0
-        ) else math.inf
+        alpha = (
+            check_number("alpha", alpha, minimum=0.0)
+            if not (isinstance(alpha, float) and math.isinf(alpha) and alpha > 0)
+            else math.inf
+        )
     pts = check_points(tier, points)
     if len(pts):
         _, first = np.unique(pts[:, 0] + 1j * pts[:, 1], return_index=True)
@@ -429,7 +431,7 @@ def grid_weights(
         _warn_missing_regions(annotation, regions)
     w = np.zeros((len(gy), len(gx)))
     unassigned = np.ones(w.shape, dtype=bool)
-    for tier, beta in zip(WEIGHTED_TIERS, (bh, bm, bl)):
+    for tier, beta in zip(WEIGHTED_TIERS, (bh, bm, bl), strict=True):
         reg = regions[tier]
         if not reg.ok:
             continue
@@ -460,7 +462,9 @@ def _sink_radius(sink_radius, shape, lam):
 def _warn_missing_regions(annotation, regions):
     for tier in WEIGHTED_TIERS:
         if len(annotation.points(tier)) and not regions[tier].ok:
-            warnings.warn(f"tier has no region ({regions[tier].reason}); its points are ignored", NoRegionWarning, stacklevel=3)
+            warnings.warn(
+                f"tier has no region ({regions[tier].reason}); its points are ignored", NoRegionWarning, stacklevel=3
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,7 +530,7 @@ def kde_covariance(
     dy = gy - my
     sxx = (wn.sum(axis=0) * dx * dx).sum()
     syy = (wn.sum(axis=1) * dy * dy).sum()
-    sxy = (dy @ wn @ dx)
+    sxy = dy @ wn @ dx
     sum_w2 = float((wn * wn).sum())
     unbias = 1.0 - sum_w2
     n_eff = 1.0 / sum_w2
@@ -596,7 +600,13 @@ def weighted_kde(weights, grid, shape, *, cov) -> np.ndarray:
     if w.shape != (len(gy), len(gx)):
         raise ValueError(f"`weights` must have shape (len(gy), len(gx)) = {(len(gy), len(gx))}, got {w.shape}")
     cov = np.asarray(cov, dtype=float)
-    if cov.shape != (2, 2) or not np.all(np.isfinite(cov)) or cov[0, 0] <= 0 or cov[1, 1] <= 0 or np.linalg.det(cov) <= 0:
+    if (
+        cov.shape != (2, 2)
+        or not np.all(np.isfinite(cov))
+        or cov[0, 0] <= 0
+        or cov[1, 1] <= 0
+        or np.linalg.det(cov) <= 0
+    ):
         raise ValueError(f"`cov` must be a finite positive-definite 2x2 matrix, got {cov.tolist()}")
     out = np.zeros((h, wd))
     crop = _density_crop(w, gx, gy, (h, wd), cov)
@@ -665,9 +675,27 @@ def _plan(wshape, gxc, gyc, px, py, cov, max_shear=8):
     best = None
     for axis in ("x", "y"):
         if axis == "x":
-            sxx, sxy, syy, h_ratio, rows, cols, n_rows_px, n_cols_px = cov[0, 0], cov[0, 1], cov[1, 1], hy / hx, n_l, n_k, n_y, n_x
+            sxx, sxy, syy, h_ratio, rows, cols, n_rows_px, n_cols_px = (
+                cov[0, 0],
+                cov[0, 1],
+                cov[1, 1],
+                hy / hx,
+                n_l,
+                n_k,
+                n_y,
+                n_x,
+            )
         else:
-            sxx, sxy, syy, h_ratio, rows, cols, n_rows_px, n_cols_px = cov[1, 1], cov[0, 1], cov[0, 0], hx / hy, n_k, n_l, n_x, n_y
+            sxx, sxy, syy, h_ratio, rows, cols, n_rows_px, n_cols_px = (
+                cov[1, 1],
+                cov[0, 1],
+                cov[0, 0],
+                hx / hy,
+                n_k,
+                n_l,
+                n_x,
+                n_y,
+            )
         for c in range(-max_shear, max_shear + 1):
             if c == 0 and axis == "y":
                 continue
@@ -678,7 +706,10 @@ def _plan(wshape, gxc, gyc, px, py, cov, max_shear=8):
             rho = (sxy - c * syy) / math.sqrt(var * syy)
             n_terms = _n_terms(rho)
             width = min(n_cols_px + abs(c) * (n_rows_px - 1), cols * (n_cols_px / max(cols, 1)) + abs(c) * n_rows_px)
-            cost = n_terms * (n_rows_px * rows * width + rows * (cols + abs(round(r)) * rows) * width) + 40 * n_terms * width * cols
+            cost = (
+                n_terms * (n_rows_px * rows * width + rows * (cols + abs(round(r)) * rows) * width)
+                + 40 * n_terms * width * cols
+            )
             if best is None or cost < best[0]:
                 best = (cost, "mehler" if axis == "x" else "mehler_y", c, int(round(r)))
     # the direct sum: one exp per (grid row, pixel row, pixel, nearby grid column)
@@ -920,9 +951,7 @@ def _lam_remedy(annotation, cov, lam, target, *, betas, bandwidth, kernel, regio
         if guess is None:
             return None
         need = max(guess, need + 1)
-        weights = grid_weights(
-            annotation, lam=need, betas=betas, regions=regions, sink_radius=sink_radius, warn=False
-        )
+        weights = grid_weights(annotation, lam=need, betas=betas, regions=regions, sink_radius=sink_radius, warn=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoRegionWarning)
             cov, _ = kde_covariance(weights, mesh_grid(annotation.shape, lam=need), bandwidth=bandwidth, kernel=kernel)
@@ -1049,7 +1078,11 @@ def confidence_map(
             stacklevel=2,
         )
         cm = np.zeros((h, w))
-        attrs.update(bandwidth_factor=float("nan") if isinstance(bandwidth, str) else bandwidth, kernel_cov=[0.0, 0.0, 0.0], ripple=0.0)
+        attrs.update(
+            bandwidth_factor=float("nan") if isinstance(bandwidth, str) else bandwidth,
+            kernel_cov=[0.0, 0.0, 0.0],
+            ripple=0.0,
+        )
         return _as_dataarray(cm, annotation, attrs)
     cov, factor = kde_covariance(weights, grid, bandwidth=bandwidth, kernel=kernel)
     cm = np.zeros((h, w))
@@ -1067,9 +1100,21 @@ def confidence_map(
             cm[y0:y1, x0:x1] -= lo
             cm[y0:y1, x0:x1] /= hi - lo
     ripple = lattice_ripple(cov, (w / lam, h / lam))
-    attrs.update(bandwidth_factor=factor, kernel_cov=[float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])], ripple=ripple)
+    attrs.update(
+        bandwidth_factor=factor, kernel_cov=[float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])], ripple=ripple
+    )
     if ripple_warn is not None and ripple > ripple_warn:
-        need = _lam_remedy(annotation, cov, lam, ripple_warn, betas=betas, bandwidth=bandwidth, kernel=kernel, regions=regions, sink_radius=r_sink)
+        need = _lam_remedy(
+            annotation,
+            cov,
+            lam,
+            ripple_warn,
+            betas=betas,
+            bandwidth=bandwidth,
+            kernel=kernel,
+            regions=regions,
+            sink_radius=r_sink,
+        )
         hint = f"use lam >= {need}" if need is not None else "use a larger lam"
         warnings.warn(
             f"the kernel (sigma_x={math.sqrt(cov[0, 0]):.3g} px, sigma_y={math.sqrt(cov[1, 1]):.3g} px) "
@@ -1162,7 +1207,11 @@ def confidence_maps(annotations, *, progress: bool = False, **kwargs):
 
         it = tqdm(anns, desc="confidence maps", unit="image")
     maps = [confidence_map(a, **kwargs) for a in it]
-    attrs = {k: v for k, v in maps[0].attrs.items() if k not in ("long_name", "image_id", "kernel_cov", "ripple", "tiers_with_region", "bandwidth_factor")}
+    attrs = {
+        k: v
+        for k, v in maps[0].attrs.items()
+        if k not in ("long_name", "image_id", "kernel_cov", "ripple", "tiers_with_region", "bandwidth_factor")
+    }
     stacked = xr.concat(maps, dim="image", coords="minimal", compat="override", combine_attrs="drop")
     ds = xr.Dataset({"confidence": stacked})
     ds = ds.assign_coords(image=np.arange(len(anns)), image_id=("image", [a.image_id or "" for a in anns]))
@@ -1186,7 +1235,7 @@ def _check_betas(betas):
     if len(seq) != 3:
         raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}")
     names = ("betas[0] (beta_H)", "betas[1] (beta_M)", "betas[2] (beta_L)")
-    return tuple(check_number(n, b, minimum=0.0) for n, b in zip(names, seq))
+    return tuple(check_number(n, b, minimum=0.0) for n, b in zip(names, seq, strict=True))
 
 
 _ = TIERS  # re-exported through confmap.annotation

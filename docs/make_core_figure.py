@@ -1,6 +1,6 @@
 """Draw the README's picture of the construction: points and regions, grid weights, the map.
 
-    python docs/make_core_figure.py          # writes docs/images/confidence_map.png
+python docs/make_core_figure.py          # writes docs/images/confidence_map.png
 """
 
 from pathlib import Path

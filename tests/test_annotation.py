@@ -10,8 +10,10 @@ from confmap import TIERS, Annotation, image_sha256
 def _ann(rng=None, **meta):
     rng = rng or np.random.default_rng(0)
     h, w = 48, 64
-    pts = {t: np.column_stack([rng.uniform(-0.5, w - 0.5, n), rng.uniform(-0.5, h - 0.5, n)])
-           for t, n in zip(TIERS, (5, 7, 4, 2))}
+    pts = {
+        t: np.column_stack([rng.uniform(-0.5, w - 0.5, n), rng.uniform(-0.5, h - 0.5, n)])
+        for t, n in zip(TIERS, (5, 7, 4, 2), strict=True)
+    }
     return Annotation((h, w), **pts, **meta)
 
 
@@ -72,8 +74,14 @@ def test_replace_and_equality():
 
 def test_save_load_round_trip_is_exact(tmp_path):
     img = np.arange(48 * 64, dtype=np.uint8).reshape(48, 64)
-    ann = _ann(np.random.default_rng(3), image_id="case-7", image_sha256=image_sha256(img),
-               spacing=(0.123456789, 0.2), annotator="virtual", notes="ünïcode ok")
+    ann = _ann(
+        np.random.default_rng(3),
+        image_id="case-7",
+        image_sha256=image_sha256(img),
+        spacing=(0.123456789, 0.2),
+        annotator="virtual",
+        notes="ünïcode ok",
+    )
     path = ann.save(tmp_path / "sub" / "a.json")
     back = Annotation.load(path)
     assert back == ann

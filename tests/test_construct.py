@@ -13,6 +13,7 @@ from confmap import (
     RippleWarning,
     confidence_map,
     confidence_maps,
+    construct,
     grid_weights,
     kde_covariance,
     lattice_ripple,
@@ -21,7 +22,6 @@ from confmap import (
     tier_regions,
     weighted_kde,
 )
-from confmap import construct
 
 
 def ring(rng, centre, r, n, *, aspect=1.0, angle=0.0, jitter=0.15):
@@ -52,7 +52,9 @@ def scipy_map(ann, *, lam=100, betas=(1.0, 0.5, 0.1), bandwidth=0.1):
     weights = scipy_weights(ann, lam=lam, betas=betas)
     gxx, gyy = np.meshgrid(gx, gy)
     keep = weights.ravel() > 0  # zero weights contribute nothing (FACTS: same map to 1e-14)
-    kde = gaussian_kde(np.vstack([gxx.ravel()[keep], gyy.ravel()[keep]]), weights=weights.ravel()[keep], bw_method=bandwidth)
+    kde = gaussian_kde(
+        np.vstack([gxx.ravel()[keep], gyy.ravel()[keep]]), weights=weights.ravel()[keep], bw_method=bandwidth
+    )
     px, py = np.meshgrid(np.arange(w), np.arange(h))
     f = kde(np.vstack([px.ravel(), py.ravel()])).reshape(h, w)
     return (f - f.min()) / (f.max() - f.min()), weights
@@ -65,7 +67,7 @@ def scipy_weights(ann, *, lam, betas):
     pts = np.column_stack([gxx.ravel(), gyy.ravel()])
     w = np.zeros(len(pts))
     done = np.zeros(len(pts), bool)
-    for tier, beta in zip(("high", "medium", "low"), betas):
+    for tier, beta in zip(("high", "medium", "low"), betas, strict=True):
         inside = Delaunay(ann.points(tier)).find_simplex(pts) >= 0
         w[inside & ~done] = beta
         done |= inside
@@ -213,7 +215,9 @@ def test_isotropic_kernel_is_eq6_brute_force():
     sigma = bw * math.sqrt((var_x + var_y) / 2)
     f = np.zeros(ann.shape)
     for i in np.flatnonzero(wn):  # Eq. 6, one grid point at a time
-        f += wn[i] * np.exp(-0.5 * ((np.arange(60)[None, :] - xs[i]) ** 2 + (np.arange(45)[:, None] - ys[i]) ** 2) / sigma**2)
+        f += wn[i] * np.exp(
+            -0.5 * ((np.arange(60)[None, :] - xs[i]) ** 2 + (np.arange(45)[:, None] - ys[i]) ** 2) / sigma**2
+        )
     f /= 2 * np.pi * sigma**2
     ref = (f - f.min()) / (f.max() - f.min())
     assert np.max(np.abs(got.values - ref)) <= 1e-9
@@ -291,7 +295,9 @@ def test_collinear_and_duplicate_points():
         confidence_map(Annotation((50, 50), high=[(10, 10), (30, 12), (20, 30)], low=[(1, 1), (2, 2), (3, 3), (4, 4)]))
     dup = Annotation((50, 50), high=[(10, 10), (10, 10), (30, 12), (30, 12), (20, 30)])
     assert make_region(dup.high).ok
-    assert np.array_equal(confidence_map(dup).values, confidence_map(dup.replace(high=[(10, 10), (30, 12), (20, 30)])).values)
+    assert np.array_equal(
+        confidence_map(dup).values, confidence_map(dup.replace(high=[(10, 10), (30, 12), (20, 30)])).values
+    )
 
 
 def test_no_region_gives_all_zero_map_with_warning():

@@ -120,7 +120,7 @@ def _direct(name, p, y):
     if name == "huber":
         return np.mean(np.where(np.abs(d) < 1, 0.5 * d**2, np.abs(d) - 0.5))
     out = []
-    for pi, yi in zip(p, y, strict=False):
+    for pi, yi in zip(p, y, strict=True):
         if name == "dice":
             out.append(1 - 2 * np.sum(pi * yi) / (np.sum(pi**2) + np.sum(yi**2)))
         elif name == "tversky":

@@ -241,7 +241,7 @@ def test_netcdf_roundtrip_atomic(tmp_path, ds_small):
     assert back.sector.dtype == bool and back.masks.dtype == np.uint8
     assert all(
         a == b
-        for a, b in zip(ph.annotations_from_dataset(back), ph.annotations_from_dataset(ds_small))
+        for a, b in zip(ph.annotations_from_dataset(back), ph.annotations_from_dataset(ds_small), strict=True)
     )
     with pytest.raises(FileNotFoundError):
         ph.load_dataset(tmp_path / "missing.nc")

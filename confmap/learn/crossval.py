@@ -626,7 +626,7 @@ def table1(results: xr.Dataset, *, reference: str = "agreement"):
     reference = check_choice("reference", reference, _REFERENCES)
     mean = results["fold_score"].sel(reference=reference).mean("fold")
     cols, data = [], []
-    for m, mname in zip(_METRICS, ("Brier", "Soft Dice"), strict=False):
+    for m, mname in zip(_METRICS, ("Brier", "Soft Dice"), strict=True):
         for lab in results["label"].values:
             cols.append((mname, str(lab).capitalize()))
             data.append(mean.sel(metric=m, label=lab).values)
@@ -746,7 +746,7 @@ def plot_folds(results: xr.Dataset, *, reference: str = "agreement", ax=None):
     axes = np.atleast_1d(ax)
     fs = results["fold_score"].sel(reference=reference)
     losses = list(results["loss"].values)
-    for a, m, mname in zip(axes, _METRICS, ("Brier", "Soft Dice"), strict=False):
+    for a, m, mname in zip(axes, _METRICS, ("Brier", "Soft Dice"), strict=True):
         for i, lo in enumerate(losses):
             s = fs.sel(loss=lo, metric=m, label="soft").values
             h = fs.sel(loss=lo, metric=m, label="hard").values
@@ -824,7 +824,7 @@ def plot_predictions(
             ds["masks"].sel(image=im, rater=ref_rater).values,
             results["prediction"].sel(loss=loss, label="hard", image=im).values,
         ]
-        for c, (a, p) in enumerate(zip(axes[r], panels, strict=False)):
+        for c, (a, p) in enumerate(zip(axes[r], panels, strict=True)):
             a.imshow(p, cmap="gray" if c == 0 else "magma", vmin=0, vmax=1)
             a.set_xticks([])
             a.set_yticks([])

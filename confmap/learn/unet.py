@@ -154,7 +154,7 @@ class UNet(nn.Module):
             if i < len(self.encoders) - 1:
                 skips.append(x)
                 x = self.pool(x)
-        for up, dec in zip(self.ups, self.decoders, strict=False):
+        for up, dec in zip(self.ups, self.decoders, strict=True):
             x = up(x)
             x = dec(torch.cat([skips.pop(), x], dim=1))
         x = self.head(x)

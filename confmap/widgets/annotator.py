@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import construct as _construct
-from ..annotation import TIERS, Annotation, image_sha256
 from .._validation import atomic_write_bytes, check_choice, check_finite_array, check_number, describe
+from ..annotation import TIERS, Annotation, image_sha256
 
 __all__ = ["Annotator", "effort_path"]
 
