@@ -512,9 +512,10 @@ def kde_covariance(
     -----
     The weighted covariance is numpy's ``np.cov(points, aweights=w)`` (unbiased, factor
     ``1 / (1 - sum(w_normalised**2))``), exactly as scipy computes it. When the weighted points are
-    (nearly) collinear the covariance is singular and scipy returns NaN; here each eigenvalue is
+    collinear (smallest eigenvalue below 1e-9 of the largest: a sliver region one grid row wide) or
+    a single point, the covariance is singular and scipy returns NaN; here the eigenvalues are then
     floored at ``h**2 / 12``, the variance of a uniform spread over one grid spacing ``h``, so the
-    map stays finite (a degenerate sliver region); a :class:`NoRegionWarning` says so.
+    map stays finite; a :class:`NoRegionWarning` says so. Any other covariance is used as it is.
     """
     bandwidth = _check_bandwidth(bandwidth)
     check_choice("kernel", kernel, ("full", "isotropic"))
@@ -551,16 +552,14 @@ def kde_covariance(
     else:
         cov = cov / unbias
         evals, evecs = np.linalg.eigh(cov)
-        if evals.min() < floor:
-            if evals.min() < 1e-9 * max(evals.max(), floor):
-                warnings.warn(
-                    "the weighted grid points are collinear (a region thinner than one grid "
-                    "spacing); the kernel covariance is floored at one grid cell",
-                    NoRegionWarning,
-                    stacklevel=2,
-                )
-                evals = np.maximum(evals, floor)
-                cov = (evecs * evals) @ evecs.T
+        if evals.min() < 1e-9 * max(evals.max(), floor):  # singular: scipy would give NaN
+            warnings.warn(
+                "the weighted grid points are collinear (a region thinner than one grid "
+                "spacing); the kernel covariance is floored at one grid cell",
+                NoRegionWarning,
+                stacklevel=2,
+            )
+            cov = (evecs * np.maximum(evals, floor)) @ evecs.T
     if kernel == "isotropic":
         cov = np.eye(2) * (np.trace(cov) / 2.0)
     return cov * factor * factor, float(factor)
