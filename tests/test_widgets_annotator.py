@@ -78,7 +78,24 @@ def core_map(ann, **kw):
 
 
 def overlay_values(a):
-    return np.ma.filled(a._overlay.get_array().astype(float), 0.0)
+    """The map values blended over the image, 0 where the overlay is transparent (map <= 0.005)."""
+    v = a.overlay_values
+    return np.where(v > 0.005, v, 0.0)
+
+
+def shown(a):
+    """The RGB pixels of the displayed (composited) image."""
+    return np.asarray(a._display.get_array())[..., :3].astype(int)
+
+
+def expected_blend(a, base):
+    """Image and map blended independently of the widget: inferno colours, opacity where map > 0.005."""
+    from matplotlib import colormaps
+
+    v = a.confidence.values
+    col = colormaps["inferno"](np.clip(np.round(v * 255), 0, 255).astype(int))[..., :3] * 255
+    alpha = np.where(v > 0.005, a.opacity, 0.0)[..., None]
+    return np.round(base + alpha * (col - base)).astype(int)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,12 +235,15 @@ def test_undo_redo_and_clear(make):
 def test_overlay_is_the_core_map_after_every_change(make):
     a = make(map_options={"lam": 40})
     assert overlay_values(a).max() == 0  # no region yet
+    base = shown(a)  # the image alone
     for x, y in HIGH:
         a.add_point(x, y)
     expected = core_map(a.annotation, lam=40)
     got = overlay_values(a)
     np.testing.assert_allclose(got[expected > 0.005], expected[expected > 0.005])
-    assert np.all(got[expected <= 0.005] == 0)  # masked (transparent) where the map is ~0
+    assert np.all(got[expected <= 0.005] == 0)  # transparent where the map is ~0
+    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=1)  # what is drawn
+    assert np.array_equal(shown(a)[expected <= 0.005], base[expected <= 0.005])
     before = got.copy()
     for x, y in MEDIUM:
         a.add_point(x, y, tier="medium")
@@ -237,17 +257,22 @@ def test_overlay_is_the_core_map_after_every_change(make):
 
 def test_toggle_and_opacity(make):
     a = make()
+    base = shown(a)
     for x, y in HIGH:
         a.add_point(x, y)
     a.opacity = 0.25
-    assert a._overlay.get_alpha() == 0.25 and a._opacity_slider.value == 0.25
+    assert a._opacity_slider.value == 0.25
+    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=1)
+    faint = shown(a)
     a._opacity_slider.value = 0.8
-    assert a.opacity == 0.8 and a._overlay.get_alpha() == 0.8
+    assert a.opacity == 0.8
+    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=1)
+    assert not np.array_equal(shown(a), faint)
     a._map_toggle.value = False
-    assert a.show_map is False and not a._overlay.get_visible()
+    assert a.show_map is False and np.array_equal(shown(a), base) and not a.overlay_values.any()
     a.add_point(*MEDIUM[0], tier="medium")  # hidden map: not recomputed until shown again
     a.show_map = True
-    assert a._map_toggle.value is True and a._overlay.get_visible()
+    assert a._map_toggle.value is True and not np.array_equal(shown(a), base)
     np.testing.assert_allclose(a.confidence.values, core_map(a.annotation))
 
 

@@ -744,14 +744,9 @@ class Annotator:
         for tier in TIERS:
             self._scatter[tier].set_offsets(self._ann.points(tier).reshape(-1, 2))
         self._map_ms = 0.0
-        if self._show_map:
-            if self._map_stale or self._map is None:
-                self._compute_map()
-            # Masked where the map is ~0 (transparent there), one scalar alpha: the cheapest
-            # overlay for Agg to draw (a per-pixel alpha array costs ~15% more at 512 x 512).
-            values = self._map.values
-            self._overlay.set_data(np.ma.masked_array(values, mask=values <= 0.005))
-        self._overlay.set_visible(self._show_map)
+        if self._show_map and (self._map_stale or self._map is None):
+            self._compute_map()
+        self._compose()
         self._update_status()
         self._undo_button.disabled = not self._undo_stack
         self._redo_button.disabled = not self._redo_stack
@@ -762,7 +757,32 @@ class Annotator:
             )
 
     def _update_overlay_alpha(self) -> None:
-        self._overlay.set_alpha(self._opacity)
+        self._compose()
+
+    def _compose(self) -> None:
+        """Blend the map over the image in numpy and show the result as one RGBA uint8 image.
+
+        One opaque uint8 RGBA image is the cheapest thing for Agg to draw: about 10 ms for a
+        600 x 600 canvas, against about 50 ms for the image plus a masked, colour-mapped overlay
+        layer (measured), and the redraw is most of a click's latency. Pixels where the map is
+        below 0.005 show the image alone.
+        """
+        if self._show_map and self._map is not None:
+            values = self._map.values
+            idx = np.clip((values * 255.0 + 0.5).astype(np.intp), 0, 255)
+            a = np.where(values > 0.005, np.float32(self._opacity), np.float32(0.0))[..., None]
+            rgb = self._base_rgb + a * (self._map_lut[idx] - self._base_rgb)
+        else:
+            rgb = self._base_rgb
+        self._rgba[..., :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+        self._display.set_data(self._rgba)
+
+    @property
+    def overlay_values(self) -> np.ndarray:
+        """The map values currently blended over the image, ``(H, W)`` (zeros when hidden)."""
+        if not self._show_map or self._map is None:
+            return np.zeros(self._shape)
+        return np.asarray(self._map.values)
 
     def _update_status(self) -> None:
         counts = self._ann.counts()
@@ -781,7 +801,13 @@ class Annotator:
         self._status.value = f"{_LEGEND_HTML} <code>{html.escape(self._status_text)}</code>"
 
     def _canvas_draw(self) -> None:
-        self.figure.canvas.draw_idle()
+        canvas = self.figure.canvas
+        if getattr(canvas, "syncing_data_url", True) is False:
+            # ipympl with a live front end: ``draw_idle`` would ask the browser to ask back for a
+            # frame (one more websocket round trip per click); drawing now sends it straight away.
+            canvas.draw()
+        else:
+            canvas.draw_idle()
 
     def _build_figure(self, cmap, map_cmap, figsize) -> None:
         import matplotlib.pyplot as plt
@@ -789,13 +815,21 @@ class Annotator:
         with plt.ioff():
             fig = plt.figure(figsize=figsize, dpi=100)
         ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-        kw = {"cmap": cmap} if self._image.ndim == 2 else {}
-        ax.imshow(self._image, interpolation="nearest", **kw)
+        # The image's colours once, with imshow's default scaling (min-max for a scalar image).
+        from matplotlib import colormaps
+        from matplotlib.cm import ScalarMappable
+
+        if self._image.ndim == 2:
+            base = ScalarMappable(cmap=colormaps[cmap]).to_rgba(self._image.astype(float), bytes=True)
+        else:
+            img = self._image.astype(float)
+            base = (np.clip(img / (255.0 if img.max() > 1 else 1.0), 0, 1) * 255 + 0.5).astype(np.uint8)
+        self._base_rgb = base[..., :3].astype(np.float32)
+        self._map_lut = (colormaps[map_cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).astype(np.float32)
+        self._rgba = np.full((*self._shape, 4), 255, dtype=np.uint8)
+        self._rgba[..., :3] = base[..., :3]
+        self._display = ax.imshow(self._rgba, interpolation="nearest")
         ax.autoscale(False)
-        self._overlay = ax.imshow(
-            np.ma.masked_all(self._shape), cmap=map_cmap, vmin=0.0, vmax=1.0, interpolation="nearest",
-            alpha=self._opacity,
-        )
         self._scatter = {}
         for tier in TIERS:
             colour, marker, label = TIER_STYLE[tier]
