@@ -496,3 +496,17 @@ def test_ipympl_widget_and_toolbar_modes(ipympl_backend, image):
         np.testing.assert_allclose(a.annotation.high, [(20, 20)], atol=1e-6)
     finally:
         a.close()
+
+
+def test_cursor_readout_shows_image_and_map_values(make):
+    from types import SimpleNamespace
+
+    a = make()
+    for x, y in HIGH:
+        a.add_point(x, y)
+    x, y = HIGH[0]
+    row, col = int(round(y)), int(round(x))
+    data = a._display.get_cursor_data(SimpleNamespace(xdata=x, ydata=y))
+    text = a._display.format_cursor_data(data)
+    assert f"map {a.confidence.values[row, col]:.2f}" in text and text.startswith("[image ")
+    assert a._display.get_cursor_data(SimpleNamespace(xdata=-5.0, ydata=1.0)) is None

@@ -61,6 +61,15 @@ EFFORT_FORMAT = "confmap.effort"
 EFFORT_VERSION = 1
 
 
+def _format_cursor_data(data):
+    if data is None:
+        return ""
+    value, conf = data
+    value = np.asarray(value)
+    shown = f"{float(value):.3g}" if value.ndim == 0 else ", ".join(f"{float(v):.3g}" for v in value)
+    return f"[image {shown}" + ("" if conf is None else f", map {conf:.2f}") + "]"
+
+
 def effort_path(path) -> Path:
     """The effort-log sidecar of an annotation file: ``case.json`` -> ``case.effort.json``."""
     path = Path(os.fspath(path))
@@ -777,6 +786,16 @@ class Annotator:
         self._rgba[..., :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
         self._display.set_data(self._rgba)
 
+    def _cursor_data(self, event):
+        if event.xdata is None or event.ydata is None:
+            return None
+        col, row = int(round(event.xdata)), int(round(event.ydata))
+        if not (0 <= row < self._shape[0] and 0 <= col < self._shape[1]):
+            return None
+        value = self._image[row, col]
+        conf = float(self._map.values[row, col]) if self._show_map and self._map is not None else None
+        return value, conf
+
     @property
     def overlay_values(self) -> np.ndarray:
         """The map values currently blended over the image, ``(H, W)`` (zeros when hidden)."""
@@ -829,6 +848,9 @@ class Annotator:
         self._rgba = np.full((*self._shape, 4), 255, dtype=np.uint8)
         self._rgba[..., :3] = base[..., :3]
         self._display = ax.imshow(self._rgba, interpolation="nearest")
+        # The toolbar's readout shows the image's value and the map's, not the blended colour.
+        self._display.get_cursor_data = self._cursor_data
+        self._display.format_cursor_data = _format_cursor_data
         ax.autoscale(False)
         self._scatter = {}
         for tier in TIERS:
