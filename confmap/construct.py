@@ -898,8 +898,9 @@ def lattice_ripple(cov, spacing) -> float:
     -----
     By Poisson summation the lattice sum of the kernel is periodic,
     ``mean * sum_k exp(-2 pi^2 k^T cov k) cos(2 pi k . p)`` over the reciprocal lattice
-    ``k = (i / hx, j / hy)``; it is evaluated on 17 x 17 points of one cell (harmonics until the
-    factor is below ``exp(-40)``, at most 24 per axis). For an isotropic kernel of standard
+    ``k = (i / hx, j / hy)``; it is evaluated on 13 x 13 points of one cell (harmonics until the
+    factor is below ``exp(-40)``, at most 12 per axis: a kernel narrower than that gives isolated
+    bumps, ripple near 1, whose exact value matters little). For an isotropic kernel of standard
     deviation sigma the ripple is about ``4 exp(-2 pi^2 sigma^2 / h^2)`` when small.
 
     With the paper's bandwidth factor 0.1 the kernel's sigma is a few pixels while the grid
@@ -910,12 +911,12 @@ def lattice_ripple(cov, spacing) -> float:
     hx, hy = (float(s) for s in spacing)
     lam_min = max(float(np.linalg.eigvalsh(cov)[0]), 1e-300)
     kmax = math.sqrt(40.0 / (2 * math.pi**2 * lam_min))
-    ix = np.arange(-min(24, math.ceil(kmax * hx)), min(24, math.ceil(kmax * hx)) + 1)
-    iy = np.arange(-min(24, math.ceil(kmax * hy)), min(24, math.ceil(kmax * hy)) + 1)
+    ix = np.arange(-min(12, math.ceil(kmax * hx)), min(12, math.ceil(kmax * hx)) + 1)
+    iy = np.arange(-min(12, math.ceil(kmax * hy)), min(12, math.ceil(kmax * hy)) + 1)
     ki, kj = np.meshgrid(ix / hx, iy / hy)  # [j, i]
     q = cov[0, 0] * ki * ki + 2 * cov[0, 1] * ki * kj + cov[1, 1] * kj * kj
     amp = np.exp(-2 * math.pi**2 * q)
-    t = np.linspace(0.0, 1.0, 17)
+    t = np.linspace(0.0, 1.0, 13)
     ex = np.exp(2j * math.pi * np.outer(ix, t))  # (I, 17): phase along x in cell units
     ey = np.exp(2j * math.pi * np.outer(iy, t))  # (J, 17)
     field = (ey.T @ amp @ ex).real  # (17, 17) periodic density / mean
@@ -925,37 +926,21 @@ def lattice_ripple(cov, spacing) -> float:
     return float(np.clip((top - field.min()) / top, 0.0, 1.0))
 
 
-def _lam_for_ripple(cov, shape, target):
-    """Smallest lam that brings the predicted ripple below ``target`` (None if none <= 10_000)."""
+def _lam_for_ripple(cov, shape, target, lam_max=10_000):
+    """Smallest lam (within 3 %) whose lattice ripple under kernel ``cov`` is <= ``target``.
+
+    Starts from the dominant first-shell harmonic, ``4 exp(-2 pi^2 lam^2 min_k k^T cov k) = target``
+    with ``k`` in ``{(1/W, 0), (0, 1/H), (1/W, +-1/H)}``, then steps up by 3 % until
+    :func:`lattice_ripple` agrees. None if more than ``lam_max`` would be needed.
+    """
     h, w = shape
-    lo, hi = 1, 10_000
-    if lattice_ripple(cov, (w / hi, h / hi)) > target:
-        return None
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if lattice_ripple(cov, (w / mid, h / mid)) <= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-def _lam_remedy(annotation, cov, lam, target, *, betas, bandwidth, kernel, regions, sink_radius):
-    """The smallest lam whose own map has ripple <= target (the kernel changes a little with lam,
-    so the prediction from the current kernel is checked and refined with the kernel at that lam)."""
-    h, w = annotation.shape
-    need = lam
-    for _ in range(8):
-        guess = _lam_for_ripple(cov, annotation.shape, target)
-        if guess is None:
-            return None
-        need = max(guess, need + 1)
-        weights = grid_weights(annotation, lam=need, betas=betas, regions=regions, sink_radius=sink_radius, warn=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NoRegionWarning)
-            cov, _ = kde_covariance(weights, mesh_grid(annotation.shape, lam=need), bandwidth=bandwidth, kernel=kernel)
-        if lattice_ripple(cov, (w / need, h / need)) <= target:
-            return need
+    ks = np.array([[1 / w, 0.0], [0.0, 1 / h], [1 / w, 1 / h], [1 / w, -1 / h]])
+    m = float(np.min(np.einsum("ki,ij,kj->k", ks, cov, ks)))
+    lam = max(1, math.ceil(math.sqrt(math.log(4.0 / target) / (2 * math.pi**2 * m)))) if m > 0 else lam_max
+    while lam <= lam_max:
+        if lattice_ripple(cov, (w / lam, h / lam)) <= target:
+            return lam
+        lam = max(lam + 1, math.ceil(lam * 1.03))
     return None
 
 
@@ -1103,17 +1088,8 @@ def confidence_map(
         bandwidth_factor=factor, kernel_cov=[float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])], ripple=ripple
     )
     if ripple_warn is not None and ripple > ripple_warn:
-        need = _lam_remedy(
-            annotation,
-            cov,
-            lam,
-            ripple_warn,
-            betas=betas,
-            bandwidth=bandwidth,
-            kernel=kernel,
-            regions=regions,
-            sink_radius=r_sink,
-        )
+        # half the threshold: the kernel itself changes a little with lam
+        need = _lam_for_ripple(cov, annotation.shape, ripple_warn / 2)
         hint = f"use lam >= {need}" if need is not None else "use a larger lam"
         warnings.warn(
             f"the kernel (sigma_x={math.sqrt(cov[0, 0]):.3g} px, sigma_y={math.sqrt(cov[1, 1]):.3g} px) "
