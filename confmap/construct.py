@@ -671,46 +671,27 @@ def _plan(wshape, gxc, gyc, px, py, cov, max_shear=8):
     n_l, n_k = wshape
     n_y, n_x = len(py), len(px)
     hx, hy = _spacing(gxc), _spacing(gyc)
+    sxy = cov[0, 1]
+    # (plan, variance along the shear, the other variance, lattice ratio, grid rows, grid columns,
+    #  pixel rows, pixel columns); a y-shear is the x-shear of the transposed problem
+    axes = [
+        ("mehler", cov[0, 0], cov[1, 1], hy / hx, n_l, n_k, n_y, n_x),
+        ("mehler_y", cov[1, 1], cov[0, 0], hx / hy, n_k, n_l, n_x, n_y),
+    ]
     best = None
-    for axis in ("x", "y"):
-        if axis == "x":
-            sxx, sxy, syy, h_ratio, rows, cols, n_rows_px, n_cols_px = (
-                cov[0, 0],
-                cov[0, 1],
-                cov[1, 1],
-                hy / hx,
-                n_l,
-                n_k,
-                n_y,
-                n_x,
-            )
-        else:
-            sxx, sxy, syy, h_ratio, rows, cols, n_rows_px, n_cols_px = (
-                cov[1, 1],
-                cov[0, 1],
-                cov[0, 0],
-                hx / hy,
-                n_k,
-                n_l,
-                n_x,
-                n_y,
-            )
+    for kind, sxx, syy, h_ratio, rows, cols, n_rows_px, n_cols_px in axes:
         for c in range(-max_shear, max_shear + 1):
-            if c == 0 and axis == "y":
-                continue
             r = c * h_ratio
-            if abs(r - round(r)) > 1e-9:
+            if (c == 0 and kind == "mehler_y") or abs(r - round(r)) > 1e-9:
                 continue
             var = sxx - 2 * c * sxy + c * c * syy
-            rho = (sxy - c * syy) / math.sqrt(var * syy)
-            n_terms = _n_terms(rho)
-            width = min(n_cols_px + abs(c) * (n_rows_px - 1), cols * (n_cols_px / max(cols, 1)) + abs(c) * n_rows_px)
-            cost = (
-                n_terms * (n_rows_px * rows * width + rows * (cols + abs(round(r)) * rows) * width)
-                + 40 * n_terms * width * cols
-            )
+            n_terms = _n_terms((sxy - c * syy) / math.sqrt(var * syy))
+            width = n_cols_px + abs(c) * (n_rows_px - 1)  # sheared pixel columns
+            sheared_cols = cols + abs(round(r)) * (rows - 1)  # sheared grid columns
+            # matrix products, plus ~40 operations per Hermite-function value
+            cost = n_terms * width * (n_rows_px * rows + rows * sheared_cols + 40 * cols)
             if best is None or cost < best[0]:
-                best = (cost, "mehler" if axis == "x" else "mehler_y", c, int(round(r)))
+                best = (cost, kind, c, int(round(r)))
     # the direct sum: one exp per (grid row, pixel row, pixel, nearby grid column)
     det = cov[0, 0] * cov[1, 1] - cov[0, 1] ** 2
     s = math.sqrt(det / cov[1, 1])
