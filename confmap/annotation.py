@@ -179,10 +179,12 @@ class Annotation:
 
     @property
     def image_id(self) -> str | None:
+        """The image's name (file name, case id), or None."""
         return self._meta["image_id"]
 
     @property
     def image_sha256(self) -> str | None:
+        """SHA-256 of the image pixels (see :func:`image_sha256`), or None."""
         return self._meta["image_sha256"]
 
     @property
@@ -192,10 +194,12 @@ class Annotation:
 
     @property
     def annotator(self) -> str | None:
+        """Who annotated, or None."""
         return self._meta["annotator"]
 
     @property
     def notes(self) -> str:
+        """Free text (empty if none)."""
         return self._meta["notes"]
 
     @property
