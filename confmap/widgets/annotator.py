@@ -155,8 +155,9 @@ class Annotator:
     Notes
     -----
     The overlay is :func:`confmap.confidence_map` (Eqs. 5-7) of the current points, recomputed
-    after each change (about 10 ms at 512 x 512) and pushed into the existing image artist with
-    ``set_data`` followed by ``draw_idle()``.
+    after each change (about 10 ms at 512 x 512), blended over the image in numpy and pushed into
+    the one existing image artist with ``set_data``; the canvas is then redrawn (at once when an
+    ipympl front end is live, else ``draw_idle()``).
 
     The effort log (the paper's claim that points are quicker than masks, Section 4) counts
     clicks, additions, moves, deletions, clears, undos and redos, and the active time: the sum
