@@ -49,6 +49,7 @@ from scipy import ndimage, special
 
 from ._validation import atomic_write, check_choice, check_image_shape, check_int, check_number, describe
 from .annotation import TIERS, Annotation, image_sha256, points_table
+from .metrics import pairwise_dice  # re-exported: it moved to confmap.metrics
 
 __all__ = [
     "KINDS",
@@ -600,24 +601,6 @@ def simulate_raters(
         m = (s < -scale * logit_t + delta) & sector
         masks[k] = _largest_filled(m) if m.any() else m
     return masks
-
-
-def pairwise_dice(masks) -> float:
-    """Mean Dice over all pairs of binary masks (``(R, H, W)``); 1.0 for pairs of empty masks."""
-    m = np.asarray(masks).astype(bool)
-    if m.ndim != 3:
-        raise ValueError(f"`masks` must have shape (R, H, W), got shape {m.shape}")
-    flat = m.reshape(len(m), -1).astype(np.float64)
-    inter = flat @ flat.T
-    sizes = flat.sum(1)
-    out = []
-    for i in range(len(m)):
-        for j in range(i + 1, len(m)):
-            tot = sizes[i] + sizes[j]
-            out.append(1.0 if tot == 0 else 2 * inter[i, j] / tot)
-    if not out:
-        raise ValueError("`masks` must hold at least 2 raters for a pairwise Dice")
-    return float(np.mean(out))
 
 
 # =============================================================================================

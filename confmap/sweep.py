@@ -23,23 +23,22 @@ import warnings
 
 import numpy as np
 
-from ._validation import (
-    check_choice,
-    check_int,
-    check_number,
-    check_unit_interval,
-    describe,
-)
+from ._validation import check_choice, check_unit_interval, describe
+from ._warnings import NoRegionWarning, RippleWarning
 from .annotation import Annotation
+from .metrics import SCORES
 from .construct import (
     DEFAULT_RIPPLE_WARN,
-    NoRegionWarning,
-    RippleWarning,
-    grid_weights,
+    MapParams,
+    check_param,
+    grid_tiers,
     kde_covariance,
     lattice_ripple,
     mesh_grid,
+    normalise,
+    sink_suppression,
     tier_regions,
+    tier_weights,
     weighted_kde,
 )
 
@@ -48,12 +47,8 @@ __all__ = ["METRICS", "PARAMETERS", "best", "plot_sweep", "setting_kwargs", "swe
 #: Sweepable parameters, in the order of the result's dimensions.
 PARAMETERS = ("region", "alpha", "lam", "beta_h", "beta_m", "beta_l", "bandwidth")
 
-#: Metric name -> (long name, which value is better). All are the paper's orientation.
-METRICS = {
-    "brier": ("Brier score, whole image (Eq. 8)", "lower"),
-    "brier_fg": ("Brier score, foreground = union of target > 0 and map > 0 (Eq. 8)", "lower"),
-    "soft_dice": ("soft Dice loss, 1 - 2 sum(p y) / (sum p^2 + sum y^2) (Eq. 9)", "lower"),
-}
+#: Metric name -> (long name, which value is better): the per-image scores of :data:`confmap.metrics.SCORES`.
+METRICS = {name: (s.long_name, s.better) for name, s in SCORES.items()}
 
 _LABELS = {
     "region": "region",
@@ -76,15 +71,10 @@ def _is_list(value) -> bool:
 def _values(name, value, check):
     """``(values, swept)``: a list/tuple/array is swept (a dimension), a scalar is fixed."""
     if _is_list(value):
-        vals = (
-            list(np.asarray(value, dtype=object).ravel())
-            if isinstance(value, np.ndarray)
-            else list(value)
-        )
+        vals = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else list(value)
         if not vals:
             raise ValueError(
-                f"`{name}` must hold at least one value when given as a list, "
-                f"got an empty {type(value).__name__}"
+                f"`{name}` must hold at least one value when given as a list, got an empty {type(value).__name__}"
             )
         out = [check(f"{name}[{i}]", v) for i, v in enumerate(vals)]
         if len(set(map(repr, out))) != len(out):
@@ -94,29 +84,24 @@ def _values(name, value, check):
 
 
 def _check_lam(name, v):
-    return check_int(name, v, minimum=1)
+    return check_param("lam", v, name=name)
 
 
 def _check_beta(name, v):
-    return check_number(name, v, minimum=0.0)
+    return check_param("beta", v, name=name)
 
 
 def _check_bandwidth(name, v):
-    if isinstance(v, str):
-        return check_choice(name, v, ("scott", "silverman"))
-    return check_number(name, v, minimum=0.0, strict_min=True)
+    return check_param("bandwidth", v, name=name)
 
 
 def _check_region(name, v):
-    return check_choice(name, v, ("convex", "alpha"))
+    return check_param("region", v, name=name)
 
 
 def _check_alpha(name, v):
-    if v is None:
-        return 0.0  # make_region: None carves every removable triangle, the same as alpha = 0
-    if isinstance(v, (float, np.floating)) and math.isinf(v) and v > 0:
-        return math.inf
-    return check_number(name, v, minimum=0.0)
+    # make_region: None carves every removable triangle, the same as alpha = 0
+    return 0.0 if v is None else check_param("alpha", v, name=name)
 
 
 def _check_target(name, value, shape):
@@ -124,9 +109,7 @@ def _check_target(name, value, shape):
         return None
     arr = check_unit_interval(name, getattr(value, "values", value), ndim=2)
     if arr.shape != tuple(shape):
-        raise ValueError(
-            f"`{name}` must have the annotation's image shape {tuple(shape)}, got {arr.shape}"
-        )
+        raise ValueError(f"`{name}` must have the annotation's image shape {tuple(shape)}, got {arr.shape}")
     return arr
 
 
@@ -247,24 +230,20 @@ def sweep(
             targets[name] = arr
     if not targets:
         raise ValueError(
-            "give at least one target to compare with: `agreement` or `truth` "
-            "(arrays of shape (H, W) in [0, 1])"
+            "give at least one target to compare with: `agreement` or `truth` (arrays of shape (H, W) in [0, 1])"
         )
     if isinstance(metrics, str) or not _is_list(metrics) or not metrics:
         raise TypeError(
-            f"`metrics` must be a non-empty sequence of names from {sorted(METRICS)}, "
-            f"got {describe(metrics)}"
+            f"`metrics` must be a non-empty sequence of names from {sorted(METRICS)}, got {describe(metrics)}"
         )
     metrics = tuple(metrics)
     for m in metrics:
         check_choice("metrics", m, tuple(METRICS))
     if len(set(metrics)) != len(metrics):
         raise ValueError(f"`metrics` must not repeat names, got {metrics}")
-    check_choice("kernel", kernel, ("full", "isotropic"))
-    if sink_radius is not None:
-        sink_radius = check_number("sink_radius", sink_radius, minimum=0.0, strict_min=True)
-    if ripple_warn is not None:
-        ripple_warn = check_number("ripple_warn", ripple_warn, minimum=0.0)
+    kernel = check_param("kernel", kernel)
+    sink_radius = check_param("sink_radius", sink_radius)
+    ripple_warn = check_param("ripple_warn", ripple_warn)
 
     spec = {
         "region": _values("region", region, _check_region),
@@ -278,8 +257,6 @@ def sweep(
     swept = [p for p in PARAMETERS if spec[p][1]]
     sizes = [len(spec[p][0]) for p in swept]
     n_settings = int(np.prod([len(spec[p][0]) for p in PARAMETERS]))
-
-    from . import metrics as _metrics  # numpy only
 
     tnames = list(targets)
     values = {m: np.full((len(tnames), n_settings), np.nan) for m in metrics}
@@ -306,34 +283,15 @@ def sweep(
                     regions = tier_regions(annotation, region=reg, alpha=None if a0 is None else a0)
                     for lam_v in spec["lam"][0]:
                         grid = mesh_grid(shape, lam=lam_v)
-                        r_sink = _sink_radius(sink_radius, shape, lam_v)
-                        # Tier membership of each grid point: codes 1, 2, 4 are exact in float.
-                        code = grid_weights(
-                            annotation,
-                            lam=lam_v,
-                            betas=(1.0, 2.0, 4.0),
-                            sink_radius=r_sink,
-                            regions=regions,
-                        )
-                        masks = [(code == c).astype(float) for c in (1.0, 2.0, 4.0)]
-                        sink_fac = (
-                            _sink_suppression(annotation.sinks, shape, r_sink)
-                            if len(annotation.sinks)
-                            else None
-                        )
-                        for bh, bm, bl in itertools.product(
-                            spec["beta_h"][0], spec["beta_m"][0], spec["beta_l"][0]
-                        ):
-                            weights = bh * masks[0] + bm * masks[1] + bl * masks[2]
+                        r_sink = MapParams(lam=lam_v, sink_radius=sink_radius).sink_radius_px(shape)
+                        # Tier of each grid point, once; the weights of Eq. 5 are a lookup.
+                        codes = grid_tiers(annotation, lam=lam_v, sink_radius=r_sink, regions=regions)
+                        sink_fac = sink_suppression(annotation.sinks, shape, r_sink) if len(annotation.sinks) else None
+                        for bh, bm, bl in itertools.product(spec["beta_h"][0], spec["beta_m"][0], spec["beta_l"][0]):
+                            weights = tier_weights(codes, (bh, bm, bl))
                             for bw in spec["bandwidth"][0]:
-                                cm, rip = _normalised_map(
-                                    weights, grid, shape, bw, kernel, sink_fac
-                                )
-                                scores = {
-                                    (m, t): _score(_metrics, m, cm, targets[t])
-                                    for m in metrics
-                                    for t in tnames
-                                }
+                                cm, rip = _normalised_map(weights, grid, shape, bw, kernel, sink_fac)
+                                scores = {(m, t): float(SCORES[m](cm, targets[t])) for m in metrics for t in tnames}
                                 for a in agroup:
                                     flat = index[(reg, a, lam_v, bh, bm, bl, bw)]
                                     ripple[flat] = rip
@@ -389,9 +347,7 @@ def sweep(
             worst = int(np.nanargmax(ripple))
             combo = list(index)[worst]
             where = ", ".join(
-                f"{p}={v}"
-                for p, v in zip(PARAMETERS, combo, strict=True)
-                if spec[p][1] or p in ("lam", "bandwidth")
+                f"{p}={v}" for p, v in zip(PARAMETERS, combo, strict=True) if spec[p][1] or p in ("lam", "bandwidth")
             )
             warnings.warn(
                 f"{int(bad.sum())} of {n_settings} settings have a kernel narrow for the grid: "
@@ -418,10 +374,8 @@ def _normalised_map(weights, grid, shape, bandwidth, kernel, sink_fac):
     dens = weighted_kde(weights, grid, shape, cov=cov)
     if sink_fac is not None:
         dens *= sink_fac
-    lo, hi = float(dens.min()), float(dens.max())
-    cm = (dens - lo) / (hi - lo) if hi > lo else np.zeros_like(dens)
     lam = len(grid[0]) - 1
-    return cm, lattice_ripple(cov, (w / lam, h / lam))
+    return normalise(dens), lattice_ripple(cov, (w / lam, h / lam))
 
 
 def _coord_array(vals):
@@ -432,28 +386,6 @@ def _coord_array(vals):
     if all(isinstance(v, numbers.Real) for v in vals):
         return np.array(vals, dtype=float)
     return np.array(vals, dtype=object)
-
-
-def _sink_radius(sink_radius, shape, lam):
-    from .construct import _sink_radius as radius
-
-    return radius(sink_radius, shape, lam)
-
-
-def _sink_suppression(sinks, shape, r):
-    from .construct import _sink_suppression as suppression
-
-    return suppression(sinks, shape, r)
-
-
-def _score(mod, name, cm, target):
-    if name == "brier":
-        return float(mod.brier(cm, target))
-    if name == "brier_fg":
-        return float(mod.brier(cm, target, region="foreground"))
-    if name == "soft_dice":
-        return float(mod.soft_dice(cm, target))
-    raise AssertionError(name)  # pragma: no cover - names are checked before
 
 
 def _reemit(caught):
@@ -476,8 +408,7 @@ def _metric_array(ds, metric, target):
         raise TypeError(f"`ds` must be an xarray.Dataset (from sweep), got {describe(ds)}")
     if not isinstance(metric, str) or metric not in ds.data_vars:
         raise ValueError(
-            f"`metric` must be one of the Dataset's variables {sorted(map(str, ds.data_vars))}, "
-            f"got {describe(metric)}"
+            f"`metric` must be one of the Dataset's variables {sorted(map(str, ds.data_vars))}, got {describe(metric)}"
         )
     da = ds[metric]
     if "target" in da.dims:
@@ -492,9 +423,7 @@ def _metric_array(ds, metric, target):
     elif target is not None:
         have = str(da.coords["target"].values) if "target" in da.coords else None
         if have != target:
-            raise ValueError(
-                f"`target` must be {have!r} (the sweep's only target), got {describe(target)}"
-            )
+            raise ValueError(f"`target` must be {have!r} (the sweep's only target), got {describe(target)}")
     return da
 
 
@@ -505,9 +434,7 @@ def _better(da, maximize):
         return maximize
     better = da.attrs.get("better", "lower")
     if better not in ("lower", "higher"):
-        raise ValueError(
-            f"the metric's attrs['better'] must be 'lower' or 'higher', got {better!r}"
-        )
+        raise ValueError(f"the metric's attrs['better'] must be 'lower' or 'higher', got {better!r}")
     return better == "higher"
 
 
@@ -516,9 +443,7 @@ def _plain(v):
     return v
 
 
-def best(
-    ds, metric: str = "brier", *, target: str | None = None, maximize: bool | None = None
-) -> dict:
+def best(ds, metric: str = "brier", *, target: str | None = None, maximize: bool | None = None) -> dict:
     """The best setting of a sweep.
 
     Parameters
@@ -597,8 +522,7 @@ def setting_kwargs(setting: dict) -> dict:
     defaults = (1.0, 0.5, 0.1)
     if any(b in setting for b in ("beta_h", "beta_m", "beta_l")):
         kw["betas"] = tuple(
-            float(setting.get(b, d))
-            for b, d in zip(("beta_h", "beta_m", "beta_l"), defaults, strict=True)
+            float(setting.get(b, d)) for b, d in zip(("beta_h", "beta_m", "beta_l"), defaults, strict=True)
         )
     for p in ("bandwidth", "region"):
         if p in setting:
@@ -679,15 +603,12 @@ def plot_sweep(
     if dims is not None:
         dims = [str(d) for d in dims]
         if sorted(dims) != sorted(swept):
-            raise ValueError(
-                f"`dims` must name the swept dimensions {swept} (each once), got {dims}"
-            )
+            raise ValueError(f"`dims` must name the swept dimensions {swept} (each once), got {dims}")
     else:
         dims = swept[::-1]
     if len(dims) > 4:
         raise ValueError(
-            f"can draw at most 4 swept dimensions, got {len(dims)} ({dims}); "
-            "select some with ds.sel(...) first"
+            f"can draw at most 4 swept dimensions, got {len(dims)} ({dims}); select some with ds.sel(...) first"
         )
     bst = best(da.to_dataset(name=metric), metric, maximize=hi)
     label = da.attrs.get("long_name", metric)
@@ -717,11 +638,7 @@ def plot_sweep(
             label=f"best: {d}={_fmt(bst[d])}",
         )
         yv = np.asarray(da.values, dtype=float)
-        if (
-            ripple is not None
-            and "ripple" in ds.data_vars
-            and ds["ripple"].squeeze(drop=False).dims == (d,)
-        ):
+        if ripple is not None and "ripple" in ds.data_vars and ds["ripple"].squeeze(drop=False).dims == (d,):
             bad = np.asarray(ds["ripple"].squeeze(drop=False).values, dtype=float) > ripple
             if bad.any():
                 ax.plot(
@@ -734,11 +651,7 @@ def plot_sweep(
                     ls="none",
                     label=f"ripple > {ripple:g}",
                 )
-        if (
-            log
-            if log is not None
-            else bool(np.nanmin(yv) > 0 and np.nanmax(yv) > 10 * np.nanmin(yv))
-        ):
+        if log if log is not None else bool(np.nanmin(yv) > 0 and np.nanmax(yv) > 10 * np.nanmin(yv)):
             ax.set_yscale("log")
         if numeric and np.all(pos > 0) and pos.max() / pos.min() > 20:
             ax.set_xscale("log")
@@ -763,20 +676,14 @@ def plot_sweep(
         squeeze=False,
         layout="constrained",
     )
-    vals = np.asarray(
-        da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values, dtype=float
-    )
+    vals = np.asarray(da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values, dtype=float)
     vals = vals.reshape(nrow, ncol, ny, nx)
     vmin, vmax = np.nanmin(vals), np.nanmax(vals)
     if log is None:
         log = bool(vmin > 0 and vmax > 10 * vmin)
     norm = LogNorm(vmin, vmax) if log else Normalize(vmin, vmax)
     rip = None
-    if (
-        ripple is not None
-        and "ripple" in ds.data_vars
-        and set(ds["ripple"].dims) <= set(ds[metric].dims)
-    ):
+    if ripple is not None and "ripple" in ds.data_vars and set(ds["ripple"].dims) <= set(ds[metric].dims):
         r_da = ds["ripple"].squeeze(drop=False)
         if set(r_da.dims) <= set(dims):
             r_da = r_da.broadcast_like(da) if r_da.dims != da.dims else r_da
@@ -793,14 +700,10 @@ def plot_sweep(
         for c in range(ncol):
             ax = axes[r, c]
             v = vals[r, c]
-            im = ax.imshow(
-                v, origin="lower", aspect="auto", cmap=cmap_used, norm=norm, interpolation="nearest"
-            )
+            im = ax.imshow(v, origin="lower", aspect="auto", cmap=cmap_used, norm=norm, interpolation="nearest")
             if rip is not None:
                 for j, i in zip(*np.nonzero(rip[r, c]), strict=True):
-                    ax.add_patch(
-                        Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", ec="0.5", lw=0)
-                    )
+                    ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", ec="0.5", lw=0))
             ax.set_xticks(
                 range(nx),
                 [_fmt(x) for x in da[xd].values],
@@ -840,12 +743,8 @@ def plot_sweep(
                 bi = _index(da[xd].values, bst[xd])
                 bj = _index(da[yd].values, bst[yd])
                 ax.plot([bi], [bj], marker="*", ms=18, mfc="none", mec="C3", mew=2, ls="none")
-    hatch_note = (
-        f"\nhatched: predicted lattice ripple > {ripple:g}" if rip is not None and rip.any() else ""
-    )
-    fig.colorbar(
-        im, ax=axes, label=f"{metric} ({'higher' if hi else 'lower'} is better)", shrink=0.9
-    )
+    hatch_note = f"\nhatched: predicted lattice ripple > {ripple:g}" if rip is not None and rip.any() else ""
+    fig.colorbar(im, ax=axes, label=f"{metric} ({'higher' if hi else 'lower'} is better)", shrink=0.9)
     fig.suptitle(
         f"{label}\nbest ({'max' if hi else 'min'} {bst[metric]:.4g}): {title_best}{hatch_note}",
         fontsize=9,

@@ -7,13 +7,14 @@ from scipy.spatial import Delaunay
 from scipy.stats import gaussian_kde
 
 import confmap
+from confmap.construct import _fastkde
 from confmap import (
     Annotation,
     NoRegionWarning,
     RippleWarning,
     confidence_map,
     confidence_maps,
-    construct,
+    construct,  # noqa: F401
     grid_weights,
     kde_covariance,
     lattice_ripple,
@@ -149,8 +150,8 @@ def test_series_and_direct_sum_agree_with_brute_force(rho):
     inv = np.linalg.inv(cov)
     q = np.einsum("pgi,ij,pgj->pg", d, inv, d)
     brute = (np.exp(-0.5 * q) @ (w.ravel() / w.sum())).reshape(40, 50) / (2 * np.pi * np.sqrt(np.linalg.det(cov)))
-    u = construct._mehler(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), sx, sy, rho, 200 if rho else 1)
-    v = construct._sheared_sum(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), cov)
+    u = _fastkde.mehler(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), sx, sy, rho, 200 if rho else 1)
+    v = _fastkde.sheared_sum(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), cov)
     assert np.max(np.abs(v - brute)) <= 1e-12 * brute.max()
     if abs(rho) <= 0.7:
         assert np.max(np.abs(u - brute)) <= 1e-12 * brute.max()
@@ -182,11 +183,11 @@ def test_every_evaluation_plan_equals_brute_force(shape, lam, rho, plan, monkeyp
         h_ratio = (gy[1] - gy[0]) / (gx[1] - gx[0]) if plan == "mehler" else (gx[1] - gx[0]) / (gy[1] - gy[0])
         shears = [c for c in range(-4, 5) if abs(c * h_ratio - round(c * h_ratio)) < 1e-9 and (c or plan == "mehler")]
         if plan == "direct":
-            choice = ("direct", 0, 0)
+            choice = _fastkde.Plan("direct")
         else:
             c = shears[-1]
-            choice = (plan, c, int(round(c * h_ratio)))
-        monkeypatch.setattr(construct, "_plan", lambda *a, **k: choice)
+            choice = _fastkde.Plan(plan, c, int(round(c * h_ratio)))
+        monkeypatch.setattr(_fastkde, "choose_plan", lambda *a, **k: choice)
     fast = weighted_kde(w, (gx, gy), shape, cov=cov)
     ref = brute_density(w, gx, gy, shape, cov)
     assert np.max(np.abs(fast - ref)) <= 1e-11 * ref.max()
@@ -196,8 +197,8 @@ def test_correlated_wide_region_uses_a_shear_not_a_slow_sum():
     # a tier stretched across the image (a misclick far away): strongly correlated kernel
     gx, gy = mesh_grid((256, 256), lam=100)
     cov = np.array([[10.8, 7.5], [7.5, 8.5]])  # rho = 0.78
-    plan = construct._plan((101, 101), gx, gy, np.arange(256.0), np.arange(256.0), cov)
-    assert plan[0].startswith("mehler") and plan[1] != 0
+    plan = _fastkde.choose_plan((101, 101), gx, gy, np.arange(256.0), np.arange(256.0), cov)
+    assert plan.kind.startswith("mehler") and plan.shear != 0
 
 
 def test_isotropic_kernel_is_eq6_brute_force():

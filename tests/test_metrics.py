@@ -603,3 +603,19 @@ def test_auc_equals_sklearn_on_tied_scores(levels, data):
     rf, rt, _ = sk.roc_curve(labels, levels, drop_intermediate=False)
     np.testing.assert_allclose(fpr, rf, atol=1e-15)
     np.testing.assert_allclose(tpr, rt, atol=1e-15)
+
+
+def test_score_registry_is_the_brier_foreground_brier_soft_dice_trio():
+    from confmap import phantom
+    from confmap.metrics import SCORES, pairwise_dice
+
+    rng = np.random.default_rng(5)
+    p, t = rng.random((3, 20, 30)), rng.random((3, 20, 30))
+    assert list(SCORES) == ["brier", "brier_fg", "soft_dice"]
+    assert all(s.better == "lower" for s in SCORES.values())
+    np.testing.assert_array_equal(SCORES["brier"](p, t), M.brier(p, t))
+    np.testing.assert_array_equal(SCORES["brier_fg"](p, t), M.brier(p, t, region="foreground"))
+    np.testing.assert_array_equal(SCORES["soft_dice"](p[0], t[0]), M.soft_dice(p[0], t[0]))
+    # Eq. 8 written out: the mean squared difference
+    assert SCORES["brier"](p[0], t[0]) == pytest.approx(np.mean((p[0] - t[0]) ** 2), rel=1e-12)
+    assert phantom.pairwise_dice is pairwise_dice  # moved, still reachable from phantom

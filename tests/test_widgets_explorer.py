@@ -261,3 +261,19 @@ def test_on_change_callback(explorer):
     with pytest.raises(TypeError, match="`callback` must be callable"):
         explorer.on_change("print")
     assert "confmap-explorer" in explorer.widget._dom_classes
+
+
+@pytest.mark.parametrize("rule", ["scott", "silverman"])
+def test_bandwidth_rules_are_accepted_like_the_core(ann, agreement, rule):
+    ex = ParameterExplorer(ann, agreement=agreement, lam=60, bandwidth=rule)
+    try:
+        assert ex.bandwidth == rule and ex.params["bandwidth"] == rule
+        np.testing.assert_array_equal(ex.map.values, _expected(ex, ann))
+        ex.bandwidth = 0.2  # the slider takes over again
+        assert ex.controls["bandwidth"].value == pytest.approx(0.2)
+        ex.set(bandwidth=rule)
+        np.testing.assert_array_equal(ex.map.values, _expected(ex, ann))
+        with pytest.raises(ValueError, match="bandwidth"):
+            ex.set(bandwidth="wide")
+    finally:
+        ex.close()

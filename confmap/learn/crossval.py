@@ -467,7 +467,7 @@ def cross_validate(
 def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end):
     from tqdm.auto import tqdm
 
-    from ..metrics import brier, soft_dice
+    from ..metrics import SCORES
 
     device = _pick_device(device)
     n_images = ds.sizes["image"]
@@ -530,8 +530,8 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
         pred = _predict(model, bmode[test], batch_size=config.batch_size, device=device)
         score = np.empty((len(_REFERENCES), len(_METRICS), len(test)))
         for r, ref in enumerate(_REFERENCES):
-            score[r, 0] = brier(pred, refs[ref][test])
-            score[r, 1] = soft_dice(pred, refs[ref][test])
+            for j, name in enumerate(_METRICS):  # the per-image scores of confmap.metrics.SCORES
+                score[r, j] = SCORES[name](pred, refs[ref][test])
         unit = {
             "image": torch.as_tensor(test),  # (image,) indices of the held-out images
             "score": torch.as_tensor(score),  # (reference, metric, image)

@@ -14,9 +14,10 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_number, check_unit_interval, describe
+from .._validation import check_number, check_unit_interval, describe
 from ..annotation import Annotation
-from ..construct import confidence_map
+from ..construct import check_param, confidence_map
+from ..metrics import SCORES
 
 __all__ = ["ParameterExplorer"]
 
@@ -47,8 +48,8 @@ class ParameterExplorer:
         Grid subsampling lambda (slider 10-300; larger values widen the slider).
     betas : (float, float, float), default (1.0, 0.5, 0.1)
         ``(beta_H, beta_M, beta_L)`` (sliders 0-1; larger values widen the slider).
-    bandwidth : float, default 0.1
-        KDE bandwidth factor sigma (log slider 0.01-1).
+    bandwidth : float or {"scott", "silverman"}, default 0.1
+        KDE bandwidth factor sigma (log slider 0.01-1), or a rule as in :func:`confmap.confidence_map`.
     region : {"convex", "alpha"}, default "convex"
     alpha : float, optional
         Alpha-shape circumradius in pixels (None: 0, carve every removable triangle).
@@ -108,13 +109,11 @@ class ParameterExplorer:
         h, w = annotation.shape
         self._image = self._check_image(image, (h, w))
         self._agreement = self._check_agreement(agreement, (h, w))
-        self._kernel = check_choice("kernel", kernel, ("full", "isotropic"))
+        self._kernel = check_param("kernel", kernel)
         try:
             bh, bm, bl = betas
         except (TypeError, ValueError):
-            raise ValueError(
-                f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}"
-            ) from None
+            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}") from None
         state = dict(
             lam=lam,
             beta_h=bh,
@@ -179,9 +178,7 @@ class ParameterExplorer:
         for tier, style in _TIER_STYLE.items():
             pts = annotation.points(tier)
             st = dict(style, label=style["label"] if len(pts) else "_" + style["label"])
-            (self._scatter[tier],) = ax.plot(
-                pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st
-            )
+            (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st)
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.autoscale(False)
@@ -237,10 +234,10 @@ class ParameterExplorer:
                 continuous_update=False,
             ),
             "bandwidth": widgets.FloatLogSlider(
-                value=s["bandwidth"],
+                value=_slider_bandwidth(s["bandwidth"]),
                 base=10,
-                min=min(-2.0, math.log10(s["bandwidth"])),
-                max=max(0.0, math.log10(s["bandwidth"])),
+                min=min(-2.0, math.log10(_slider_bandwidth(s["bandwidth"]))),
+                max=max(0.0, math.log10(_slider_bandwidth(s["bandwidth"]))),
                 step=0.01,
                 description="σ (bw)",
                 tooltip="KDE bandwidth factor sigma",
@@ -301,9 +298,7 @@ class ParameterExplorer:
     @staticmethod
     def _check_annotation(annotation):
         if not isinstance(annotation, Annotation):
-            raise TypeError(
-                f"`annotation` must be a confmap.Annotation, got {describe(annotation)}"
-            )
+            raise TypeError(f"`annotation` must be a confmap.Annotation, got {describe(annotation)}")
         return annotation
 
     @staticmethod
@@ -311,14 +306,9 @@ class ParameterExplorer:
         if image is None:
             return None
         arr = np.asarray(getattr(image, "values", image))
-        if (
-            arr.ndim not in (2, 3)
-            or arr.shape[:2] != shape
-            or (arr.ndim == 3 and arr.shape[2] not in (3, 4))
-        ):
+        if arr.ndim not in (2, 3) or arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
             raise ValueError(
-                f"`image` must have shape {shape} or {shape + (3,)}, the annotation's image shape, "
-                f"got {arr.shape}"
+                f"`image` must have shape {shape} or {shape + (3,)}, the annotation's image shape, got {arr.shape}"
             )
         arr = arr.astype(float)
         if not np.all(np.isfinite(arr)):
@@ -331,9 +321,7 @@ class ParameterExplorer:
             return None
         arr = check_unit_interval("agreement", getattr(agreement, "values", agreement), ndim=2)
         if arr.shape != shape:
-            raise ValueError(
-                f"`agreement` must have the annotation's image shape {shape}, got {arr.shape}"
-            )
+            raise ValueError(f"`agreement` must have the annotation's image shape {shape}, got {arr.shape}")
         return arr
 
     @staticmethod
@@ -343,18 +331,12 @@ class ParameterExplorer:
             raise TypeError(f"unknown parameter(s) {unknown}; allowed: {list(_PARAMS)}")
         new = dict(current)
         for name, value in changes.items():
-            if name == "lam":
-                new[name] = check_int("lam", value, minimum=1)
-            elif name in ("beta_h", "beta_m", "beta_l"):
-                new[name] = check_number(name, value, minimum=0.0)
-            elif name == "bandwidth":
-                new[name] = check_number("bandwidth", value, minimum=0.0, strict_min=True)
-            elif name == "region":
-                new[name] = check_choice("region", value, ("convex", "alpha"))
-            elif name == "alpha":
-                new[name] = 0.0 if value is None else check_number("alpha", value, minimum=0.0)
-            elif name == "opacity":
+            if name == "opacity":
                 new[name] = check_number("opacity", value, minimum=0.0, maximum=1.0)
+            elif name == "alpha":
+                new[name] = 0.0 if value is None else check_param("alpha", value)
+            else:  # the construction's own checks (a bandwidth may be "scott" or "silverman")
+                new[name] = check_param("beta" if name.startswith("beta_") else name, value, name=name)
         return new
 
     # ----------------------------------------------------------------------------------------
@@ -380,9 +362,7 @@ class ParameterExplorer:
         old, self._state = self._state, new
         self._sync_controls()
         changed = {k for k in _PARAMS if new[k] != old[k]}
-        if changed <= {"opacity"} or (
-            changed <= {"opacity", "alpha"} and new["region"] == "convex"
-        ):
+        if changed <= {"opacity"} or (changed <= {"opacity", "alpha"} and new["region"] == "convex"):
             self._im.set_alpha(new["opacity"])
             self._draw()
             return
@@ -396,6 +376,8 @@ class ParameterExplorer:
                 if hasattr(ctl, "max") and name != "bandwidth" and value > ctl.max:
                     ctl.max = value
                 if name == "bandwidth":
+                    if isinstance(value, str):  # "scott"/"silverman": the slider keeps its place
+                        continue
                     lv = math.log10(value)
                     if lv > ctl.max:
                         ctl.max = lv
@@ -422,10 +404,7 @@ class ParameterExplorer:
     def annotation(self, value):
         value = self._check_annotation(value)
         if value.shape != self._annotation.shape:
-            raise ValueError(
-                f"`annotation` must keep the image shape {self._annotation.shape}, "
-                f"got {value.shape}"
-            )
+            raise ValueError(f"`annotation` must keep the image shape {self._annotation.shape}, got {value.shape}")
         self._annotation = value
         for tier, line in self._scatter.items():
             pts = value.points(tier)
@@ -479,9 +458,7 @@ class ParameterExplorer:
         try:
             bh, bm, bl = value
         except (TypeError, ValueError):
-            raise ValueError(
-                f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}"
-            ) from None
+            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}") from None
         self.set(beta_h=bh, beta_m=bm, beta_l=bl)
 
     @property
@@ -560,13 +537,7 @@ class ParameterExplorer:
             cm = confidence_map(self._annotation, **self.params)
             values = cm.values
             if self._agreement is not None:
-                from .. import metrics as m
-
-                self._metrics = {
-                    "brier": float(m.brier(values, self._agreement)),
-                    "brier_fg": float(m.brier(values, self._agreement, region="foreground")),
-                    "soft_dice": float(m.soft_dice(values, self._agreement)),
-                }
+                self._metrics = {name: float(score(values, self._agreement)) for name, score in SCORES.items()}
         self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
         self._map = cm
         self._im.set_data(values)
@@ -584,14 +555,12 @@ class ParameterExplorer:
         status = f"points: {head}; ripple {ripple:.2%}"
         if self._messages:
             status += (
-                "<br><span style='color:#b35900'>"
-                + "<br>".join(_html_escape(t) for t in self._messages)
-                + "</span>"
+                "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in self._messages) + "</span>"
             )
         self._status.value = status
         self._ax.set_title(
             f"λ={self.lam}, β=({self.beta_h:g}, {self.beta_m:g}, {self.beta_l:g}), "
-            f"σ={self.bandwidth:.3g}, "
+            f"σ={_fmt_bandwidth(self.bandwidth)}, "
             f"{self.region}" + (f" α={self.alpha:g}" if self.region == "alpha" else ""),
             fontsize=8,
         )
@@ -653,6 +622,15 @@ class ParameterExplorer:
 
     def __repr__(self):
         return f"ParameterExplorer({self._annotation!r}, {self.params})"
+
+
+def _slider_bandwidth(bandwidth) -> float:
+    """The bandwidth slider's value: the factor, or 0.1 for a rule ("scott", "silverman")."""
+    return 0.1 if isinstance(bandwidth, str) else bandwidth
+
+
+def _fmt_bandwidth(bandwidth) -> str:
+    return bandwidth if isinstance(bandwidth, str) else f"{bandwidth:.3g}"
 
 
 def _html_escape(text):
