@@ -47,8 +47,14 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage, special
 
-from ._validation import atomic_write, check_choice, check_image_shape, check_int, check_number, describe
-from .annotation import TIERS, Annotation, image_sha256, points_table
+from ._validation import check_choice, check_image_shape, check_int, check_number, describe
+from .annotation import Annotation, image_sha256
+from .dataset import (  # re-exported: the dataset contract lives in confmap.dataset
+    annotations_from_dataset,
+    build_dataset,
+    load_dataset,
+    save_dataset,
+)
 from .metrics import pairwise_dice  # re-exported: it moved to confmap.metrics
 
 __all__ = [
@@ -71,6 +77,8 @@ __all__ = [
 #: Tumour kinds and their margin width range (10-90 % width of p, mm).
 KINDS = {"well_defined": (0.2, 0.4), "diffuse": (1.5, 3.0)}
 
+#: Who annotated the phantoms: the virtual confidence annotator of the protocol (Section 2.2).
+VIRTUAL_ANNOTATOR = "virtual (protocol 2.2)"
 SOUND_SPEED_MM_US = 1.54  # mm per microsecond
 _LOGIT_WIDTH = 2.0 * math.log(9.0)  # 10-90 % width of a logistic in units of its scale
 
@@ -730,7 +738,7 @@ def virtual_annotator(
         spacing=(sp, sp),
         image_id=image_id,
         image_sha256=sha,
-        annotator="virtual (protocol 2.2)",
+        annotator=VIRTUAL_ANNOTATOR,
         notes=f"confmap.phantom virtual annotator; kind={truth['kind']}, margin={truth['margin_mm']:.2f} mm",
     )
 
@@ -901,8 +909,6 @@ def make_dataset(
     >>> ds.masks.shape, list(ds.kind.values)
     ((2, 4, 96, 96), ['well_defined', 'diffuse'])
     """
-    import xarray as xr
-
     n = check_int("n", n, minimum=1)
     seed = _seed_int(seed)
     size = check_image_shape("size", size)
@@ -941,185 +947,49 @@ def make_dataset(
         )
         for i in it
     ]
-    return _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, xr)
+    return _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz)
 
 
-def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, xr):
-    n = len(phantoms)
+def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz):
     h, w = geometry.size
-    px, py, pt = points_table([ph.annotation for ph in phantoms])
-    masks = np.stack([ph.masks for ph in phantoms])
     sp = geometry.spacing_mm
-    dims3 = ("image", "y", "x")
-    ds = xr.Dataset(
-        {
-            "bmode": (
-                dims3,
-                np.stack([ph.bmode for ph in phantoms]).astype(np.float32),
-                {"long_name": "B-mode image", "units": "1"},
-            ),
-            "truth": (
-                dims3,
-                np.stack([ph.truth for ph in phantoms]),
-                {"long_name": "ground-truth infiltration p"},
-            ),
-            "masks": (("image", "rater", "y", "x"), masks, {"long_name": "simulated rater masks"}),
-            "agreement": (
-                dims3,
-                masks.mean(axis=1, dtype=np.float64),
-                {"long_name": "Agreement (mean of rater masks)"},
-            ),
-            "confidence": (
-                dims3,
-                np.stack([ph.confidence for ph in phantoms]),
-                {"long_name": "confidence map of the virtual annotator"},
-            ),
-            "sector": (dims3, np.stack([ph.sector for ph in phantoms])),
-            "loss_db": (
-                dims3,
-                np.stack([ph.loss_db for ph in phantoms]).astype(np.float32),
-                {"long_name": "uncompensated attenuation loss", "units": "dB"},
-            ),
-            "point_x": (
-                ("image", "point"),
-                px,
-                {"units": "pixel", "long_name": "annotation point column"},
-            ),
-            "point_y": (
-                ("image", "point"),
-                py,
-                {"units": "pixel", "long_name": "annotation point row"},
-            ),
-            "point_tier": (("image", "point"), pt),
+
+    def stack(name, dtype=None):
+        return np.stack([getattr(ph, name) for ph in phantoms]).astype(dtype, copy=False) if dtype else np.stack(
+            [getattr(ph, name) for ph in phantoms]
+        )
+
+    return build_dataset(
+        stack("bmode"),
+        stack("masks"),
+        annotations=[ph.annotation for ph in phantoms],
+        confidence=stack("confidence"),
+        truth=stack("truth"),
+        sector=stack("sector"),
+        spacing=(sp, sp),
+        origin=(float(geometry.y_mm[0]), float(geometry.x_mm[0])),
+        mm_names=("depth below the probe face", "lateral position"),
+        image_coords={
+            "kind": np.array([ph.kind for ph in phantoms], dtype="<U16"),
+            "margin_mm": (np.array([ph.margin_mm for ph in phantoms]), {"units": "mm"}),
+            **{f: np.array([ph.features[f] for ph in phantoms]) for f in ("necrosis", "cyst", "calcification")},
         },
-        coords={
-            "image": np.arange(n),
-            "kind": ("image", np.array([ph.kind for ph in phantoms], dtype="<U16")),
-            "margin_mm": ("image", np.array([ph.margin_mm for ph in phantoms]), {"units": "mm"}),
-            "necrosis": ("image", np.array([ph.features["necrosis"] for ph in phantoms])),
-            "cyst": ("image", np.array([ph.features["cyst"] for ph in phantoms])),
-            "calcification": ("image", np.array([ph.features["calcification"] for ph in phantoms])),
-            "rater": np.arange(masks.shape[1]),
-            "y": np.arange(h),
-            "x": np.arange(w),
-            "y_mm": (
-                "y",
-                geometry.y_mm,
-                {"units": "mm", "long_name": "depth below the probe face"},
-            ),
-            "x_mm": ("x", geometry.x_mm, {"units": "mm", "long_name": "lateral position"}),
+        data_vars={
+            "loss_db": (
+                ("image", "y", "x"),
+                stack("loss_db", np.float32),
+                {"long_name": "uncompensated attenuation loss", "units": "dB"},
+            )
         },
         attrs={
             "title": "confmap simulated intraoperative ultrasound phantom",
             "reference_rater": int(reference_rater),
-            "spacing_mm": [float(sp), float(sp)],
             "rater_biases": [float(b) for b in biases],
             "seed": int(seed),
             "probe": geometry.probe,
             "freq_mhz": float(freq_mhz),
-            "convention": "(x, y) = (column, row) pixels, pixel centres on integers",
+            "annotator": VIRTUAL_ANNOTATOR,
         },
-    )
-    ds["y"].attrs.update(units="pixel")
-    ds["x"].attrs.update(units="pixel")
-    return ds
-
-
-def annotations_from_dataset(ds) -> list[Annotation]:
-    """The annotation of each image of a dataset (``point_x``, ``point_y``, ``point_tier``).
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        From :func:`make_dataset`, :func:`load_dataset` or :func:`confmap.io.load_folder`.
-
-    Returns
-    -------
-    list of Annotation
-        One per image, with ``spacing`` from ``ds.attrs["spacing_mm"]`` when present and
-        ``image_id`` the image index (or the ``image_id`` coordinate when present).
-    """
-    for name in ("point_x", "point_y", "point_tier"):
-        if name not in ds:
-            raise ValueError(f"`ds` has no {name!r} variable: not a dataset with annotation points")
-    shape = (ds.sizes["y"], ds.sizes["x"])
-    spacing = ds.attrs.get("spacing_mm")
-    spacing = None if spacing is None else tuple(float(v) for v in np.atleast_1d(spacing)[:2])
-    xs, ys, ts = ds["point_x"].values, ds["point_y"].values, ds["point_tier"].values.astype(str)
-    ids = ds["image_id"].values if "image_id" in ds.coords else ds["image"].values
-    out = []
-    for i in range(xs.shape[0]):
-        tiers = {}
-        for t in TIERS:
-            sel = (ts[i] == t) & np.isfinite(xs[i])
-            tiers[t] = np.column_stack([xs[i][sel], ys[i][sel]])
-        out.append(
-            Annotation(
-                shape,
-                **tiers,
-                spacing=spacing,
-                image_id=str(ids[i]),
-                annotator="virtual (protocol 2.2)",
-            )
-        )
-    return out
-
-
-# =============================================================================================
-# Files
-# =============================================================================================
-def save_dataset(ds, path) -> Path:
-    """Write a dataset as NetCDF-4 (netCDF4 or h5netcdf), atomically (temporary file, then rename).
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-    path : str or os.PathLike
-        Destination, conventionally ``*.nc``; its folder is created if needed.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    enc = {
-        name: {"zlib": True, "complevel": 4}
-        for name, var in ds.data_vars.items()
-        if var.dtype.kind in "fiu" and var.ndim >= 3
-    }
-    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=_netcdf_engine(), encoding=enc), suffix=".nc")
-
-
-def load_dataset(path):
-    """Read a dataset written by :func:`save_dataset` (fully loaded into memory, file closed).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    """
-    import xarray as xr
-
-    path = Path(os.fspath(path))
-    if not path.exists():
-        raise FileNotFoundError(f"no dataset file at {str(path)!r}")
-    with xr.open_dataset(path, engine=_netcdf_engine()) as ds:
-        ds = ds.load()
-    for name in ("kind", "point_tier"):
-        if name in ds.variables and ds[name].dtype == object:
-            ds[name] = ds[name].astype(str)
-    return ds
-
-
-def _netcdf_engine() -> str:
-    """``"netcdf4"`` when the netCDF4 library is installed, else ``"h5netcdf"`` (needs h5py)."""
-    import importlib.util
-
-    for engine, module in (("netcdf4", "netCDF4"), ("h5netcdf", "h5py")):
-        if importlib.util.find_spec(module) is not None:
-            return engine
-    raise ImportError(
-        "writing or reading NetCDF needs the `netCDF4` package or `h5netcdf` with `h5py`: "
-        "pip install netCDF4"
     )
 
 
@@ -1170,4 +1040,4 @@ def load_demo(n: int = 12, *, seed: int = 0, size=(256, 256), cache: bool = True
 
 
 # Bump when the simulation changes, so cached demo datasets are made again.
-_VERSION = "phantom-1"
+_VERSION = "phantom-2"

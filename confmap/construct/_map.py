@@ -10,6 +10,7 @@ import numpy as np
 from .._validation import check_finite_array, describe
 from .._warnings import NoRegionWarning, RippleWarning
 from ..annotation import Annotation
+from ..dataset import pixel_coords
 from ._fastkde import density_crop
 from ._grid import label_grid, mesh_grid, sink_suppression, tier_weights, warn_missing_regions
 from ._kernel import kde_covariance, lam_for_ripple, lattice_ripple
@@ -186,25 +187,11 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, *
     return as_dataarray(cm, annotation, attrs)
 
 
-_PIXEL_ATTRS = {
-    "y": {"units": "pixel", "long_name": "row (pixel centre)"},
-    "x": {"units": "pixel", "long_name": "column (pixel centre)"},
-}
-
-
 def as_dataarray(values, annotation, attrs):
-    """``values`` (H, W) as the map's DataArray: pixel-centre coordinates, and mm ones with a spacing ``(dy, dx)``."""
+    """``values`` (H, W) as the map's DataArray, with the dataset contract's pixel (and mm) coordinates."""
     import xarray as xr
 
-    h, w = annotation.shape
-    coords = {
-        "y": xr.Variable("y", np.arange(h), _PIXEL_ATTRS["y"]),
-        "x": xr.Variable("x", np.arange(w), _PIXEL_ATTRS["x"]),
-    }
-    if annotation.spacing is not None:
-        dy, dx = annotation.spacing
-        coords["y_mm"] = xr.Variable("y", np.arange(h) * dy, {"units": "mm"})
-        coords["x_mm"] = xr.Variable("x", np.arange(w) * dx, {"units": "mm"})
+    coords = pixel_coords(annotation.shape, annotation.spacing)
     return xr.DataArray(values, dims=("y", "x"), coords=coords, name="confidence", attrs=attrs)
 
 

@@ -36,6 +36,7 @@ from .._validation import (
     check_number,
     describe,
 )
+from ..dataset import check_dataset
 from .losses import LOSS_LABELS, LOSSES, PAPER_LOSSES, make_loss
 from .unet import UNet
 
@@ -345,18 +346,10 @@ def _labels(ds: xr.Dataset, label: str) -> np.ndarray:
 
 
 def _check_dataset(ds, config: CVConfig):
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(
-            f"`ds` must be an xarray.Dataset from confmap.phantom.make_dataset, got {describe(ds)}"
-        )
     need = ["bmode", "agreement", "truth"]
     need += ["confidence"] if "soft" in config.labels else []
     need += ["masks"] if "hard" in config.labels else []
-    missing = [v for v in need if v not in ds]
-    if missing:
-        raise ValueError(
-            f"`ds` is missing the variable(s) {missing}; it has {sorted(ds.data_vars)}"
-        )
+    check_dataset(ds, require=need)  # the dataset contract (confmap.dataset)
     n, h, w = ds["bmode"].shape
     div = 2 ** (len(config.channels) - 1)
     if h % div or w % div:
