@@ -217,7 +217,7 @@ def check_dataset(ds, *, require=tuple(VARIABLES)):
         dims, kinds, _ = VARIABLES[name]
         if name not in ds.variables:
             raise ValueError(
-                f"`ds` is missing the variable {name!r} (needed: {list(require)}); it has {sorted(ds.variables)}"
+                f"`ds` has no {name!r} variable: it is missing (needed: {list(require)}; it has {sorted(ds.variables)})"
             )
         var = ds[name]
         if var.dims != dims:

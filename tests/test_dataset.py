@@ -64,7 +64,7 @@ def test_checker_names_what_is_wrong():
     ds, _, _ = _small()
     with pytest.raises(TypeError, match="xarray.Dataset"):
         D.check_dataset(ds.bmode)
-    with pytest.raises(ValueError, match="missing the variable 'sector'"):
+    with pytest.raises(ValueError, match="no 'sector' variable: it is missing"):
         D.check_dataset(ds.drop_vars("sector"))
     with pytest.raises(ValueError, match=r"`ds\['bmode'\]` must have dims"):
         D.check_dataset(ds.assign(bmode=ds.bmode.transpose("image", "x", "y")))
