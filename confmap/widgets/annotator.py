@@ -37,16 +37,10 @@ import numpy as np
 from .. import construct as _construct
 from .._validation import atomic_write_bytes, check_choice, check_finite_array, check_number, describe
 from ..annotation import TIERS, Annotation, image_sha256
+from ..style import TIER_STYLE  # the one tier style: (colour, marker, label)
 
 __all__ = ["Annotator", "effort_path"]
 
-#: Marker style of each tier: (colour, marker, label).
-TIER_STYLE = {
-    "high": ("#d62728", "o", "high"),
-    "medium": ("#ff7f0e", "s", "medium"),
-    "low": ("#e6d800", "^", "low"),
-    "sinks": ("#17becf", "X", "sink"),
-}
 _SYMBOLS = {"o": "&#9679;", "s": "&#9632;", "^": "&#9650;", "X": "&#10006;"}
 _LEGEND_HTML = " ".join(
     f'<span style="color:{c}">{_SYMBOLS[m]}</span>&nbsp;{label}' for c, m, label in TIER_STYLE.values()

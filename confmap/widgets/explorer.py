@@ -18,15 +18,10 @@ from .._validation import check_number, check_unit_interval, describe
 from ..annotation import Annotation
 from ..construct import check_param, confidence_map
 from ..metrics import SCORES
+from ..style import TIER_STYLE, marker_kwargs
 
 __all__ = ["ParameterExplorer"]
 
-_TIER_STYLE = {
-    "high": dict(marker="o", color="#d62728", label="high"),
-    "medium": dict(marker="o", color="#ff7f0e", label="medium"),
-    "low": dict(marker="o", color="#e7d331", label="low"),
-    "sinks": dict(marker="x", color="#1f77b4", label="sink"),
-}
 
 _PARAMS = ("lam", "beta_h", "beta_m", "beta_l", "bandwidth", "region", "alpha", "opacity")
 
@@ -175,8 +170,9 @@ class ParameterExplorer:
             )
             self._contours = cs
         self._scatter = {}
-        for tier, style in _TIER_STYLE.items():
+        for tier in TIER_STYLE:
             pts = annotation.points(tier)
+            style = marker_kwargs(tier)
             st = dict(style, label=style["label"] if len(pts) else "_" + style["label"])
             (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st)
         ax.set_xlim(-0.5, w - 0.5)
@@ -184,7 +180,7 @@ class ParameterExplorer:
         ax.autoscale(False)
         ax.set_xticks([])
         ax.set_yticks([])
-        if any(len(annotation.points(t)) for t in _TIER_STYLE):
+        if any(len(annotation.points(t)) for t in TIER_STYLE):
             ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
 
         # --- controls -----------------------------------------------------------------------
