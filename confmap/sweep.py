@@ -26,7 +26,6 @@ import numpy as np
 from ._validation import check_choice, check_unit_interval, describe
 from ._warnings import NoRegionWarning, RippleWarning
 from .annotation import Annotation
-from .metrics import SCORES
 from .construct import (
     DEFAULT_RIPPLE_WARN,
     MapParams,
@@ -41,6 +40,7 @@ from .construct import (
     tier_weights,
     weighted_kde,
 )
+from .metrics import SCORES
 
 __all__ = ["METRICS", "PARAMETERS", "best", "plot_sweep", "setting_kwargs", "sweep"]
 

@@ -7,7 +7,6 @@ from scipy.spatial import Delaunay
 from scipy.stats import gaussian_kde
 
 import confmap
-from confmap.construct import _fastkde
 from confmap import (
     Annotation,
     NoRegionWarning,
@@ -23,6 +22,7 @@ from confmap import (
     tier_regions,
     weighted_kde,
 )
+from confmap.construct import _fastkde
 
 
 def ring(rng, centre, r, n, *, aspect=1.0, angle=0.0, jitter=0.15):
@@ -443,7 +443,8 @@ def test_import_confmap_stays_light():
     import subprocess
     import sys
 
-    code = "import sys, confmap; bad = [m for m in ('torch', 'ipywidgets', 'ipympl', 'matplotlib.pyplot') if m in sys.modules]; print(bad)"
+    heavy = "('torch', 'ipywidgets', 'ipympl', 'matplotlib.pyplot')"
+    code = f"import sys, confmap; bad = [m for m in {heavy} if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert confmap.__version__

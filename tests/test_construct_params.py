@@ -70,7 +70,8 @@ def test_check_param_names_the_argument_and_accepts_the_bandwidth_rules():
 def test_replace_attrs_round_trip_and_unknown_names():
     p = MapParams(lam=50, betas=(1, 0.4, 0), bandwidth="scott", region="alpha", alpha=3.0, sink_radius=2.5)
     assert p.betas == (1.0, 0.4, 0.0)
-    assert p.replace(lam=70) == MapParams(lam=70, betas=(1, 0.4, 0), bandwidth="scott", region="alpha", alpha=3.0, sink_radius=2.5)
+    kw = dict(betas=(1, 0.4, 0), bandwidth="scott", region="alpha", alpha=3.0, sink_radius=2.5)
+    assert p.replace(lam=70) == MapParams(lam=70, **kw)
     assert MapParams.from_attrs(p.to_attrs()) == p
     assert MapParams.from_attrs(MapParams(ripple_warn=None).to_attrs()).ripple_warn is None
     with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['colour'\]"):

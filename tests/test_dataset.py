@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from confmap import Annotation, confidence_map
+from confmap import Annotation, confidence_map, phantom
 from confmap import dataset as D
-from confmap import phantom
 
 
 def _small(spacing=(0.5, 0.25)):

@@ -174,7 +174,7 @@ def make_dataset(
     --------
     >>> from confmap.phantom import make_dataset
     >>> ds = make_dataset(2, seed=0, size=(96, 96))
-    >>> ds.masks.shape, list(ds.kind.values)
+    >>> ds.masks.shape, [str(k) for k in ds.kind.values]
     ((2, 4, 96, 96), ['well_defined', 'diffuse'])
     """
     n = check_int("n", n, minimum=1)

@@ -890,7 +890,9 @@ class Annotator:
         self._redo_button.on_click(lambda _: self.redo())
         self._clear_button.on_click(lambda _: self.clear_tier())
         self._save_button.on_click(lambda _: self.save())
-        self._map_toggle = w.Checkbox(value=self._show_map, description="map", indent=False, layout=w.Layout(width="60px"))
+        self._map_toggle = w.Checkbox(
+            value=self._show_map, description="map", indent=False, layout=w.Layout(width="60px")
+        )
         self._map_toggle.observe(lambda ch: setattr(self, "show_map", bool(ch["new"])), names="value")
         self._opacity_slider = w.FloatSlider(
             value=self._opacity, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=True
@@ -909,4 +911,5 @@ class Annotator:
         self._box.add_class("confmap-annotator")  # a handle for CSS and for the browser test
 
     def __repr__(self):
-        return f"Annotator({self._ann!r}, tier={self._tier!r}, path={None if self._path is None else str(self._path)!r})"
+        path = None if self._path is None else str(self._path)
+        return f"Annotator({self._ann!r}, tier={self._tier!r}, path={path!r})"
