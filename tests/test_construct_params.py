@@ -21,14 +21,6 @@ from confmap import (
 )
 from confmap.construct import check_param
 
-ANN = Annotation(
-    (60, 80),
-    high=[(30, 20), (50, 22), (40, 40)],
-    medium=[(20, 10), (60, 12), (62, 50), (18, 48)],
-    low=[(10, 5), (70, 5), (72, 56), (8, 55)],
-    sinks=[(41, 27)],
-)
-
 
 def test_defaults_are_the_papers():
     p = MapParams()
@@ -52,11 +44,11 @@ def test_defaults_are_the_papers():
         ({"ripple_warn": -0.1}, ValueError, r"`ripple_warn`"),
     ],
 )
-def test_bad_parameters_are_rejected_once_with_the_same_message_everywhere(kw, exc, match):
+def test_bad_parameters_are_rejected_once_with_the_same_message_everywhere(kw, exc, match, tiered_annotation):
     with pytest.raises(exc, match=match):
         MapParams(**kw)
     with pytest.raises(exc, match=match):
-        confidence_map(ANN, **kw)
+        confidence_map(tiered_annotation, **kw)
 
 
 def test_check_param_names_the_argument_and_accepts_the_bandwidth_rules():
@@ -67,7 +59,7 @@ def test_check_param_names_the_argument_and_accepts_the_bandwidth_rules():
         check_param("colour", 1)
 
 
-def test_replace_attrs_round_trip_and_unknown_names():
+def test_replace_attrs_round_trip_and_unknown_names(tiered_annotation):
     p = MapParams(lam=50, betas=(1, 0.4, 0), bandwidth="scott", region="alpha", alpha=3.0, sink_radius=2.5)
     assert p.betas == (1.0, 0.4, 0.0)
     kw = dict(betas=(1, 0.4, 0), bandwidth="scott", region="alpha", alpha=3.0, sink_radius=2.5)
@@ -77,20 +69,20 @@ def test_replace_attrs_round_trip_and_unknown_names():
     with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['colour'\]"):
         p.replace(colour=1)
     with pytest.raises(TypeError, match="unknown parameter"):
-        confidence_map(ANN, colour=1)
+        confidence_map(tiered_annotation, colour=1)
     with pytest.raises(TypeError, match="`params`"):
-        confidence_map(ANN, params={"lam": 50})
+        confidence_map(tiered_annotation, params={"lam": 50})
 
 
-def test_params_and_keywords_give_the_same_map_and_keywords_override():
+def test_params_and_keywords_give_the_same_map_and_keywords_override(tiered_annotation):
     p = MapParams(lam=60, betas=(1.0, 0.3, 0.1), bandwidth=0.15)
-    a = confidence_map(ANN, params=p)
-    b = confidence_map(ANN, lam=60, betas=(1.0, 0.3, 0.1), bandwidth=0.15)
+    a = confidence_map(tiered_annotation, params=p)
+    b = confidence_map(tiered_annotation, lam=60, betas=(1.0, 0.3, 0.1), bandwidth=0.15)
     np.testing.assert_array_equal(a.values, b.values)
-    c = confidence_map(ANN, params=p, lam=80)
-    np.testing.assert_array_equal(c.values, confidence_map(ANN, params=p.replace(lam=80)).values)
+    c = confidence_map(tiered_annotation, params=p, lam=80)
+    np.testing.assert_array_equal(c.values, confidence_map(tiered_annotation, params=p.replace(lam=80)).values)
     assert MapParams.from_attrs(a.attrs) == p.replace(sink_radius=a.attrs["sink_radius"])
-    ds = confidence_maps([ANN, ANN], params=p)
+    ds = confidence_maps([tiered_annotation, tiered_annotation], params=p)
     np.testing.assert_array_equal(ds.confidence.values[1], a.values)
 
 
@@ -106,10 +98,10 @@ def test_normalise_is_min_max_scaling(seed):
         normalise(np.array([[np.nan, 1.0]]))
 
 
-def test_grid_weights_are_a_lookup_in_the_grid_tiers():
-    codes = grid_tiers(ANN, lam=40)
+def test_grid_weights_are_a_lookup_in_the_grid_tiers(tiered_annotation):
+    codes = grid_tiers(tiered_annotation, lam=40)
     assert codes.dtype == np.int8 and set(np.unique(codes)) <= {0, 1, 2, 3}
-    w = grid_weights(ANN, lam=40, betas=(0.9, 0.4, 0.2))
+    w = grid_weights(tiered_annotation, lam=40, betas=(0.9, 0.4, 0.2))
     np.testing.assert_array_equal(w, np.array([0.0, 0.9, 0.4, 0.2])[codes])
     # by hand (grid spacing 2 x 1.5 px): (36, 24) is high, (24, 15) medium, (12, 9) low, the
     # corners none, and (42, 27) lies within the sink radius 2 * 80 / 40 = 4 px of the sink

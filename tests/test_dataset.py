@@ -52,8 +52,8 @@ def test_points_table_round_trips_to_annotations_without_claiming_an_annotator()
     assert D.annotations_from_dataset(ds, annotator="Dr A")[0].annotator == "Dr A"
 
 
-def test_phantom_datasets_name_the_virtual_annotator():
-    ds = phantom.make_dataset(1, seed=0, size=(32, 32), progress=False)
+def test_phantom_datasets_name_the_virtual_annotator(tiny_phantoms):
+    ds = tiny_phantoms
     D.check_dataset(ds)
     assert D.annotations_from_dataset(ds)[0].annotator == phantom.VIRTUAL_ANNOTATOR
     assert phantom.annotations_from_dataset is D.annotations_from_dataset

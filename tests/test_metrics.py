@@ -605,11 +605,10 @@ def test_auc_equals_sklearn_on_tied_scores(levels, data):
     np.testing.assert_allclose(tpr, rt, atol=1e-15)
 
 
-def test_score_registry_is_the_brier_foreground_brier_soft_dice_trio():
+def test_score_registry_is_the_brier_foreground_brier_soft_dice_trio(rng):
     from confmap import phantom
     from confmap.metrics import SCORES, pairwise_dice
 
-    rng = np.random.default_rng(5)
     p, t = rng.random((3, 20, 30)), rng.random((3, 20, 30))
     assert list(SCORES) == ["brier", "brier_fg", "soft_dice"]
     assert all(s.better == "lower" for s in SCORES.values())
