@@ -277,3 +277,16 @@ def test_bandwidth_rules_are_accepted_like_the_core(ann, agreement, rule):
             ex.set(bandwidth="wide")
     finally:
         ex.close()
+
+
+def test_draws_into_a_given_axes(ann, agreement):
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2)
+    ex = ParameterExplorer(ann, agreement=agreement, lam=60, ax=right)
+    try:
+        assert ex.figure is fig and ex._im.axes is right
+        np.testing.assert_array_equal(ex.map.values, _expected(ex, ann))
+    finally:
+        ex.close()
+        plt.close(fig)

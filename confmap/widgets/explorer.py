@@ -55,6 +55,9 @@ class ParameterExplorer:
     cmap : str, default "magma"
         Colour map of the confidence map.
     figsize : (float, float), default (5.0, 4.4)
+        Figure size in inches; ignored with ``ax``.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (of a figure you own) instead of a new figure.
 
     Attributes
     ----------
@@ -96,10 +99,8 @@ class ParameterExplorer:
         opacity: float = 0.6,
         cmap: str = "magma",
         figsize=(5.0, 4.4),
+        ax=None,
     ):
-        import ipywidgets as widgets
-        import matplotlib.pyplot as plt
-
         self._annotation = self._check_annotation(annotation)
         h, w = annotation.shape
         self._image = self._check_image(image, (h, w))
@@ -127,9 +128,21 @@ class ParameterExplorer:
         self._syncing = False
         self._callbacks = []
 
-        # --- figure -------------------------------------------------------------------------
-        with plt.ioff():
-            self.figure, self._ax = plt.subplots(figsize=figsize, layout="constrained")
+        self._build_figure(cmap, figsize, ax)
+        self._build_controls()
+        self.update()
+
+    def _build_figure(self, cmap, figsize, ax) -> None:
+        """The figure: the image, the map layer, the agreement contours, the points."""
+        import matplotlib.pyplot as plt
+
+        annotation = self._annotation
+        h, w = annotation.shape
+        if ax is None:
+            with plt.ioff():
+                self.figure, self._ax = plt.subplots(figsize=figsize, layout="constrained")
+        else:
+            self.figure, self._ax = ax.figure, ax
         ax = self._ax
         canvas = self.figure.canvas
         for attr, value in (
@@ -183,7 +196,12 @@ class ParameterExplorer:
         if any(len(annotation.points(t)) for t in TIER_STYLE):
             ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
 
-        # --- controls -----------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        """The sliders, the metrics and status lines, and the widget box."""
+        import ipywidgets as widgets
+
+        h, w = self._annotation.shape
+        canvas = self.figure.canvas
         s = self._state
         style = {"description_width": "64px"}
         layout = widgets.Layout(width="290px")
@@ -286,7 +304,6 @@ class ParameterExplorer:
         )
         self.widget = widgets.HBox([panel, view])
         self.widget.add_class("confmap-explorer")
-        self.update()
 
     # ----------------------------------------------------------------------------------------
     # validation
