@@ -311,18 +311,7 @@ class Annotator:
         self._canvas_draw()
 
     def add_point(self, x, y, *, tier: str | None = None) -> int:
-        """Add the point ``(x, y)`` (pixels) to ``tier`` (default: the current tier).
-
-        Returns
-        -------
-        int
-            The new point's index within its tier.
-
-        Raises
-        ------
-        ValueError
-            If the point is outside the image or ``tier`` is not a tier.
-        """
+        """Add the point ``(x, y)`` (pixels) to ``tier`` (default: the current); returns its index in the tier."""
         return self.session.add_point(x, y, tier=tier)
 
     def move_point(self, tier: str, index: int, x, y) -> None:
@@ -334,13 +323,7 @@ class Annotator:
         return self.session.remove_point(tier, index)
 
     def remove_nearest(self, x, y, *, max_distance=None) -> tuple[str, int] | None:
-        """Delete the point nearest to ``(x, y)`` (any tier), if within ``max_distance`` pixels.
-
-        Returns
-        -------
-        (tier, index) or None
-            What was deleted, or None when there is no point (close enough).
-        """
+        """Delete the point nearest to ``(x, y)`` (any tier) within ``max_distance`` px: ``(tier, index)`` or None."""
         return self.session.remove_nearest(x, y, max_distance=max_distance)
 
     def nearest_point(self, x, y, *, tiers=TIERS) -> tuple[str, int, float] | None:
@@ -360,18 +343,7 @@ class Annotator:
         return self.session.redo()
 
     def save(self, path=None) -> Path:
-        """Write the annotation (core JSON format) and its effort log, both atomically.
-
-        Parameters
-        ----------
-        path : str or os.PathLike, optional
-            Default: the ``path`` given at construction.
-
-        Returns
-        -------
-        pathlib.Path
-            The annotation file; the effort log is :func:`effort_path` of it.
-        """
+        """Write the annotation and its effort log (:func:`effort_path`) atomically (default: ``self.path``)."""
         return self.session.save(path)
 
     def load(self, path) -> Annotation:

@@ -26,6 +26,11 @@ __all__ = ["ParameterExplorer"]
 _PARAMS = ("lam", "beta_h", "beta_m", "beta_l", "bandwidth", "region", "alpha", "opacity")
 
 
+def _setting(name: str, doc: str) -> property:
+    """A property reading the explorer's setting ``name`` and setting it through ``set`` (one redraw)."""
+    return property(lambda self: self._state[name], lambda self, value: self.set(**{name: value}), doc=doc)
+
+
 class ParameterExplorer:
     """Explore lambda, the betas, the bandwidth and the region mode with live map and metrics.
 
@@ -424,41 +429,10 @@ class ParameterExplorer:
             line.set_data(pts[:, 0], pts[:, 1])
         self.update()
 
-    @property
-    def lam(self) -> int:
-        """Grid subsampling lambda."""
-        return self._state["lam"]
-
-    @lam.setter
-    def lam(self, value):
-        self.set(lam=value)
-
-    @property
-    def beta_h(self) -> float:
-        """Weight of the high tier, beta_H."""
-        return self._state["beta_h"]
-
-    @beta_h.setter
-    def beta_h(self, value):
-        self.set(beta_h=value)
-
-    @property
-    def beta_m(self) -> float:
-        """Weight of the medium tier, beta_M."""
-        return self._state["beta_m"]
-
-    @beta_m.setter
-    def beta_m(self, value):
-        self.set(beta_m=value)
-
-    @property
-    def beta_l(self) -> float:
-        """Weight of the low tier, beta_L."""
-        return self._state["beta_l"]
-
-    @beta_l.setter
-    def beta_l(self, value):
-        self.set(beta_l=value)
+    lam = _setting("lam", "Grid subsampling lambda.")
+    beta_h = _setting("beta_h", "Weight of the high tier, beta_H.")
+    beta_m = _setting("beta_m", "Weight of the medium tier, beta_M.")
+    beta_l = _setting("beta_l", "Weight of the low tier, beta_L.")
 
     @property
     def betas(self) -> tuple[float, float, float]:
@@ -474,41 +448,10 @@ class ParameterExplorer:
             raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}") from None
         self.set(beta_h=bh, beta_m=bm, beta_l=bl)
 
-    @property
-    def bandwidth(self) -> float:
-        """KDE bandwidth factor sigma."""
-        return self._state["bandwidth"]
-
-    @bandwidth.setter
-    def bandwidth(self, value):
-        self.set(bandwidth=value)
-
-    @property
-    def region(self) -> str:
-        """Region mode, ``"convex"`` or ``"alpha"``."""
-        return self._state["region"]
-
-    @region.setter
-    def region(self, value):
-        self.set(region=value)
-
-    @property
-    def alpha(self) -> float:
-        """Alpha-shape circumradius in pixels (used when ``region == "alpha"``)."""
-        return self._state["alpha"]
-
-    @alpha.setter
-    def alpha(self, value):
-        self.set(alpha=value)
-
-    @property
-    def opacity(self) -> float:
-        """Opacity of the map overlay."""
-        return self._state["opacity"]
-
-    @opacity.setter
-    def opacity(self, value):
-        self.set(opacity=value)
+    bandwidth = _setting("bandwidth", "KDE bandwidth factor sigma.")
+    region = _setting("region", 'Region mode, ``"convex"`` or ``"alpha"``.')
+    alpha = _setting("alpha", 'Alpha-shape circumradius in pixels (used when ``region == "alpha"``).')
+    opacity = _setting("opacity", "Opacity of the map overlay.")
 
     @property
     def params(self) -> dict:
