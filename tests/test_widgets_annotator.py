@@ -530,3 +530,11 @@ def test_draws_into_a_given_axes_and_is_a_view_over_its_session():
         assert plt.fignum_exists(fig.number)  # a given figure stays open
     finally:
         plt.close(fig)
+
+
+def test_map_options_values_are_checked_by_the_construction_rules():
+    image = np.zeros((20, 20))
+    with pytest.raises(ValueError, match="`lam` must be >= 1"):
+        Annotator(image, map_options={"lam": 0})
+    with pytest.raises(ValueError, match="`bandwidth`"):
+        Annotator(image, map_options={"bandwidth": "wide"})

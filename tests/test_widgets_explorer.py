@@ -290,3 +290,12 @@ def test_draws_into_a_given_axes(ann, agreement):
     finally:
         ex.close()
         plt.close(fig)
+
+
+def test_map_params_is_the_current_setting(explorer, ann):
+    from confmap import MapParams
+
+    explorer.set(lam=70, beta_m=0.3)
+    p = explorer.map_params
+    assert isinstance(p, MapParams) and (p.lam, p.betas[1]) == (70, 0.3)
+    np.testing.assert_array_equal(confidence_map(ann, params=p.replace(ripple_warn=None)).values, explorer.map.values)

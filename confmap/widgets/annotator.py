@@ -36,6 +36,7 @@ import numpy as np
 from .. import construct as _construct
 from .._validation import check_finite_array, check_number, describe
 from ..annotation import TIERS, Annotation, image_sha256
+from ..construct import MapParams
 from ..session import EFFORT_FORMAT, EFFORT_VERSION, AnnotationSession, effort_path
 from ..style import TIER_STYLE  # the one tier style: (colour, marker, label)
 
@@ -49,7 +50,7 @@ _KEY_TIERS = {"1": "high", "2": "medium", "3": "low", "4": "sinks"}
 _UNDO_KEYS = ("z", "ctrl+z", "cmd+z")
 _REDO_KEYS = ("y", "ctrl+y", "cmd+y", "ctrl+Z", "ctrl+shift+z", "cmd+Z")
 _DELETE_MODIFIERS = ("shift",)
-_MAP_KEYS = ("lam", "betas", "bandwidth", "kernel", "region", "alpha", "sink_radius", "ripple_warn")
+_MAP_KEYS = MapParams.fields()
 
 
 
@@ -504,6 +505,7 @@ class Annotator:
         unknown = sorted(set(options) - set(_MAP_KEYS))
         if unknown:
             raise ValueError(f"unknown `map_options` key(s) {unknown}; allowed are {list(_MAP_KEYS)}")
+        MapParams.make(**options)  # the construction's own checks, now rather than at the first map
         return dict(options)
 
     def _on_edit(self, _session) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._validation import check_number, check_unit_interval, describe
 from ..annotation import Annotation
-from ..construct import check_param, confidence_map
+from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
 
@@ -467,6 +467,11 @@ class ParameterExplorer:
         if s["region"] == "alpha":
             kw["alpha"] = s["alpha"]
         return kw
+
+    @property
+    def map_params(self) -> MapParams:
+        """The current setting as a :class:`confmap.MapParams`."""
+        return MapParams.make(**self.params)
 
     @property
     def map(self):
