@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
-from confmap.learn import (  # noqa: E402
+from confmap.learn import (
     LOSSES,
     BCELoss,
     BrierLoss,
@@ -28,7 +28,7 @@ from confmap.learn import (  # noqa: E402
     soft_wins,
     table1,
 )
-from confmap.metrics import brier, soft_dice  # noqa: E402
+from confmap.metrics import brier, soft_dice
 
 SOFT_CORRECT = ("brier", "dice", "bce", "huber", "tversky_fuzzy")
 

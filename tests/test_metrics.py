@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import hypothesis as hyp
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
+import scipy.stats as stats
+import sklearn.metrics as sk
+
 from confmap import ConfmapWarning
 from confmap import metrics as M
 from confmap.metrics import UndefinedMetricWarning
-
-sk = pytest.importorskip("sklearn.metrics")
-stats = pytest.importorskip("scipy.stats")
 
 TOL = M.EIGHT_BIT_HALF_STEP
 
@@ -581,9 +584,6 @@ def test_plot_rejects_other_datasets():
 
 
 # --------------------------------------------------------------------------------- properties
-hyp = pytest.importorskip("hypothesis")
-st = pytest.importorskip("hypothesis.strategies")
-hnp = pytest.importorskip("hypothesis.extra.numpy")
 
 
 @hyp.settings(max_examples=60, deadline=None)

@@ -367,7 +367,12 @@ def test_drag_moves_a_point_in_one_undo_step(make):
     # Pressing on a point and releasing in place changes nothing.
     click(a, *HIGH[0])
     np.testing.assert_array_equal(a.annotation.high, HIGH)
-    assert not a.can_redo or a.effort["moved"] == 1
+    # ... is not an edit: the undone move stays redoable and is still counted once.
+    assert a.can_redo
+    assert a.effort["moved"] == 1
+    assert a.redo()
+    np.testing.assert_allclose(a.annotation.high[1], (66, 36), atol=1e-6)
+    assert not a.can_redo
 
 
 @pytest.mark.parametrize("how", ["right", "shift"])

@@ -1,0 +1,68 @@
+"""Tests of the suite's own rules (tests/conftest.py, pytest options): a missing piece fails CI."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+
+
+def _run_pytest(tmp_path, body, *, ci):
+    shutil.copy(TESTS / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_demo.py").write_text(body)
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS", "HYPOTHESIS_PROFILE")}
+    if ci:
+        env["CI"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+SKIPPING_TEST = "import pytest\n\ndef test_skips():\n    pytest.skip('feature X missing')\n\ndef test_ok():\n    pass\n"
+SKIPPING_MODULE = "import pytest\npytest.importorskip('no_such_module_confmap')\n\ndef test_ok():\n    pass\n"
+
+
+@pytest.mark.parametrize("body", [SKIPPING_TEST, SKIPPING_MODULE], ids=["test", "module"])
+def test_a_skip_fails_the_run_when_ci_is_set(tmp_path, body):
+    r = _run_pytest(tmp_path, body, ci=True)
+    assert r.returncode != 0, r.stdout
+    assert "skipped test fails the run because CI is set" in r.stdout
+
+
+def test_a_skip_is_only_reported_without_ci(tmp_path):
+    r = _run_pytest(tmp_path, SKIPPING_TEST, ci=False)
+    assert r.returncode == 0, r.stdout
+    assert re.search(r"1 passed, 1 skipped", r.stdout)
+
+
+def test_no_test_module_skips_on_a_missing_import():
+    """Required dependencies are imported plainly: a missing one is an error, never a skip."""
+    offenders = [p.name for p in TESTS.glob("*.py") if "importorskip(" in p.read_text() and p != Path(__file__)]
+    assert offenders == []
+
+
+def test_pytest_options_are_strict_and_report_skips():
+    opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"].split()
+    assert "--strict-markers" in opts
+    assert "-ra" in opts
+
+
+def test_ci_script_sets_ci_and_the_hypothesis_profile():
+    text = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^export CI=", text, re.M)
+    assert re.search(r"^export HYPOTHESIS_PROFILE=", text, re.M)
