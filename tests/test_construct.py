@@ -1,4 +1,5 @@
 import math
+import re
 import warnings
 
 import numpy as np
@@ -446,3 +447,78 @@ def test_import_confmap_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert confmap.__version__
+
+
+# ---------------------------------------------------------------------------------------------
+# limits: memory estimated before allocating; an all-zero map says why
+# ---------------------------------------------------------------------------------------------
+TRI = [(30, 20), (50, 22), (40, 40)]
+
+
+@pytest.mark.parametrize(
+    ("shape", "kwargs", "name"),
+    [
+        ((200_000, 200_000), {}, "annotation.shape"),  # 298 GiB in numpy before
+        ((60, 80), {"lam": 1_000_000}, "lam"),  # 7.28 TiB in numpy before
+    ],
+)
+def test_map_beyond_the_memory_limit_is_refused_before_allocating(shape, kwargs, name, monkeypatch):
+    monkeypatch.delenv("CONFMAP_MAX_MEMORY", raising=False)
+    ann = Annotation(shape, high=TRI)
+    need = 8.0 * (3 * shape[0] * shape[1] + 6 * (kwargs.get("lam", 100) + 1) ** 2)
+    with pytest.raises(ValueError, match=rf"`{re.escape(name)}` = .*Reduce `{re.escape(name)}`") as info:
+        confidence_map(ann, **kwargs)
+    msg = str(info.value)
+    assert confmap._validation.format_bytes(need) in msg  # the estimate
+    assert "half the physical memory" in msg  # where the limit came from
+    assert confmap._validation.format_bytes(confmap._validation.physical_memory() / 2) in msg  # the limit
+
+
+@pytest.mark.filterwarnings("ignore::confmap.RippleWarning")
+def test_memory_limit_is_overridable_by_argument_and_environment(monkeypatch):
+    ann = Annotation((60, 80), high=TRI)
+    need = 8.0 * (3 * 60 * 80 + 6 * 101**2)
+    assert confidence_map(ann, max_memory=need).max() == 1.0  # at the limit: allowed
+    with pytest.raises(ValueError, match=r"more than the limit of .*\(`max_memory`\)"):
+        confidence_map(ann, max_memory=need - 1)
+    monkeypatch.setenv("CONFMAP_MAX_MEMORY", str(need - 1))
+    with pytest.raises(ValueError, match=r"\(CONFMAP_MAX_MEMORY\)"):
+        confidence_map(ann)
+    assert confidence_map(ann, max_memory=need).max() == 1.0  # the argument wins over the environment
+    monkeypatch.setenv("CONFMAP_MAX_MEMORY", "lots")
+    with pytest.raises(ValueError, match="CONFMAP_MAX_MEMORY must be a number of bytes, got 'lots'"):
+        confidence_map(ann)
+    with pytest.raises(ValueError, match="`max_memory` must be > 0"):
+        confidence_map(ann, max_memory=0)
+
+
+@pytest.mark.filterwarnings("ignore::confmap.RippleWarning")
+def test_batch_beyond_the_memory_limit_is_refused_before_any_map():
+    anns = [Annotation((60, 80), high=TRI)] * 1000
+    one = 8.0 * (3 * 60 * 80 + 6 * 101**2)
+    with pytest.raises(ValueError, match=r"a batch of 1000 confidence maps .*`annotations` = '1000 annotations"):
+        confidence_maps(anns, max_memory=one * 2)  # each map alone would fit
+    assert confidence_maps(anns[:2], max_memory=one * 2).confidence.shape == (2, 60, 80)
+
+
+def test_estimate_is_not_below_the_measured_peak_by_much():
+    """The estimate is within a factor 3 of tracemalloc's peak (numpy reports its allocations)."""
+    import tracemalloc
+
+    ann = random_annotation(np.random.default_rng(1), (300, 400), sinks=2)
+    est = sum(confmap._validation.map_memory_bytes((300, 400), 200).values())
+    tracemalloc.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", confmap.ConfmapWarning)
+        confidence_map(ann, lam=200)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak / 3 < est < peak * 3
+
+
+@pytest.mark.parametrize("shape", [(61, 83), (512, 512)])
+def test_vanishing_bandwidth_says_the_map_is_all_zero_and_why(shape):
+    ann = Annotation(shape, high=TRI, medium=[(20, 10), (60, 12), (62, 50), (18, 48)])
+    with pytest.warns(confmap.ConfmapWarning, match=r"the map is all zeros .*density underflows.*larger bandwidth"):
+        cm = confidence_map(ann, bandwidth=1e-12, ripple_warn=None)
+    assert not cm.values.any()
