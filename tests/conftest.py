@@ -7,16 +7,17 @@ CI skip rule
     into a failure that names the skip reason.
 
 Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=<name>``)
-    ``default``
-        What a plain ``pytest`` run uses: quick, for development.
-    ``ci``
-        What ``.ci/run`` uses: more examples of the construction properties, sized so the whole CI run
-        stays within its budget on a 2-core machine (see the README's testing section for the numbers).
+    ``ci`` (the default)
+        2,000 examples for each construction property (``tests/test_construct_properties.py``): what
+        ``bash scripts/test.sh`` and ``.ci/run`` run, sized so the whole CI run stays within its budget
+        on a 2-core machine (the README's testing section has the measured times).
     ``thorough``
-        10,000 examples for each construction property (``tests/test_construct_properties.py``); run it
-        before a release or after changing the construction.
+        10,000 examples for each construction property; run it before a release or after changing the
+        construction (about 5x the ``ci`` time).
+    ``dev``
+        300 examples: a quick check while developing.
     Tests that set their own ``max_examples`` keep it; the construction properties take theirs from
-    the profile.
+    the profile (the weights-vs-Delaunay oracle, whose oracle is slow, a quarter of it).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from hypothesis import HealthCheck, settings
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 #: examples per construction property in each profile
-PROFILE_EXAMPLES = {"default": 300, "ci": 2000, "thorough": 10_000}
+PROFILE_EXAMPLES = {"dev": 300, "ci": 2000, "thorough": 10_000}
 for _name, _n in PROFILE_EXAMPLES.items():
     settings.register_profile(_name, max_examples=_n, **_COMMON)
 
-_profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
+_profile = os.environ.get("HYPOTHESIS_PROFILE") or "ci"
 if _profile not in PROFILE_EXAMPLES:
     raise ValueError(f"HYPOTHESIS_PROFILE must be one of {sorted(PROFILE_EXAMPLES)}, got {_profile!r}")
 settings.load_profile(_profile)

@@ -66,3 +66,17 @@ def test_ci_script_sets_ci_and_the_hypothesis_profile():
     text = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^export CI=", text, re.M)
     assert re.search(r"^export HYPOTHESIS_PROFILE=", text, re.M)
+
+
+def test_hypothesis_profiles():
+    """The loaded profile sets the construction properties' examples; `thorough` is 10,000."""
+    from hypothesis import settings
+
+    from conftest import PROFILE_EXAMPLES
+
+    assert PROFILE_EXAMPLES["thorough"] == 10_000
+    assert settings.get_profile("thorough").max_examples == 10_000
+    profile = os.environ.get("HYPOTHESIS_PROFILE") or "ci"
+    assert settings.default.max_examples == PROFILE_EXAMPLES[profile]
+    props = (TESTS / "test_construct_properties.py").read_text()
+    assert "max_examples=" not in props.replace("max_examples=max(50, settings.default.max_examples // 4)", "")
