@@ -1012,8 +1012,8 @@ def confidence_map(
     **Sinks** (the paper's future work: removing interposed normal tissue). For sink points
     ``s_j`` with radius ``r``: (1) grid points within ``r`` of a sink get weight 0 before the
     KDE; (2) the density is multiplied by ``prod_j (1 - exp(-|p - s_j|**2 / (2 (r/3)**2)))``,
-    which is exactly 0 at each sink and at least ``1 - exp(-4.5) = 0.98889`` beyond ``r``; (3) Eq. 7 normalises. So the map
-    is 0 at a sink on a pixel centre, and small at the pixels next to a sink between pixels, even
+    which is exactly 0 at each sink and at least ``1 - exp(-4.5) = 0.98889`` beyond ``r``; (3) Eq. 7
+    normalises. So the map is 0 at a sink on a pixel centre, and small at the pixels next to a sink between pixels, even
     inside a high-confidence region.
 
     Examples

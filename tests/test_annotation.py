@@ -213,7 +213,8 @@ def mutated_documents(draw):
         for tier in draw(st.lists(st.sampled_from([*TIERS, "other"]), max_size=2, unique=True)):
             doc["points"][tier] = draw(json_values)
     if isinstance(doc.get("metadata"), dict):
-        for key in draw(st.lists(st.sampled_from(["spacing", "image_id", "notes", "annotator", "image_sha256"]), max_size=2, unique=True)):
+        fields = st.sampled_from(["spacing", "image_id", "notes", "annotator", "image_sha256"])
+        for key in draw(st.lists(fields, max_size=2, unique=True)):
             doc["metadata"][key] = draw(json_values)
     return doc
 

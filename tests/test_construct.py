@@ -573,7 +573,9 @@ def _sink_factor(shape, sinks, r):
 
 
 def test_sinks_equal_brute_force_density_times_suppression():
-    ann = Annotation((120, 120), high=[(30, 30), (90, 32), (92, 90), (28, 88)], medium=[(10, 12), (110, 8), (112, 110), (8, 108)])
+    ann = Annotation(
+        (120, 120), high=[(30, 30), (90, 32), (92, 90), (28, 88)], medium=[(10, 12), (110, 8), (112, 110), (8, 108)]
+    )
     ann = ann.replace(sinks=[(60, 60), (45.3, 70.6), (95.5, 40.2)])
     cm = confidence_map(ann, bandwidth=0.15)
     r = cm.attrs["sink_radius"]

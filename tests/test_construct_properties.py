@@ -64,7 +64,8 @@ def test_random_point_sets_never_crash_or_give_nan(ann, kw):
 
 @given(ann=annotations(), kw=params, data=st.data())
 def test_map_is_invariant_under_a_permutation_within_each_tier(ann, kw, data):
-    perm = {t: data.draw(st.permutations(range(len(ann.points(t)))), label=t) for t in ("high", "medium", "low", "sinks")}
+    tiers = ("high", "medium", "low", "sinks")
+    perm = {t: data.draw(st.permutations(range(len(ann.points(t)))), label=t) for t in tiers}
     shuffled = ann.replace(**{t: ann.points(t)[list(p)] if len(p) else None for t, p in perm.items()})
     np.testing.assert_allclose(_map(shuffled, **kw), _map(ann, **kw), rtol=0, atol=1e-9)
 

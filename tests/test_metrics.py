@@ -3,15 +3,14 @@ edge cases, tolerance semantics (truncating the map's far tail changes nothing) 
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import xarray as xr
-
 import hypothesis as hyp
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
+import numpy as np
+import pytest
 import scipy.stats as stats
 import sklearn.metrics as sk
+import xarray as xr
 
 from confmap import ConfmapWarning
 from confmap import metrics as M

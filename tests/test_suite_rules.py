@@ -7,10 +7,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -70,9 +70,8 @@ def test_ci_script_sets_ci_and_the_hypothesis_profile():
 
 def test_hypothesis_profiles():
     """The loaded profile sets the construction properties' examples; `thorough` is 10,000."""
-    from hypothesis import settings
-
     from conftest import PROFILE_EXAMPLES
+    from hypothesis import settings
 
     assert PROFILE_EXAMPLES["thorough"] == 10_000
     assert settings.get_profile("thorough").max_examples == 10_000
