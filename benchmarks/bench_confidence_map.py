@@ -7,8 +7,8 @@ pixels, so it is timed on a random subset of pixels and scaled.
     python -m benchmarks --only confidence_map [--quick]
     python benchmarks/bench_confidence_map.py [--quick]        # the same
 
-Figures: for three annotations at 512x512, lam = 100, the median time of confidence_map, the
-scaled scipy time and their ratio (claim: >= 5,000x; quick mode >= 1,000x), the largest
+Figures (CPU time, which a busy neighbour on a shared machine disturbs far less than wall time):
+for three annotations at 512x512, lam = 100, the median time of confidence_map, the scaled scipy time and their ratio (claim: >= 5,000x; quick mode >= 1,000x), the largest
 difference between confmap's map and scipy's density on the timed pixels after normalisation
 (claim: <= 1e-9), and (full mode) the median time at 256^2, 512^2 and 1024^2 with lam = 100 and
 200; claim: going from 256^2 to 1024^2 (16x the pixels) costs at most 8x the time, since the cost
@@ -62,12 +62,13 @@ def tumour(size, *, seed=0, aspect=1.0, angle=0.0):
 
 
 def median_time(fn, repeats):
+    """Median CPU seconds of ``fn()`` (CPU time: on a shared machine, wall time measures the neighbours)."""
     fn()  # warm up
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return statistics.median(times)
 
 
@@ -85,9 +86,9 @@ def scipy_baseline(ann, *, lam, n_pixels, rng, cm=None):
     kde = gaussian_kde(np.vstack([gxx.ravel(), gyy.ravel()]), weights=weights.ravel(), bw_method=0.1)
     idx = rng.choice(h * w, size=min(n_pixels, h * w), replace=False)
     pts = np.vstack([idx % w, idx // w]).astype(float)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     dens = kde(pts)
-    seconds = (time.perf_counter() - t0) * (h * w) / pts.shape[1]
+    seconds = (time.process_time() - t0) * (h * w) / pts.shape[1]
     if cm is None:
         return seconds
     ours = np.asarray(cm)[idx // w, idx % w]

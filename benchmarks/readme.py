@@ -105,7 +105,7 @@ def block_confidence_map(r: Report) -> str:
     g = r.fig["confidence_map.scaling.1024_over_256"]
     text = "\n".join(rows) + "\n\n"
     text += (
-        f"Median of {f['repeats']} runs; the scipy side is timed on {f['baseline_pixels']:,} random pixels and "
+        f"CPU time, median of {f['repeats']} runs; the scipy side is timed on {f['baseline_pixels']:,} random pixels and "
         "scaled (its cost is linear in pixels), and the same pixels give the difference of the normalised "
         "maps. Claimed and checked: ratio ≥ 5,000×, difference ≤ 1e-9. The cost follows the annotated "
         "region, not pixels × grid points (round tumour of the same relative size, median): "
@@ -125,7 +125,7 @@ def block_phantom(r: Report) -> str:
         f"**{r.v('results.rater_dice.all'):.3f} overall, {r.v('results.rater_dice.well_defined'):.3f} well "
         f"defined, {r.v('results.rater_dice.diffuse'):.3f} diffuse** (published inter-neurosurgeon Dice: "
         "0.876; claimed: within 0.03). Speed: "
-        f"{p['value']:.2f} s per 256×256 image ({p['baseline']:.2f} s with a direct 2-D PSF convolution "
+        f"{p['value']:.2f} s CPU per 256×256 image ({p['baseline']:.2f} s with a direct 2-D PSF convolution "
         f"instead of the separable one, same image; bar: ≤ 0.3 s).\n" + r.footer("results", "phantom")
     )
 
@@ -168,7 +168,7 @@ def block_sweep(r: Report) -> str:
     b = r.fig["sweep.best_brier"]
     st = b["setting"]
     return (
-        f"A {s['n_settings']}-setting sweep on a 256² diffuse phantom takes {s['value']:.2f} s, "
+        f"A {s['n_settings']}-setting sweep on a 256² diffuse phantom takes {s['value']:.2f} s CPU, "
         f"{s['ratio']:.1f}× faster than a loop of direct calls ({s['baseline']:.2f} s) with the same values "
         f"(claimed: ≥ 1.2×, difference ≤ 1e-12). Best Brier on that image {b['value']:.5f} "
         f"(λ = {st['lam']:g}, β_M = {st['beta_m']:g}, σ = {st['bandwidth']:g}) vs {b['baseline']:.5f} for the paper's "

@@ -56,6 +56,7 @@ def run_one(name: str, *, quick: bool) -> dict:
     """Run one registered benchmark; its report entry (status ok, failed, error or skipped)."""
     mod = importlib.import_module(BENCHMARKS[name])
     entry = {"mode": "quick" if quick else "full", "figures": []}
+    entry.update(report.commit())  # the code that runs, recorded before it runs
     missing = [m for m in getattr(mod, "REQUIRES", ()) if importlib.util.find_spec(m) is None]
     t0 = time.perf_counter()
     if missing:
@@ -76,7 +77,6 @@ def run_one(name: str, *, quick: bool) -> dict:
             entry["status"] = "failed" if any(f.get("passed") is False for f in figs) else "ok"
     entry["seconds"] = round(time.perf_counter() - t0, 2)
     entry["date"] = report.now()
-    entry.update(report.commit())
     entry["machine"] = report.machine()
     return entry
 
