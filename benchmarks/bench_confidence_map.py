@@ -8,7 +8,8 @@ pixels, so it is timed on a random subset of pixels and scaled.
     python benchmarks/bench_confidence_map.py [--quick]        # the same
 
 Figures (CPU time, which a busy neighbour on a shared machine disturbs far less than wall time):
-for three annotations at 512x512, lam = 100, the median time of confidence_map, the scaled scipy time and their ratio (claim: >= 5,000x; quick mode >= 1,000x), the largest
+for three annotations at 512x512, lam = 100, the median time of confidence_map, the scaled scipy
+time and their ratio (claim: >= 5,000x; quick mode >= 1,000x), the largest
 difference between confmap's map and scipy's density on the timed pixels after normalisation
 (claim: <= 1e-9), and (full mode) the median time at 256^2, 512^2 and 1024^2 with lam = 100 and
 200; claim: going from 256^2 to 1024^2 (16x the pixels) costs at most 8x the time, since the cost
@@ -19,10 +20,9 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
 import time
 import warnings
-
-import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script

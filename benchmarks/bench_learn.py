@@ -60,12 +60,8 @@ class PlainUNet(nn.Module):
         for c in channels:
             self.enc.append(block(cin, c))
             cin = c
-        self.up = nn.ModuleList(
-            nn.Conv2d(channels[i], channels[i - 1], 1) for i in range(len(channels) - 1, 0, -1)
-        )
-        self.dec = nn.ModuleList(
-            block(2 * channels[i - 1], channels[i - 1]) for i in range(len(channels) - 1, 0, -1)
-        )
+        self.up = nn.ModuleList(nn.Conv2d(channels[i], channels[i - 1], 1) for i in range(len(channels) - 1, 0, -1))
+        self.dec = nn.ModuleList(block(2 * channels[i - 1], channels[i - 1]) for i in range(len(channels) - 1, 0, -1))
         self.head = nn.Conv2d(channels[0], 1, 1)
 
     def forward(self, x):
@@ -76,9 +72,7 @@ class PlainUNet(nn.Module):
                 skips.append(x)
                 x = nn.functional.max_pool2d(x, 2)
         for up, dec in zip(self.up, self.dec, strict=True):
-            x = up(
-                nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            )
+            x = up(nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
             x = dec(torch.cat([skips.pop(), x], 1))
         return torch.sigmoid(self.head(x))
 
@@ -242,10 +236,7 @@ def main(argv=None):
             f"{name:<40s} {n:>9,d} params  {fl / 1e9:6.2f} GFLOP/image  {rate:8.1f} images/s  "
             f"{rate * fl / 1e9:6.1f} GFLOP/s"
         )
-    print(
-        f"ratio confmap / reference: {a / b:.2f}x images/s, "
-        f"{(a * f_ours) / (b * f_ref):.2f}x GFLOP/s"
-    )
+    print(f"ratio confmap / reference: {a / b:.2f}x images/s, {(a * f_ours) / (b * f_ref):.2f}x GFLOP/s")
 
 
 if __name__ == "__main__":

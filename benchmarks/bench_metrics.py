@@ -96,9 +96,7 @@ def sklearn_evaluation(maps, agree, thresholds, zero_tol, one_tol):
                     out["auc"][i, r, k] = roc_auc_score(yy, p[sel])
                     roc_curve(yy, p[sel])  # the curve of Figure 3, as the baseline would draw it
             pb = p >= thr - one_tol
-            _, _, f1, _ = precision_recall_fscore_support(
-                y, pb, average="binary", zero_division=np.nan
-            )
+            _, _, f1, _ = precision_recall_fscore_support(y, pb, average="binary", zero_division=np.nan)
             out["f1"][i, k] = f1
             out["accuracy"][i, k] = accuracy_score(y, pb)
     pa, ta = ps.ravel(), ts.ravel()
@@ -175,9 +173,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="6 images of 256x256 (CI smoke run)")
     parser.add_argument("--n", type=int, default=None, help="number of images (default 30)")
     parser.add_argument("--size", type=int, default=None, help="image side in pixels (default 512)")
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="repeats of the confmap timing (best of)"
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="repeats of the confmap timing (best of)")
     parser.add_argument("--figures", default=None, help="folder to write the documentation figures")
     args = parser.parse_args(argv)
     n = args.n or (6 if args.quick else 30)
@@ -187,10 +183,7 @@ def main(argv=None):
 
     maps, agree, kinds = synthetic(n, size)
     thresholds = (0.25, 0.5, 0.75, 1.0)
-    print(
-        f"{n} images of {size}x{size} ({n * size * size / 1e6:.1f} M pixels), "
-        f"thresholds {thresholds}"
-    )
+    print(f"{n} images of {size}x{size} ({n * size * size / 1e6:.1f} M pixels), thresholds {thresholds}")
 
     times, cpus = [], []
     for _ in range(max(1, args.repeat)):
@@ -212,8 +205,7 @@ def main(argv=None):
         ref = sklearn_evaluation(maps, agree, thresholds, EIGHT_BIT_HALF_STEP, EIGHT_BIT_HALF_STEP)
     t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
     print(
-        f"scikit-learn calls (AUC + ROC curves, F1, accuracy, Brier only):        "
-        f"{t_ref:.3f} s wall, {c_ref:.3f} s CPU"
+        f"scikit-learn calls (AUC + ROC curves, F1, accuracy, Brier only):        {t_ref:.3f} s wall, {c_ref:.3f} s CPU"
     )
     print(f"ratio: scikit-learn / confmap = {t_ref / t_ours:.1f}x wall, {c_ref / c_ours:.1f}x CPU")
 

@@ -114,9 +114,7 @@ def main(n=10):
     print(f"phantom 256x256, {n} images (curvilinear, 4 raters, annotator + confidence map)")
     print(f"  separable PSF (confmap)      : {fast:.3f} s/image   (target <= 0.3 s)")
     print(f"  direct 2-D PSF (baseline)    : {slow:.3f} s/image")
-    print(
-        f"  ratio baseline / confmap     : {slow / fast:.1f}x   (max |bmode difference| {err:.1e})"
-    )
+    print(f"  ratio baseline / confmap     : {slow / fast:.1f}x   (max |bmode difference| {err:.1e})")
     print(
         f"  PSF step alone: separable {t_sep * 1e3:.2f} ms, direct 2-D {t_dir * 1e3:.2f} ms, "
         f"ratio {t_dir / t_sep:.1f}x (max difference {step_err:.1e})"

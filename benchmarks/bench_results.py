@@ -69,10 +69,16 @@ def benchmark(*, quick: bool) -> list[dict]:
                 )
             )
     for thr in ev.threshold.values:
-        figs.append(figure(f"results.f1.{thr:g}", float(ev.f1_pooled.sel(threshold=thr)), "", label=f"pooled F1 at {thr:g}"))
+        figs.append(
+            figure(f"results.f1.{thr:g}", float(ev.f1_pooled.sel(threshold=thr)), "", label=f"pooled F1 at {thr:g}")
+        )
     for tol in (None, 0.02, 0.05):
         e = ev if tol is None else metrics.evaluate(ds.confidence, ds.agreement, valid=ds.sector, one_tol=tol)
         key = "default" if tol is None else f"{tol:g}"
-        figs.append(figure(f"results.pearson.{key}", float(e.pearson_r), "", label=f"Figure 5 Pearson r, one_tol {key}"))
-        figs.append(figure(f"results.spearman.{key}", float(e.spearman_rho), "", label=f"Figure 5 Spearman, one_tol {key}"))
+        figs.append(
+            figure(f"results.pearson.{key}", float(e.pearson_r), "", label=f"Figure 5 Pearson r, one_tol {key}")
+        )
+        figs.append(
+            figure(f"results.spearman.{key}", float(e.spearman_rho), "", label=f"Figure 5 Spearman, one_tol {key}")
+        )
     return figs

@@ -43,7 +43,7 @@ class Report:
     def __init__(self, rep: dict):
         self.rep = rep
         self.fig = {}
-        for name, entry in rep.get("benchmarks", {}).items():
+        for entry in rep.get("benchmarks", {}).values():
             for f in entry.get("figures", []):
                 self.fig[f["id"]] = f
 
@@ -105,8 +105,8 @@ def block_confidence_map(r: Report) -> str:
     g = r.fig["confidence_map.scaling.1024_over_256"]
     text = "\n".join(rows) + "\n\n"
     text += (
-        f"CPU time, median of {f['repeats']} runs; the scipy side is timed on {f['baseline_pixels']:,} random pixels and "
-        "scaled (its cost is linear in pixels), and the same pixels give the difference of the normalised "
+        f"CPU time, median of {f['repeats']} runs; the scipy side is timed on {f['baseline_pixels']:,} random "
+        "pixels and scaled (its cost is linear in pixels), and the same pixels give the difference of the normalised "
         "maps. Claimed and checked: ratio ≥ 5,000×, difference ≤ 1e-9. The cost follows the annotated "
         "region, not pixels × grid points (round tumour of the same relative size, median): "
         f"{sc(256, 100)} / {sc(512, 100)} / {sc(1024, 100)} at 256² / 512² / 1024² with λ = 100, "
@@ -142,13 +142,17 @@ def block_evaluation(r: Report) -> str:
         f"| Brier, whole image / foreground | {r.v('results.brier'):.4f} / {r.v('results.brier_foreground'):.3f} "
         "| 0.00762 / 0.0437 |",
         f"| soft Dice (1 − ratio, lower is better) | {r.v('results.soft_dice'):.3f} | 0.076 |",
-        "| mean AUC, all pixels, t = 0.25 / 0.5 / 0.75 / 1.0 | " + " / ".join(f"{a:.3f}" for a in auc["all"])
+        "| mean AUC, all pixels, t = 0.25 / 0.5 / 0.75 / 1.0 | "
+        + " / ".join(f"{a:.3f}" for a in auc["all"])
         + " | > 0.9 |",
         "| mean AUC, union region | " + " / ".join(f"{a:.3f}" for a in auc["union"]) + " | > 0.9 |",
         "| pooled F1, t = 0.25 / 0.5 / 0.75 / 1.0 | " + " / ".join(f"{a:.2f}" for a in f1) + " | falls at 1.0 |",
         f"| ECE / mean bin gap | {r.v('results.ece'):.3f} / {r.v('results.mean_bin_gap'):.3f} | — |",
-        f"| Figure 5 Pearson r (Spearman), `one_tol` default / 0.02 / 0.05 | "
-        + " / ".join(f"{r.v(f'results.pearson.{k}'):.2f} ({r.v(f'results.spearman.{k}'):.2f})" for k in ("default", "0.02", "0.05"))
+        "| Figure 5 Pearson r (Spearman), `one_tol` default / 0.02 / 0.05 | "
+        + " / ".join(
+            f"{r.v(f'results.pearson.{k}'):.2f} ({r.v(f'results.spearman.{k}'):.2f})"
+            for k in ("default", "0.02", "0.05")
+        )
         + " | 0.80 |",
     ]
     return (
@@ -211,23 +215,39 @@ def block_learn_quick_detail(r: Report) -> str:
     if not r.has("learn_quick"):
         return _missing("learn_quick")
     out = []
-    for ref, title in (("agreement", "Against the raters' agreement map (the paper's reference):"),
-                       ("truth", "Against the phantom's ground truth `p`:")):
-        out += [title, "", "| Loss Function | Brier soft | Brier hard | Soft Dice soft | Soft Dice hard |",
-                "|---|---|---|---|---|"]
+    for ref, title in (
+        ("agreement", "Against the raters' agreement map (the paper's reference):"),
+        ("truth", "Against the phantom's ground truth `p`:"),
+    ):
+        out += [
+            title,
+            "",
+            "| Loss Function | Brier soft | Brier hard | Soft Dice soft | Soft Dice hard |",
+            "|---|---|---|---|---|",
+        ]
         for name, _, v in _learn_rows(r, "seed0", ref):
             out.append(f"| {name} | " + " | ".join(f"{x:.4f}" for x in v) + " |")
         out.append("")
-    out += ["Folds (of 5) in which the soft-trained network scored better than the hard-trained one:", "",
-            "| Loss Function | agreement Brier | agreement Soft Dice | truth Brier | truth Soft Dice |",
-            "|---|---|---|---|---|"]
+    out += [
+        "Folds (of 5) in which the soft-trained network scored better than the hard-trained one:",
+        "",
+        "| Loss Function | agreement Brier | agreement Soft Dice | truth Brier | truth Soft Dice |",
+        "|---|---|---|---|---|",
+    ]
     for lo, name in LOSSES.items():
-        w = [r.v(f"learn_quick.seed0.soft_wins.{ref}.{m}.{lo}") for ref in ("agreement", "truth") for m in ("brier", "soft_dice")]
+        w = [
+            r.v(f"learn_quick.seed0.soft_wins.{ref}.{m}.{lo}")
+            for ref in ("agreement", "truth")
+            for m in ("brier", "soft_dice")
+        ]
         out.append(f"| {name} | " + " | ".join(f"{x:.0f}" for x in w) + " |")
     mo = ", ".join(f"{LOSSES[lo]} {r.v(f'learn_quick.seed0.mean_output.{lo}'):.3f}" for lo in LOSSES)
-    out += ["", f"Mean soft-trained output over all held-out pixels: {mo}; mean soft label "
-            f"{r.v('learn_quick.seed0.mean_soft_label'):.3f}. Time: {r.v('learn_quick.seed0.seconds'):.0f} s "
-            "(two runs in parallel on the machine below)."]
+    out += [
+        "",
+        f"Mean soft-trained output over all held-out pixels: {mo}; mean soft label "
+        f"{r.v('learn_quick.seed0.mean_soft_label'):.3f}. Time: {r.v('learn_quick.seed0.seconds'):.0f} s "
+        "(two runs in parallel on the machine below).",
+    ]
     return "\n".join(out) + "\n" + r.footer("learn_quick")
 
 
@@ -236,14 +256,20 @@ def block_learn_sensitivity(r: Report) -> str:
         return _missing("learn_quick")
     from benchmarks.bench_learn_quick import RUNS
 
-    head = "| run | " + " | ".join(f"{LOSSES[lo].split(' (')[0] + (' (fuzzy)' if lo == 'tversky_fuzzy' else '')} soft / hard" for lo in LOSSES) + " | soft better (Brier folds) |"
+    head = (
+        "| run | "
+        + " | ".join(
+            f"{LOSSES[lo].split(' (')[0] + (' (fuzzy)' if lo == 'tversky_fuzzy' else '')} soft / hard" for lo in LOSSES
+        )
+        + " | soft better (Brier folds) |"
+    )
     rows = [head, "|---|" + "---|" * (len(LOSSES) + 1)]
     for key, (seed, threads, env) in RUNS.items():
-        desc = f"seed {seed}, {threads} thread{'s' if threads > 1 else ''}" + "".join(f", `{k}={v}`" for k, v in env.items())
-        cells = [
-            f"{r.v(f'learn_quick.{key}.agreement.brier.{lo}.soft'):.4f} / {r.v(f'learn_quick.{key}.agreement.brier.{lo}.hard'):.4f}"
-            for lo in LOSSES
-        ]
+        desc = f"seed {seed}, {threads} thread{'s' if threads > 1 else ''}" + "".join(
+            f", `{k}={v}`" for k, v in env.items()
+        )
+        brier = f"learn_quick.{key}.agreement.brier"
+        cells = [f"{r.v(f'{brier}.{lo}.soft'):.4f} / {r.v(f'{brier}.{lo}.hard'):.4f}" for lo in LOSSES]
         wins = " / ".join(f"{r.v(f'learn_quick.{key}.soft_wins.agreement.brier.{lo}'):.0f}" for lo in LOSSES)
         cap = r.fig[f"learn_quick.{key}.seconds"]["cpu_capability"]
         rows.append(f"| {desc} (kernels: {cap}) | " + " | ".join(cells) + f" | {wins} |")
@@ -254,8 +280,12 @@ def block_learn_speed(r: Report) -> str:
     if not r.has("learn"):
         return _missing("learn")
     rows = ["| input | network | params | GFLOP / image (fwd+bwd) | images/s | GFLOP/s |", "|---|---|---|---|---|---|"]
-    names = {"confmap": "`confmap.learn.UNet` (8, 16, 32, 64)", "monai_basicunet": "MONAI `BasicUNet` (8, 16, 32, 64, 64, 8)",
-             "monai_unet": "MONAI `UNet`, same channels, `num_res_units=2`", "plain": "plain bilinear-decoder UNet"}
+    names = {
+        "confmap": "`confmap.learn.UNet` (8, 16, 32, 64)",
+        "monai_basicunet": "MONAI `BasicUNet` (8, 16, 32, 64, 64, 8)",
+        "monai_unet": "MONAI `UNet`, same channels, `num_res_units=2`",
+        "plain": "plain bilinear-decoder UNet",
+    }
     ratios = []
     for size in (64, 256):
         for k, name in names.items():
@@ -263,16 +293,22 @@ def block_learn_speed(r: Report) -> str:
             if fid not in r.fig:
                 continue
             f = r.fig[fid]
-            rows.append(f"| {size}×{size} | {name} | {f['params']:,} | {f['gflop_per_image']:.2f} | {f['value']:.1f} "
-                        f"| {f['gflop_per_s']:.1f} |")
+            rows.append(
+                f"| {size}×{size} | {name} | {f['params']:,} | {f['gflop_per_image']:.2f} | {f['value']:.1f} "
+                f"| {f['gflop_per_s']:.1f} |"
+            )
             if "ratio" in f:
                 ratios.append(f"{f['ratio']:.2f}× {name.split(' (')[0]}'s images/s at {size}²")
         g = r.fig.get(f"learn.{size}.gflops_ratio_vs_monai_unet")
         if g:
             ratios.append(f"{g['ratio']:.2f}× MONAI `UNet`'s GFLOP/s at {size}²")
-    return ("\n".join(rows) + "\n\nconfmap's UNet: " + "; ".join(ratios)
-            + " (claimed: ≥ 0.5× BasicUNet's images/s, ≥ 1× MONAI UNet's GFLOP/s). 1 thread, batch 4, BCE, Adam, "
-            "all networks interleaved on the same batches.\n" + r.footer("learn"))
+    return (
+        "\n".join(rows)
+        + "\n\nconfmap's UNet: "
+        + "; ".join(ratios)
+        + " (claimed: ≥ 0.5× BasicUNet's images/s, ≥ 1× MONAI UNet's GFLOP/s). 1 thread, batch 4, BCE, Adam, "
+        "all networks interleaved on the same batches.\n" + r.footer("learn")
+    )
 
 
 BLOCKS = {
