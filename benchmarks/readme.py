@@ -62,7 +62,8 @@ class Report:
             libs = ", ".join(f"{k} {m[k]}" for k in ("python", "numpy", "torch", "monai") if k in m)
             dirty = " + uncommitted changes" if e.get("dirty") else ""
             parts.append(
-                f"`{name}` {e['date']}, commit {e['commit']}{dirty}, {m['cpu']} ({m['cores']} cores), {libs}; "
+                f"`{name}` {e['date']}, commit {e['commit']}{dirty}, {m['cpu']} ({m['cores']} cores"
+                f"{', load average ' + str(m['load_average']) if m.get('load_average') is not None else ''}), {libs}; "
                 f"{e['status']}"
             )
         return (

@@ -98,6 +98,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,
+        "load_average": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
     }
     for mod in ("confmap", "torch", "sklearn", "monai"):
         m = sys.modules.get(mod)
