@@ -308,7 +308,8 @@ def block_learn_speed(r: Report) -> str:
         + "\n\nconfmap's UNet: "
         + "; ".join(ratios)
         + " (claimed: ≥ 0.5× BasicUNet's images/s, ≥ 1× MONAI UNet's GFLOP/s). 1 thread, batch 4, BCE, Adam, "
-        "all networks interleaved on the same batches." + _extrapolation(r) + "\n" + r.footer("learn")
+        "all networks interleaved on the same batches. On a shared machine the absolute rates vary several-fold "
+        "with its load; the ratios are what is claimed." + _extrapolation(r) + "\n" + r.footer("learn")
     )
 
 
@@ -319,7 +320,7 @@ def _extrapolation(r: Report) -> str:
     steps = 60 * 60 * 32  # units x epochs x training images of run_experiment("full")
     return (
         f" Extrapolated, not measured: the full configuration's {steps:,} training image-steps at 256² would "
-        f"take about {steps / f['value'] / 3600:.1f} h at confmap's rate above on this CPU."
+        f"take about {steps / f['value'] / 3600:.1f} h at confmap's rate above (which depends on the load)."
     )
 
 
