@@ -109,13 +109,17 @@ def test_claim_refuses_an_unknown_operator():
         report.claim("~", 1)
 
 
-def test_committed_report_is_valid_and_passed():
+def test_committed_report_is_valid_and_complete():
     rep = report.load(ROOT / "benchmarks" / "report.json")
     assert report.validate(rep) == []
     assert set(rep["benchmarks"]) == set(run.BENCHMARKS)
     for name, entry in rep["benchmarks"].items():
         assert entry["mode"] == "full", name
-        assert entry["status"] == "ok", (name, entry.get("reason"), entry.get("error"))
+        # "failed" is allowed: a claim that a full run did not meet is shown in the README, not hidden
+        assert entry["status"] in ("ok", "failed"), (name, entry.get("reason"), entry.get("error"))
+        for f in entry["figures"]:
+            if "claim" in f:
+                assert isinstance(f["passed"], bool), (name, f["id"])
 
 
 def test_readme_tables_match_the_committed_report():
