@@ -112,7 +112,10 @@ def test_claim_refuses_an_unknown_operator():
 def test_committed_report_is_valid_and_complete():
     rep = report.load(ROOT / "benchmarks" / "report.json")
     assert report.validate(rep) == []
-    assert set(rep["benchmarks"]) == set(run.BENCHMARKS)
+    quick_ones = {n for n, m in run.BENCHMARKS.items() if not getattr(importlib.import_module(m), "FULL_ONLY", False)}
+    # every benchmark of the quick mode is in it; a full-only one (minutes) may be missing, and the
+    # README then says "not measured" where its table belongs
+    assert quick_ones <= set(rep["benchmarks"]) <= set(run.BENCHMARKS)
     for name, entry in rep["benchmarks"].items():
         assert entry["mode"] == "full", name
         # "failed" is allowed: a claim that a full run did not meet is shown in the README, not hidden
