@@ -138,9 +138,13 @@ def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
 
     img = _image(5, 6)
     _write_dicom(tmp_path / "m1.dcm", img, photometric="MONOCHROME1", region=None)
-    da = cio.read_dicom(tmp_path / "m1.dcm")
+    with pytest.raises(ValueError, match=r"m1.dcm' has no pixel spacing.*PixelSpacing \(0028,0030\).*`spacing="):
+        cio.read_dicom(tmp_path / "m1.dcm")
+    da = cio.read_dicom(tmp_path / "m1.dcm", spacing=(1, 1))
     np.testing.assert_allclose(da.values, 1 - img / 255.0, atol=1e-6)
-    assert "spacing_mm" not in da.attrs
+    assert da.attrs["spacing_mm"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="contradicts the spacing"):
+        cio.read_dicom(tmp_path / "rgb.dcm", spacing=(1, 1))
 
     cine = np.stack([_image(5, 6, seed=s) for s in range(3)])
     _write_dicom(tmp_path / "cine.dcm", cine, frames=3)
