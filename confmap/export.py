@@ -12,6 +12,8 @@ file says where its pixels are. Every writer here takes that from one :class:`co
 - :func:`write_nrrd` -- float32, ``space: left-posterior-superior``, gzip; pynrrd or SimpleITK.
 - :func:`write_dicom_seg` / :func:`read_dicom_seg` -- DICOM Segmentation, FRACTIONAL with
   fractional type PROBABILITY (highdicom), referencing a source DICOM instance pixel for pixel.
+- :func:`write_us_dicom` -- a grey image as a single-frame ultrasound DICOM with its spacing (to try
+  the DICOM path on a phantom).
 
 Both NIfTI/NRRD writers put pixel ``(x, y)`` at ``geometry.index_to_physical([[x, y]])`` as read by
 SimpleITK's ``TransformIndexToPhysicalPoint((x, y, 0))`` (tests/test_export.py checks every writer
@@ -41,6 +43,7 @@ __all__ = [
     "write_dicom_seg",
     "write_nifti",
     "write_nrrd",
+    "write_us_dicom",
 ]
 
 #: SNOMED CT codes of the segment written by :func:`write_dicom_seg` (category, type).
@@ -295,6 +298,91 @@ def _dicom_dataset(source, name="source"):
     return pydicom.dcmread(path)
 
 
+def write_us_dicom(
+    image,
+    path,
+    *,
+    geometry=None,
+    spacing=None,
+    patient_id: str = "CONFMAP-PHANTOM",
+    patient_name: str = "Phantom^Confmap",
+    study_instance_uid: str | None = None,
+):
+    """Write a grey image as a single-frame ultrasound DICOM (8-bit MONOCHROME2), atomically.
+
+    For trying the DICOM path end to end on a phantom image (notebook 05, the tests); not a
+    clinical exporter.
+
+    Parameters
+    ----------
+    image : xarray.DataArray or array_like, shape (H, W)
+        Grey values in [0, 1], stored as ``round(255 * value)``.
+    path : str or os.PathLike
+    geometry, spacing
+        As :func:`map_geometry`; a spacing is required (an ultrasound DICOM without one is refused
+        by :func:`confmap.io.read_dicom`).
+    patient_id, patient_name : str
+    study_instance_uid : str, optional
+        Default a new UID.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Notes
+    -----
+    US Image Storage (1.2.840.10008.5.1.4.1.1.6.1) with the spacing twice: a Sequence of Ultrasound
+    Regions (0018,6011) region covering the image, PhysicalDeltaX/Y in cm (what scanners write),
+    and PixelSpacing (0028,0030) (what SimpleITK/GDCM and so 3D Slicer read: they ignore the region
+    sequence and would show the image in 1 mm pixels). If the geometry has an origin or direction
+    other than 0 / identity, the Image Plane module (ImagePositionPatient, ImageOrientationPatient)
+    and a FrameOfReferenceUID are written too.
+    """
+    pydicom = import_optional("pydicom", "writing DICOM", "pydicom")
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    path = _path(path)
+    values = check_map(image, name="image", unit=True)
+    g = map_geometry(image, geometry=geometry, spacing=spacing)
+    if g is None:
+        raise ValueError("`image` has no spacing: pass `spacing=(dy, dx)` in mm or `geometry=`")
+    h, w = values.shape
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = study_instance_uid or generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality, ds.Manufacturer = "US", "confmap"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = patient_name, patient_id, "", ""
+    ds.StudyID, ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "1", "20260101", "120000", ""
+    ds.ReferringPhysicianName, ds.SeriesNumber, ds.InstanceNumber = "", 1, 1
+    ds.Rows, ds.Columns = h, w
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = np.rint(values * 255.0).astype(np.uint8).tobytes()
+    dy, dx = g.spacing
+    region = pydicom.Dataset()
+    region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
+    region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = w - 1, h - 1
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
+    region.PhysicalDeltaX, region.PhysicalDeltaY = dx / 10.0, dy / 10.0
+    ds.SequenceOfUltrasoundRegions = [region]
+    ds.PixelSpacing = [f"{dy:.10g}", f"{dx:.10g}"]
+    if not g.is_identity:
+        m = g.matrix
+        ds.FrameOfReferenceUID = generate_uid()
+        ds.ImagePositionPatient = [f"{v:.10g}" for v in g.origin]
+        ds.ImageOrientationPatient = [f"{v:.10g}" for v in (*m[:, 0], *m[:, 1])]
+        ds.SliceThickness = f"{g.slice_thickness:.10g}"
+    return atomic_write(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True), suffix=".dcm")
+
+
 def write_dicom_seg(
     soft,
     path,
@@ -343,7 +431,9 @@ def write_dicom_seg(
     -----
     An ultrasound image usually has no Frame of Reference; highdicom then references the source
     instance frame by frame (no plane positions), which works for a single-frame source only
-    (highdicom issue 284): pick one frame of a cine first. OHIF does not display FRACTIONAL SEGs;
+    (highdicom issue 284): pick one frame of a cine first. Such a source usually has a
+    PixelSpacing but no SliceThickness; highdicom then writes a Pixel Measures sequence that its
+    own reader refuses, so that sequence is left out (the SEG is placed by its source instance). OHIF does not display FRACTIONAL SEGs;
     3D Slicer (QuantitativeReporting) and highdicom read them.
     """
     hd = import_optional("highdicom", "writing DICOM-SEG", "highdicom")
@@ -397,6 +487,12 @@ def write_dicom_seg(
         max_fractional_value=mfv,
         series_description=str(series_description),
     )
+    shared = seg.SharedFunctionalGroupsSequence[0]
+    measures = shared.get("PixelMeasuresSequence")
+    if measures is not None and "SliceThickness" not in measures[0] and "FrameOfReferenceUID" not in ds:
+        # highdicom copies PixelSpacing without a SliceThickness, then cannot read its own file back;
+        # without a Frame of Reference the SEG is placed by its source instance anyway.
+        del shared.PixelMeasuresSequence
     return atomic_write(path, lambda tmp: seg.save_as(tmp), suffix=".dcm")
 
 
