@@ -433,8 +433,8 @@ def write_dicom_seg(
     instance frame by frame (no plane positions), which works for a single-frame source only
     (highdicom issue 284): pick one frame of a cine first. Such a source usually has a
     PixelSpacing but no SliceThickness; highdicom then writes a Pixel Measures sequence that its
-    own reader refuses, so that sequence is left out (the SEG is placed by its source instance). OHIF does not display FRACTIONAL SEGs;
-    3D Slicer (QuantitativeReporting) and highdicom read them.
+    own reader refuses, so that sequence is left out (the SEG is placed by its source instance).
+    OHIF does not display FRACTIONAL SEGs (OHIF issue 1346); for display write NIfTI or NRRD too.
     """
     hd = import_optional("highdicom", "writing DICOM-SEG", "highdicom")
     from pydicom.uid import generate_uid
@@ -529,7 +529,9 @@ def read_dicom_seg(path, *, source=None, segment: int = 1):
         ds = _dicom_dataset(source)
         uid = str(ds.SOPInstanceUID)
         if uid not in refs:
-            raise ValueError(f"`source` (SOPInstanceUID {uid}) is not referenced by {str(path)!r} (it references {refs})")
+            raise ValueError(
+                f"`source` (SOPInstanceUID {uid}) is not referenced by {str(path)!r} (it references {refs})"
+            )
     px = seg.get_pixels_by_source_instance(
         source_sop_instance_uids=[uid], segment_numbers=[int(segment)], combine_segments=False
     )

@@ -88,7 +88,9 @@ class ImageGeometry:
             raise ValueError(f"`direction` must be a finite 3x3 matrix, got {describe(self.direction)}")
         d = d.reshape(3, 3)
         if not np.allclose(d.T @ d, np.eye(3), atol=1e-6):
-            raise ValueError(f"`direction` must be orthonormal (columns of unit length, at right angles), got {d.tolist()}")
+            raise ValueError(
+                f"`direction` must be orthonormal (columns of unit length, at right angles), got {d.tolist()}"
+            )
         set_(self, "direction", tuple(float(v) for v in d.ravel()))
         t = float(self.slice_thickness)
         if not (math.isfinite(t) and t > 0):

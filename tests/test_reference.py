@@ -110,7 +110,11 @@ def test_stack_of_images_is_a_target_for_evaluate():
     [
         ({"masks": np.zeros((5, 6))}, ValueError, "`masks` must have 3 or 4 dimensions"),
         ({"masks": np.full((2, 5, 6), 2)}, ValueError, "`masks` must be binary"),
-        ({"masks": np.zeros((2, 5, 6)), "valid": np.ones((5, 5), bool)}, ValueError, r"`valid` must have shape \(5, 6\)"),
+        (
+            {"masks": np.zeros((2, 5, 6)), "valid": np.ones((5, 5), bool)},
+            ValueError,
+            r"`valid` must have shape \(5, 6\)",
+        ),
         ({"masks": np.zeros((2, 5, 6)), "valid": np.full((5, 6), 0.5)}, ValueError, "`valid` must be a boolean"),
         ({"masks": np.zeros((2, 5, 6)), "max_iterations": 0}, ValueError, "`max_iterations` must be >= 1"),
     ],
