@@ -19,7 +19,8 @@ format         file                        stored as                            
 Exact means ``read_annotations(write_annotations(a)) == a`` for the points and image size, bit for
 bit: besides the tool's own coordinates (mm, percent, corner-based pixels), confmap keeps the pixel
 point (``confmap_xy``) and uses it only while it still converts to exactly the tool's coordinates;
-a point moved in the tool is converted from the tool's coordinates (float rounding, below 1e-9 px).
+a point moved in the tool is converted from the tool's coordinates (float rounding, below 1e-9 px;
+a point that lands less than 1e-6 px outside the image that way is put on its edge).
 CVAT drops unknown fields and its exporter rounds to 0.01 px, so a file that went through CVAT
 comes back within 0.005 px.
 

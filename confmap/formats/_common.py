@@ -222,11 +222,29 @@ def build(records, path, *, images=None, shape=None) -> list:
             raise fail(
                 path, f"{rec.where}image size", "an image size; this file has none, so pass shape=(H, W) or images={...}"
             )
+        pts = {t: _snap(rec.points[t], rshape) for t in TIERS}
         try:
-            out.append(Annotation(rshape, **{t: rec.points[t] or None for t in TIERS}, **meta))
+            out.append(Annotation(rshape, **pts, **meta))
         except (TypeError, ValueError) as exc:
             raise fail(path, f"{rec.where}points", "points inside the image and valid metadata", str(exc)) from None
     return out
+
+
+#: Points this close outside the image extent (pixels) are put on its edge: float rounding of a
+#: point on the edge through mm or percent. Farther out is an error.
+EDGE_TOLERANCE = 1e-6
+
+
+def _snap(points, shape):
+    if not points:
+        return None
+    arr = np.array(points, dtype=float)
+    h, w = shape
+    for col, hi in ((0, w - 0.5), (1, h - 0.5)):
+        v = arr[:, col]
+        near = ((v < -0.5) & (v >= -0.5 - EDGE_TOLERANCE)) | ((v > hi) & (v <= hi + EDGE_TOLERANCE))
+        arr[near, col] = np.clip(v[near], -0.5, hi)
+    return arr
 
 
 def _match(rec, meta, table):

@@ -1,14 +1,17 @@
 """CVAT for images 1.1 XML: ``<image>`` elements holding ``<points>`` shapes, one label per tier.
 
 CVAT measures from the image's top-left *corner* (the image spans ``[0, W] x [0, H]``), so a
-stored point is ``(x + 0.5, y + 0.5)``. confmap writes full float precision; **CVAT's own exporter
-rounds every coordinate to 0.01 px** (``"%.2f"``), so a file that went through CVAT comes back
-within 0.005 px. XML is parsed with ``defusedxml`` (entity expansion and external entities are
+stored point is ``(x + 0.5, y + 0.5)``. confmap adds the 0.5 in decimal arithmetic to the shortest
+repr of ``x`` and subtracts it the same way on reading, so its own files round-trip exactly; **CVAT's
+own exporter rounds every coordinate to 0.01 px** (``"%.2f"``), so a file that went through CVAT
+comes back within 0.005 px. XML is parsed with ``defusedxml`` (entity expansion and external entities are
 refused).
 """
 
 from __future__ import annotations
 
+import decimal
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,11 +19,14 @@ from ..annotation import TIERS
 from .._validation import atomic_write_bytes, describe
 from ._common import TIER_COLOURS, Record, fail, positive_int, read_text, tier_of
 
-OFFSET = 0.5
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+OFFSET = decimal.Decimal("0.5")
+_EXACT = decimal.Context(prec=1100)  # enough digits for any float's shortest repr plus 0.5
 
 
 def _fmt(v: float) -> str:
-    return repr(float(v) + OFFSET)
+    """``x + 0.5`` in decimal arithmetic on ``repr(x)``: short, and :func:`_coord` recovers ``x`` exactly."""
+    return str(_EXACT.add(decimal.Decimal(repr(float(v))), OFFSET))
 
 
 def to_xml(annotations) -> bytes:
@@ -40,6 +46,10 @@ def to_xml(annotations) -> bytes:
         ET.SubElement(lab, "attributes")
     for k, ann in enumerate(annotations):
         h, w = ann.shape
+        if ann.image_id is not None and _XML_ILLEGAL.search(ann.image_id):
+            raise ValueError(
+                f"`annotations[{k}].image_id` holds control characters that XML 1.0 cannot store: {ann.image_id!r}"
+            )
         img = ET.SubElement(
             root, "image", id=str(k), name=ann.image_id or f"image_{k}", width=str(w), height=str(h)
         )
@@ -78,12 +88,12 @@ def _parse(path):
 
 def _coord(text, path, field):
     try:
-        v = float(text)
-    except ValueError:
+        v = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
         raise fail(path, field, "a number", repr(text)) from None
-    if v != v or v in (float("inf"), float("-inf")):
-        raise fail(path, field, "a finite number", repr(text))
-    return v - OFFSET
+    if not v.is_finite() or v.adjusted() > 400:
+        raise fail(path, field, "a finite number of pixels", repr(text))
+    return float(_EXACT.subtract(v, OFFSET))
 
 
 def read(path, table):

@@ -51,7 +51,8 @@ def to_dict(ann, *, geometry=None) -> dict:
     markups = []
     for tier in TIERS:
         pts = ann.points(tier)
-        lps = g.index_to_physical(pts) if len(pts) else np.empty((0, 3))
+        # one point per call, as the reader re-encodes it (a matmul of N rows may round differently)
+        lps = [g.index_to_physical(xy[None, :])[0] for xy in pts]
         control = [
             {
                 "id": str(i + 1),
