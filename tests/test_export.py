@@ -112,8 +112,11 @@ def test_map_written_next_to_a_dicom_overlays_it_in_simpleitk(tmp_path, gname):
     )
 
 
+@pytest.mark.parametrize("reader", ["nibabel", "SimpleITK"])
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_map_of_a_nifti_slice_overlays_the_source_volume(tmp_path, axis):
+def test_map_of_a_nifti_slice_overlays_the_source_volume(tmp_path, monkeypatch, axis, reader):
+    if reader == "SimpleITK":
+        monkeypatch.setattr(cio, "_has", lambda module: module != "nibabel")
     vol = np.random.default_rng(3).random((6, 7, 8)).astype(np.float32)  # (z, y, x)
     g3 = GEOMETRIES["oblique"]
     a = g3.nifti_affine() @ np.diag([1.0, 1.0, 1.5, 1.0])  # slices 1.5 mm apart
