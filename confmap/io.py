@@ -376,7 +376,9 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         ``confidence`` (zeros where a case has no annotation; ``has_annotation`` says which),
         ``sector`` (all True), ``point_x``, ``point_y``, ``point_tier``; coordinates ``image``,
         ``image_id`` (case folder name), ``kind``, ``rater``, ``rater_name``, ``y``, ``x`` and,
-        when every case has the same spacing, ``y_mm``, ``x_mm`` and ``attrs["spacing_mm"]``.
+        when every case has the same spacing, ``y_mm``, ``x_mm`` and ``attrs["spacing_mm"]`` (and the
+        whole geometry, ``origin_lps_mm`` and ``direction_lps``, when every case has the same one and
+        none was resampled).
 
     Raises
     ------
@@ -404,7 +406,7 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
 
         it = tqdm(cases, desc="cases", unit="case")
     rater_names = None
-    images, masks, anns, kinds, spacings = [], [], [], [], []
+    images, masks, anns, kinds, spacings, geometries = [], [], [], [], [], []
     for case in it:
         files = sorted(case.iterdir())
         img_files = [p for p in files if _is_image_file(p, "image")]
@@ -448,8 +450,10 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         sp = img.attrs.get("spacing_mm")
         if sp is None and ann is not None and ann.spacing is not None:
             sp = list(ann.spacing)
+        geometries.append(ImageGeometry.from_attrs(img.attrs))
         if size is not None and img.shape != size:
             img_v, m, ann, sp = _resample_case(img.values, m, ann, sp, size)
+            geometries[-1] = None  # resampled: only the spacing is kept
         else:
             img_v = img.values
         images.append(np.clip(img_v, 0, None).astype(np.float32))
@@ -499,6 +503,8 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         coords["y_mm"] = ("y", np.arange(h) * dy, {"units": "mm"})
         coords["x_mm"] = ("x", np.arange(w) * dx, {"units": "mm"})
         attrs["spacing_mm"] = [dy, dx]
+        if len(set(geometries)) == 1 and geometries[0] is not None:
+            attrs.update(geometries[0].to_attrs())  # every case in the same place: keep it
     ds = xr.Dataset(
         {
             "bmode": (dims3, np.stack(images)),

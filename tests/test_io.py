@@ -344,3 +344,18 @@ def test_load_folder_errors(tmp_path):
     (tmp_path / "other" / "c0").mkdir(parents=True)
     with pytest.raises(ValueError, match="'c0' has no image file"):
         cio.load_folder(tmp_path / "other")
+
+
+def test_load_folder_keeps_a_common_dicom_geometry(tmp_path):
+    from confmap import export
+    from confmap.geometry import ImageGeometry
+
+    g = ImageGeometry(spacing=(0.3, 0.3), origin=(5.0, -2.0, 1.0), direction=(0, 1, 0, 1, 0, 0, 0, 0, -1))
+    for i, name in enumerate(("case_001", "case_002")):
+        _write_case(tmp_path, name, seed=i)
+        (tmp_path / name / "image.png").unlink()
+        export.write_us_dicom(_image(20, 24, i) / 255.0, tmp_path / name / "image.dcm", geometry=g)
+    ds = cio.load_folder(tmp_path)
+    assert ImageGeometry.from_attrs(ds.attrs) == g
+    resampled = cio.load_folder(tmp_path, size=(10, 12))
+    assert resampled.attrs["spacing_mm"] == pytest.approx([0.6, 0.6]) and "origin_lps_mm" not in resampled.attrs
