@@ -41,8 +41,11 @@ def _random_geometry(rng):
     a, b = rng.uniform(-math.pi, math.pi, 2)
     rz = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
     rx = np.array([[1, 0, 0], [0, math.cos(b), -math.sin(b)], [0, math.sin(b), math.cos(b)]])
-    return ImageGeometry(spacing=tuple(rng.uniform(0.05, 2, 2)), origin=tuple(rng.uniform(-300, 300, 3)),
-                         direction=tuple((rz @ rx).ravel()))
+    return ImageGeometry(
+        spacing=tuple(rng.uniform(0.05, 2, 2)),
+        origin=tuple(rng.uniform(-300, 300, 3)),
+        direction=tuple((rz @ rx).ravel()),
+    )
 
 
 def _strip(obj):
@@ -67,8 +70,14 @@ def _err(a, b):
 
 def measure(n=300, seed=0):
     rng = np.random.default_rng(seed)
-    cases = [("slicer", ".mrk.json", {}), ("napari", ".csv", {}), ("labelstudio", ".json", {}),
-             ("cvat", ".xml", {}), ("coco", ".json", {}), ("coco", ".json", {"offset": 0.5})]
+    cases = [
+        ("slicer", ".mrk.json", {}),
+        ("napari", ".csv", {}),
+        ("labelstudio", ".json", {}),
+        ("cvat", ".xml", {}),
+        ("coco", ".json", {}),
+        ("coco", ".json", {"offset": 0.5}),
+    ]
     out = {}
     with tempfile.TemporaryDirectory() as d:
         for fmt, ext, kw in cases:

@@ -38,8 +38,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..annotation import FORMAT_NAME, Annotation
 from .._validation import check_choice, describe
+from ..annotation import FORMAT_NAME, Annotation
 from . import _coco, _common, _cvat, _labelstudio, _napari_csv, _slicer
 from ._common import TIER_COLOURS
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import atomic_write_bytes, check_image_shape, describe
 from ..annotation import TIERS, Annotation, image_sha256
-from .._validation import atomic_write_bytes, describe
 
 #: One colour per tier, the annotator widget's (``confmap.widgets.annotator.TIER_STYLE``), for the
 #: tools that show colours (napari, CVAT, Label Studio, Slicer). Hex RGB.
@@ -48,9 +48,7 @@ def tier_of(label, table, path, field, *, strict=True):
     tier = table.get(label.strip().lower()) if isinstance(label, str) else None
     if tier is None and strict:
         allowed = sorted(table)
-        raise fail(
-            path, field, f"a tier label, one of {allowed} (map others with labels={{...}})", describe(label)
-        )
+        raise fail(path, field, f"a tier label, one of {allowed} (map others with labels={{...}})", describe(label))
     return tier
 
 
@@ -184,7 +182,7 @@ def _image_entry(value, key):
 def build(records, path, *, images=None, shape=None) -> list:
     """Records -> Annotations: match images by name or SHA-256, check sizes, check points."""
     if shape is not None:
-        shape = tuple(int(v) for v in shape)
+        shape = check_image_shape("shape", shape)
     table = {}
     if images is not None:
         if not isinstance(images, dict):
@@ -220,7 +218,9 @@ def build(records, path, *, images=None, shape=None) -> list:
             rshape = shape
         if rshape is None:
             raise fail(
-                path, f"{rec.where}image size", "an image size; this file has none, so pass shape=(H, W) or images={...}"
+                path,
+                f"{rec.where}image size",
+                "an image size; this file has none, so pass shape=(H, W) or images={...}",
             )
         pts = {t: _snap(rec.points[t], rshape) for t in TIERS}
         try:
