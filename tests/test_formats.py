@@ -450,7 +450,7 @@ def test_label_studio_export_of_several_annotators(tmp_path):
 
     task = {
         "id": 7,
-        "data": {"image": "/data/upload/3/ab12cd-us_001.png"},
+        "data": {"image": "/data/upload/3/ab12cd34-us_001.png"},
         "annotations": [
             {
                 "id": 1,
@@ -471,9 +471,13 @@ def test_label_studio_export_of_several_annotators(tmp_path):
     path.write_text(json.dumps([task]))
     anns = read_annotations(path, labels={"Tumour core": "medium"})
     assert [a.annotator for a in anns] == ["a@x.org", "4"]
-    assert anns[0].image_id == "ab12cd-us_001.png" and anns[0].shape == (480, 640)
+    assert anns[0].image_id == "ab12cd34-us_001.png" and anns[0].shape == (480, 640)
     assert anns[0].high.tolist() == [[319.5, 239.5]] and anns[0].medium.tolist() == [[159.5, 359.5]]
     assert anns[1].sinks.tolist() == [[63.5, 47.5]]
+    # matched to the original file name despite Label Studio's upload prefix
+    img = np.zeros((480, 640), np.uint8)
+    anns = read_annotations(path, labels={"Tumour core": "medium"}, images={"us_001.png": img})
+    assert [a.image_sha256 for a in anns] == [image_sha256(img)] * 2
 
 
 def test_coco_loads_in_pycocotools(tmp_path):

@@ -111,7 +111,8 @@ def read_annotations(
         Default: :func:`detect_format`.
     images : dict of str -> array (H, W[, C]) or (H, W), optional
         The images the file annotates, by name. Each annotation is matched by its image name (or
-        its base name), else by the SHA-256 of the pixels; its size must equal the image's, and
+        its base name, or that name without Label Studio's ``<8 hex digits>-`` upload prefix), else
+        by the SHA-256 of the pixels; its size must equal the image's, and
         ``image_id`` and ``image_sha256`` are filled in from the match.
     shape : (int, int), optional
         Image size ``(H, W)`` for formats that do not store one (Slicer files from Slicer itself,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +248,9 @@ def _snap(points, shape):
     return arr
 
 
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-(.+)$")
+
+
 def _match(rec, meta, table):
     name = meta.get("image_id")
     if name is not None:
@@ -255,6 +259,9 @@ def _match(rec, meta, table):
         base = os.path.basename(str(name))
         if base in table:
             return base
+        upload = _UPLOAD_PREFIX.match(base)  # Label Studio renames uploads to "<8 hex>-<name>"
+        if upload and upload.group(1) in table:
+            return upload.group(1)
     sha = meta.get("image_sha256")
     if sha is not None:
         for key, (_, s) in table.items():

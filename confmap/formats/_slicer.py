@@ -76,8 +76,11 @@ def to_dict(ann, *, geometry=None) -> dict:
                 "coordinateSystem": "LPS",
                 "coordinateUnits": "mm",
                 "locked": False,
+                "fixedNumberOfControlPoints": False,
                 "labelFormat": "%N-%d",
+                "lastUsedControlPointNumber": len(control),
                 "controlPoints": control,
+                "measurements": [],
                 "display": {
                     "visibility": True,
                     "color": _rgb(TIER_COLOURS[tier]),
