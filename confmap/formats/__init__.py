@@ -5,24 +5,25 @@ Two entry points, :func:`read_annotations` and :func:`write_annotations`, conver
 :class:`confmap.Annotation` (``(x, y) = (column, row)`` pixels, pixel centres on integers, tiers
 high, medium, low and sinks) and each tool's file:
 
-=============  ==========================  =========================================  ===================
-format         file                        stored as                                  round trip
-=============  ==========================  =========================================  ===================
-``slicer``     ``*.mrk.json`` (v1.0.3)     one Fiducial list per tier, LPS mm          exact
-``napari``     ``*.csv``                   ``index, axis-0 = y, axis-1 = x, tier``     exact
-``labelstudio`` ``*.json`` (tasks)         ``value.x = 100 (x + 0.5) / W`` percent     exact
-``cvat``       ``*.xml`` (images 1.1)      ``points="x+0.5,y+0.5;..."``                exact (CVAT: 0.005 px)
-``coco``       ``*.json``                  ``keypoints [x + offset, y + offset, 2]``   exact
-``confmap``    ``*.json``                  :meth:`confmap.Annotation.save`             exact
-=============  ==========================  =========================================  ===================
+===============  ==========================  ==========================================  ========================
+format           file                        stored as                                   round trip
+===============  ==========================  ==========================================  ========================
+``slicer``       ``*.mrk.json`` (v1.0.3)     one Fiducial list per tier, LPS mm           exact
+``napari``       ``*.csv``                   ``index, axis-0 = y, axis-1 = x, tier``      exact
+``labelstudio``  ``*.json`` (tasks)          ``value.x = 100 (x + 0.5) / W`` percent      exact
+``cvat``         ``*.xml`` (images 1.1)      ``points="x+0.5,y+0.5;..."``                 exact (CVAT: 0.005 px)
+``coco``         ``*.json``                  ``keypoints [x + offset, y + offset, 2]``    exact
+``confmap``      ``*.json``                  :meth:`confmap.Annotation.save`              exact
+===============  ==========================  ==========================================  ========================
 
 Exact means ``read_annotations(write_annotations(a)) == a`` for the points and image size, bit for
-bit: besides the tool's own coordinates (mm, percent, corner-based pixels), confmap keeps the pixel
-point (``confmap_xy``) and uses it only while it still converts to exactly the tool's coordinates;
-a point moved in the tool is converted from the tool's coordinates (float rounding, below 1e-9 px;
-a point that lands less than 1e-6 px outside the image that way is put on its edge).
-CVAT drops unknown fields and its exporter rounds to 0.01 px, so a file that went through CVAT
-comes back within 0.005 px.
+bit. napari CSV stores the shortest-repr floats themselves; CVAT adds the half pixel in decimal
+arithmetic on ``repr(x)`` and subtracts it the same way. Slicer, Label Studio and COCO keep the pixel
+point (``confmap_xy``) beside the tool's own coordinates (mm, percent, offset pixels) and use it only
+while it still converts to exactly those coordinates; a point moved in the tool, or a file whose
+tool dropped the field, is converted from the tool's coordinates (float rounding, below 1e-9 px; a
+point that lands less than 1e-6 px outside the image that way is put on its edge). CVAT's own
+exporter rounds to 0.01 px, so a file that went through CVAT comes back within 0.005 px.
 
 Metadata: ``image_id`` is the image name in every multi-image format (Label Studio ``data.image``,
 CVAT ``<image name>``, COCO ``file_name``); ``image_sha256``, ``spacing``, ``annotator`` and
