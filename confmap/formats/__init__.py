@@ -149,9 +149,11 @@ def read_annotations(
 
     Examples
     --------
-    >>> from confmap.formats import read_annotations  # doctest: +SKIP
-    >>> [ann] = read_annotations("case1.mrk.json", shape=(480, 640),
+    >>> from confmap.formats import read_annotations
+    >>> from confmap.geometry import ImageGeometry
+    >>> [ann] = read_annotations(["high.mrk.json", "low.mrk.json"], shape=(480, 640),
     ...                          geometry=ImageGeometry(spacing=(0.2, 0.2)))  # doctest: +SKIP
+    >>> anns = read_annotations("project-1-export.json", labels={"Tumour": "high"})  # doctest: +SKIP
     """
     table = _common.label_map(labels)
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
