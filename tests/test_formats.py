@@ -23,7 +23,14 @@ from confmap.formats import (
 )
 from confmap.geometry import ImageGeometry
 
-EXT = {"slicer": ".mrk.json", "napari": ".csv", "labelstudio": ".json", "cvat": ".xml", "coco": ".json", "confmap": ".json"}
+EXT = {
+    "slicer": ".mrk.json",
+    "napari": ".csv",
+    "labelstudio": ".json",
+    "cvat": ".xml",
+    "coco": ".json",
+    "confmap": ".json",
+}
 MULTI = ("labelstudio", "cvat", "coco")
 #: Formats that keep every metadata field (the others keep the image name at most).
 FULL_META = ("slicer", "labelstudio", "coco", "confmap")
@@ -212,8 +219,15 @@ def test_cvat_exporter_rounding_within_half_a_hundredth(tmp_path):
     text = path.read_text()
     import re
 
-    rounded = re.sub(r"points=\"([^\"]*)\"", lambda m: 'points="' + ";".join(
-        ",".join(f"{float(v):.2f}" for v in pair.split(",")) for pair in m.group(1).split(";")) + '"', text)
+    rounded = re.sub(
+        r"points=\"([^\"]*)\"",
+        lambda m: (
+            'points="'
+            + ";".join(",".join(f"{float(v):.2f}" for v in pair.split(",")) for pair in m.group(1).split(";"))
+            + '"'
+        ),
+        text,
+    )
     path.write_text(rounded)
     [back] = read_annotations(path)
     err = np.abs(back.high - ann.high).max()
@@ -259,8 +273,18 @@ SLICER_SCHEMA = {
                                 "label": {"type": "string"},
                                 "description": {"type": "string"},
                                 "associatedNodeID": {"type": "string"},
-                                "position": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
-                                "orientation": {"type": "array", "items": {"type": "number"}, "minItems": 9, "maxItems": 9},
+                                "position": {
+                                    "type": "array",
+                                    "items": {"type": "number"},
+                                    "minItems": 3,
+                                    "maxItems": 3,
+                                },
+                                "orientation": {
+                                    "type": "array",
+                                    "items": {"type": "number"},
+                                    "minItems": 9,
+                                    "maxItems": 9,
+                                },
                                 "selected": {"type": "boolean"},
                                 "locked": {"type": "boolean"},
                                 "visibility": {"type": "boolean"},
@@ -272,8 +296,18 @@ SLICER_SCHEMA = {
                         "type": "object",
                         "properties": {
                             "visibility": {"type": "boolean"},
-                            "color": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 3, "maxItems": 3},
-                            "selectedColor": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 3, "maxItems": 3},
+                            "color": {
+                                "type": "array",
+                                "items": {"type": "number", "minimum": 0, "maximum": 1},
+                                "minItems": 3,
+                                "maxItems": 3,
+                            },
+                            "selectedColor": {
+                                "type": "array",
+                                "items": {"type": "number", "minimum": 0, "maximum": 1},
+                                "minItems": 3,
+                                "maxItems": 3,
+                            },
                         },
                     },
                 },
@@ -318,22 +352,37 @@ def _slicer_own_file(path, positions, *, system="LPS", statuses=None, with_syste
         "locked": False,
         "labelFormat": "%N-%d",
         "controlPoints": [
-            {"id": str(i + 1), "label": f"F-{i + 1}", "description": "", "position": list(p),
-             "positionStatus": (statuses or ["defined"] * len(positions))[i]}
+            {
+                "id": str(i + 1),
+                "label": f"F-{i + 1}",
+                "description": "",
+                "position": list(p),
+                "positionStatus": (statuses or ["defined"] * len(positions))[i],
+            }
             for i, p in enumerate(positions)
         ],
     }
     if with_system:
         markup["coordinateSystem"] = system
-    path.write_text(json.dumps({"@schema": "https://raw.githubusercontent.com/slicer/slicer/master/Modules/"
-                                "Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#", "markups": [markup]}))
+    path.write_text(
+        json.dumps(
+            {
+                "@schema": "https://raw.githubusercontent.com/slicer/slicer/master/Modules/"
+                "Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#",
+                "markups": [markup],
+            }
+        )
+    )
     return path
 
 
 def test_slicer_files_from_slicer_one_per_tier_from_the_file_stem(tmp_path):
     g = ImageGeometry(spacing=(0.5, 0.5))
-    hi = _slicer_own_file(tmp_path / "high.mrk.json", [(1.0, 2.0, 0.0), (3.0, 4.0, 0.0), (9.0, 9.0, 0.0)],
-                          statuses=["defined", "defined", "undefined"])
+    hi = _slicer_own_file(
+        tmp_path / "high.mrk.json",
+        [(1.0, 2.0, 0.0), (3.0, 4.0, 0.0), (9.0, 9.0, 0.0)],
+        statuses=["defined", "defined", "undefined"],
+    )
     # RAS: the same physical point (1, 2) LPS is (-1, -2) RAS
     lo = _slicer_own_file(tmp_path / "Low.mrk.json", [(-1.0, -2.0, 0.0)], system="RAS")
     sk = _slicer_own_file(tmp_path / "sink.mrk.json", [(5.0, 5.0, 0.0)], with_system=False)  # absent = LPS
@@ -387,24 +436,48 @@ def test_label_studio_percent_with_half_pixel_and_config(tmp_path):
 
 def test_label_studio_export_of_several_annotators(tmp_path):
     """An export as Label Studio writes it: annotations with completed_by, one cancelled, other tags."""
+
     def kp(x, y, label, w=640, h=480):
-        return {"type": "keypointlabels", "from_name": "kp", "to_name": "img", "original_width": w,
-                "original_height": h, "image_rotation": 0,
-                "value": {"x": x, "y": y, "width": 0.5, "keypointlabels": [label]}}
-    task = {"id": 7, "data": {"image": "/data/upload/3/ab12cd-us_001.png"}, "annotations": [
-        {"id": 1, "completed_by": {"id": 2, "email": "a@x.org"}, "was_cancelled": False,
-         "result": [kp(50.0, 50.0, "high"), kp(25.0, 75.0, "Tumour core"),
-                    {"type": "choices", "value": {"choices": ["ok"]}, "from_name": "q", "to_name": "img"}]},
-        {"id": 2, "completed_by": 3, "was_cancelled": True, "result": []},
-        {"id": 3, "completed_by": 4, "result": [kp(10.0, 10.0, "sink")]},
-    ], "predictions": []}
+        return {
+            "type": "keypointlabels",
+            "from_name": "kp",
+            "to_name": "img",
+            "original_width": w,
+            "original_height": h,
+            "image_rotation": 0,
+            "value": {"x": x, "y": y, "width": 0.5, "keypointlabels": [label]},
+        }
+
+    task = {
+        "id": 7,
+        "data": {"image": "/data/upload/3/ab12cd34-us_001.png"},
+        "annotations": [
+            {
+                "id": 1,
+                "completed_by": {"id": 2, "email": "a@x.org"},
+                "was_cancelled": False,
+                "result": [
+                    kp(50.0, 50.0, "high"),
+                    kp(25.0, 75.0, "Tumour core"),
+                    {"type": "choices", "value": {"choices": ["ok"]}, "from_name": "q", "to_name": "img"},
+                ],
+            },
+            {"id": 2, "completed_by": 3, "was_cancelled": True, "result": []},
+            {"id": 3, "completed_by": 4, "result": [kp(10.0, 10.0, "sink")]},
+        ],
+        "predictions": [],
+    }
     path = tmp_path / "export.json"
     path.write_text(json.dumps([task]))
     anns = read_annotations(path, labels={"Tumour core": "medium"})
     assert [a.annotator for a in anns] == ["a@x.org", "4"]
-    assert anns[0].image_id == "ab12cd-us_001.png" and anns[0].shape == (480, 640)
+    assert anns[0].image_id == "ab12cd34-us_001.png" and anns[0].shape == (480, 640)
     assert anns[0].high.tolist() == [[319.5, 239.5]] and anns[0].medium.tolist() == [[159.5, 359.5]]
     assert anns[1].sinks.tolist() == [[63.5, 47.5]]
+    # matched to the original file name despite Label Studio's upload prefix
+    img = np.zeros((480, 640), np.uint8)
+    anns = read_annotations(path, labels={"Tumour core": "medium"}, images={"us_001.png": img})
+    assert [a.image_sha256 for a in anns] == [image_sha256(img)] * 2
 
 
 def test_coco_loads_in_pycocotools(tmp_path):
@@ -438,7 +511,10 @@ def test_cvat_output_parses_with_defusedxml(tmp_path):
     assert root.findtext("version") == "1.1"
     assert [lab.findtext("name") for lab in root.iter("label")] == list(TIERS)
     images = root.findall("image")
-    assert [(i.get("name"), i.get("width"), i.get("height")) for i in images] == [("case 1.png", "80", "64"), ("b.png", "80", "64")]
+    assert [(i.get("name"), i.get("width"), i.get("height")) for i in images] == [
+        ("case 1.png", "80", "64"),
+        ("b.png", "80", "64"),
+    ]
     first = images[0].find("points")
     assert first.get("label") == "high" and first.get("points").split(";")[0] == "30.75,21.0"
 
@@ -448,7 +524,10 @@ def test_import_confmap_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     code = "import sys, confmap.formats; print('defusedxml' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 def test_tier_colours_are_the_annotators():

@@ -12,7 +12,14 @@ from confmap import Annotation
 from confmap.formats import read_annotations, write_annotations
 from confmap.geometry import ImageGeometry
 
-EXT = {"slicer": ".mrk.json", "napari": ".csv", "labelstudio": ".json", "cvat": ".xml", "coco": ".json", "confmap": ".json"}
+EXT = {
+    "slicer": ".mrk.json",
+    "napari": ".csv",
+    "labelstudio": ".json",
+    "cvat": ".xml",
+    "coco": ".json",
+    "confmap": ".json",
+}
 
 
 def _ann():
@@ -127,7 +134,10 @@ def _relabel(path, fmt, old, new):
 def test_unknown_tier_label_and_labels_option(tmp_path, fmt):
     path = _write(tmp_path, fmt)
     _relabel(path, fmt, "medium", "Tumour?")
-    with pytest.raises(ValueError, match=r"expected a tier label, one of \['high', 'low', 'medium', 'sink', 'sinks'\].*labels=.*'Tumour\?'"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected a tier label, one of \['high', 'low', 'medium', 'sink', 'sinks'\].*labels=.*'Tumour\?'",
+    ):
         _read(path, fmt)
     [ann] = _read(path, fmt, labels={"tumour?": "medium"})
     assert ann.medium.tolist() == [[5.0, 5.0]]
@@ -181,7 +191,10 @@ def test_shape_needed_when_the_file_has_none(tmp_path):
         (lambda r: r.update(image_rotation=90), r"result\[0\]\.image_rotation: expected 0.*got 90"),
         (lambda r: r.update(original_width=64), r"result\[0\]\.original_width/height: expected the task's image size"),
         (lambda r: r["value"].pop("x"), r"result\[0\]\.value\.x: expected a number, got None"),
-        (lambda r: r["value"].update(keypointlabels=["high", "low"]), r"result\[0\]\.value\.keypointlabels: expected a list of exactly one"),
+        (
+            lambda r: r["value"].update(keypointlabels=["high", "low"]),
+            r"result\[0\]\.value\.keypointlabels: expected a list of exactly one",
+        ),
     ],
 )
 def test_label_studio_bad_results(tmp_path, change, match):
@@ -198,7 +211,9 @@ def test_slicer_bad_fields(tmp_path):
     data = json.loads(path.read_text())
     data["markups"][1]["coordinateSystem"] = "IJK"
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"markups\[1\]\.coordinateSystem: expected 'LPS' or 'RAS' \(absent means LPS\), got 'IJK'"):
+    with pytest.raises(
+        ValueError, match=r"markups\[1\]\.coordinateSystem: expected 'LPS' or 'RAS' \(absent means LPS\), got 'IJK'"
+    ):
         read_annotations(path)
     data["markups"][1]["coordinateSystem"] = "LPS"
     data["@schema"] = "https://example.org/other.json"
@@ -285,7 +300,10 @@ def test_fuzz_bytes(tmp_path, fmt, data):
         elif op == "del":
             del raw[i : i + data.draw(st.integers(1, 20))]
         elif op == "ins":
-            raw[i:i] = data.draw(st.binary(min_size=1, max_size=8) | st.sampled_from([b",", b";", b"{", b"]", b'"', b"<", b"e9", b"-", b"NaN"]))
+            raw[i:i] = data.draw(
+                st.binary(min_size=1, max_size=8)
+                | st.sampled_from([b",", b";", b"{", b"]", b'"', b"<", b"e9", b"-", b"NaN"])
+            )
         elif raw:
             raw[i] = data.draw(st.integers(0, 255))
     path.write_bytes(bytes(raw))

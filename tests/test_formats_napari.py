@@ -53,7 +53,10 @@ def test_manifest_validates_and_is_the_entry_point():
         assert callable(getattr(sys.modules[module], attr))
 
 
-@pytest.mark.parametrize(("fmt", "ext"), [("confmap", ".json"), ("slicer", ".mrk.json"), ("coco", ".json"), ("cvat", ".xml"), ("labelstudio", ".json")])
+@pytest.mark.parametrize(
+    ("fmt", "ext"),
+    [("confmap", ".json"), ("slicer", ".mrk.json"), ("coco", ".json"), ("cvat", ".xml"), ("labelstudio", ".json")],
+)
 def test_reader_gives_points_layers_with_tier_colours(tmp_path, pm, fmt, ext):
     ann = _ann()
     path = write_annotations(ann, tmp_path / f"a{ext}", format=fmt)

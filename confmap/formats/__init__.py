@@ -5,24 +5,25 @@ Two entry points, :func:`read_annotations` and :func:`write_annotations`, conver
 :class:`confmap.Annotation` (``(x, y) = (column, row)`` pixels, pixel centres on integers, tiers
 high, medium, low and sinks) and each tool's file:
 
-=============  ==========================  =========================================  ===================
-format         file                        stored as                                  round trip
-=============  ==========================  =========================================  ===================
-``slicer``     ``*.mrk.json`` (v1.0.3)     one Fiducial list per tier, LPS mm          exact
-``napari``     ``*.csv``                   ``index, axis-0 = y, axis-1 = x, tier``     exact
-``labelstudio`` ``*.json`` (tasks)         ``value.x = 100 (x + 0.5) / W`` percent     exact
-``cvat``       ``*.xml`` (images 1.1)      ``points="x+0.5,y+0.5;..."``                exact (CVAT: 0.005 px)
-``coco``       ``*.json``                  ``keypoints [x + offset, y + offset, 2]``   exact
-``confmap``    ``*.json``                  :meth:`confmap.Annotation.save`             exact
-=============  ==========================  =========================================  ===================
+===============  ==========================  ==========================================  ========================
+format           file                        stored as                                   round trip
+===============  ==========================  ==========================================  ========================
+``slicer``       ``*.mrk.json`` (v1.0.3)     one Fiducial list per tier, LPS mm           exact
+``napari``       ``*.csv``                   ``index, axis-0 = y, axis-1 = x, tier``      exact
+``labelstudio``  ``*.json`` (tasks)          ``value.x = 100 (x + 0.5) / W`` percent      exact
+``cvat``         ``*.xml`` (images 1.1)      ``points="x+0.5,y+0.5;..."``                 exact (CVAT: 0.005 px)
+``coco``         ``*.json``                  ``keypoints [x + offset, y + offset, 2]``    exact
+``confmap``      ``*.json``                  :meth:`confmap.Annotation.save`              exact
+===============  ==========================  ==========================================  ========================
 
 Exact means ``read_annotations(write_annotations(a)) == a`` for the points and image size, bit for
-bit: besides the tool's own coordinates (mm, percent, corner-based pixels), confmap keeps the pixel
-point (``confmap_xy``) and uses it only while it still converts to exactly the tool's coordinates;
-a point moved in the tool is converted from the tool's coordinates (float rounding, below 1e-9 px;
-a point that lands less than 1e-6 px outside the image that way is put on its edge).
-CVAT drops unknown fields and its exporter rounds to 0.01 px, so a file that went through CVAT
-comes back within 0.005 px.
+bit. napari CSV stores the shortest-repr floats themselves; CVAT adds the half pixel in decimal
+arithmetic on ``repr(x)`` and subtracts it the same way. Slicer, Label Studio and COCO keep the pixel
+point (``confmap_xy``) beside the tool's own coordinates (mm, percent, offset pixels) and use it only
+while it still converts to exactly those coordinates; a point moved in the tool, or a file whose
+tool dropped the field, is converted from the tool's coordinates (float rounding, below 1e-9 px; a
+point that lands less than 1e-6 px outside the image that way is put on its edge). CVAT's own
+exporter rounds to 0.01 px, so a file that went through CVAT comes back within 0.005 px.
 
 Metadata: ``image_id`` is the image name in every multi-image format (Label Studio ``data.image``,
 CVAT ``<image name>``, COCO ``file_name``); ``image_sha256``, ``spacing``, ``annotator`` and
@@ -38,8 +39,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..annotation import FORMAT_NAME, Annotation
 from .._validation import check_choice, describe
+from ..annotation import FORMAT_NAME, Annotation
 from . import _coco, _common, _cvat, _labelstudio, _napari_csv, _slicer
 from ._common import TIER_COLOURS
 
@@ -111,7 +112,8 @@ def read_annotations(
         Default: :func:`detect_format`.
     images : dict of str -> array (H, W[, C]) or (H, W), optional
         The images the file annotates, by name. Each annotation is matched by its image name (or
-        its base name), else by the SHA-256 of the pixels; its size must equal the image's, and
+        its base name, or that name without Label Studio's ``<8 hex digits>-`` upload prefix), else
+        by the SHA-256 of the pixels; its size must equal the image's, and
         ``image_id`` and ``image_sha256`` are filled in from the match.
     shape : (int, int), optional
         Image size ``(H, W)`` for formats that do not store one (Slicer files from Slicer itself,
@@ -147,9 +149,11 @@ def read_annotations(
 
     Examples
     --------
-    >>> from confmap.formats import read_annotations  # doctest: +SKIP
-    >>> [ann] = read_annotations("case1.mrk.json", shape=(480, 640),
+    >>> from confmap.formats import read_annotations
+    >>> from confmap.geometry import ImageGeometry
+    >>> [ann] = read_annotations(["high.mrk.json", "low.mrk.json"], shape=(480, 640),
     ...                          geometry=ImageGeometry(spacing=(0.2, 0.2)))  # doctest: +SKIP
+    >>> anns = read_annotations("project-1-export.json", labels={"Tumour": "high"})  # doctest: +SKIP
     """
     table = _common.label_map(labels)
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..annotation import TIERS
 from .._validation import check_number, describe
+from ..annotation import TIERS
 from ._common import Record, check_meta, dump_json, exact_xy, fail, meta_block, number, positive_int, read_json, tier_of
 
 
@@ -56,7 +56,9 @@ def to_dict(annotations, *, offset=0.0) -> dict:
             "version": "1.0",
             "date_created": datetime.date.today().isoformat(),
             "confmap_pixel_offset": offset,
-            "confmap_convention": "keypoint = (x, y) + confmap_pixel_offset; (x, y) = (column, row), pixel centres on integers",
+            "confmap_convention": (
+                "keypoint = (x, y) + confmap_pixel_offset; (x, y) = (column, row), pixel centres on integers"
+            ),
         },
         "licenses": [],
         "images": images,
@@ -124,7 +126,12 @@ def read(path, table, *, offset=None):
             raise fail(path, where, "an annotation object", describe(ann))
         rec = images.get(ann.get("image_id")) if isinstance(ann.get("image_id"), (int, str)) else None
         if rec is None:
-            raise fail(path, f"{where}.image_id", f"the id of an entry of images ({len(images)} there)", describe(ann.get("image_id")))
+            raise fail(
+                path,
+                f"{where}.image_id",
+                f"the id of an entry of images ({len(images)} there)",
+                describe(ann.get("image_id")),
+            )
         cat = ann.get("category_id")
         if isinstance(cat, bool) or not isinstance(cat, (int, str)) or cat not in cats:
             raise fail(path, f"{where}.category_id", "the id of an entry of categories", describe(cat))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
+from .._validation import atomic_write_bytes, check_image_shape, describe
 from ..annotation import TIERS, Annotation, image_sha256
-from .._validation import atomic_write_bytes, describe
 
 #: One colour per tier, the annotator widget's (``confmap.widgets.annotator.TIER_STYLE``), for the
 #: tools that show colours (napari, CVAT, Label Studio, Slicer). Hex RGB.
@@ -48,9 +49,7 @@ def tier_of(label, table, path, field, *, strict=True):
     tier = table.get(label.strip().lower()) if isinstance(label, str) else None
     if tier is None and strict:
         allowed = sorted(table)
-        raise fail(
-            path, field, f"a tier label, one of {allowed} (map others with labels={{...}})", describe(label)
-        )
+        raise fail(path, field, f"a tier label, one of {allowed} (map others with labels={{...}})", describe(label))
     return tier
 
 
@@ -184,7 +183,7 @@ def _image_entry(value, key):
 def build(records, path, *, images=None, shape=None) -> list:
     """Records -> Annotations: match images by name or SHA-256, check sizes, check points."""
     if shape is not None:
-        shape = tuple(int(v) for v in shape)
+        shape = check_image_shape("shape", shape)
     table = {}
     if images is not None:
         if not isinstance(images, dict):
@@ -220,7 +219,9 @@ def build(records, path, *, images=None, shape=None) -> list:
             rshape = shape
         if rshape is None:
             raise fail(
-                path, f"{rec.where}image size", "an image size; this file has none, so pass shape=(H, W) or images={...}"
+                path,
+                f"{rec.where}image size",
+                "an image size; this file has none, so pass shape=(H, W) or images={...}",
             )
         pts = {t: _snap(rec.points[t], rshape) for t in TIERS}
         try:
@@ -247,6 +248,9 @@ def _snap(points, shape):
     return arr
 
 
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-(.+)$")
+
+
 def _match(rec, meta, table):
     name = meta.get("image_id")
     if name is not None:
@@ -255,6 +259,9 @@ def _match(rec, meta, table):
         base = os.path.basename(str(name))
         if base in table:
             return base
+        upload = _UPLOAD_PREFIX.match(base)  # Label Studio renames uploads to "<8 hex>-<name>"
+        if upload and upload.group(1) in table:
+            return upload.group(1)
     sha = meta.get("image_sha256")
     if sha is not None:
         for key, (_, s) in table.items():

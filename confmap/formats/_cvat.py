@@ -15,8 +15,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..annotation import TIERS
 from .._validation import atomic_write_bytes, describe
+from ..annotation import TIERS
 from ._common import TIER_COLOURS, Record, fail, positive_int, read_text, tier_of
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -50,9 +50,7 @@ def to_xml(annotations) -> bytes:
             raise ValueError(
                 f"`annotations[{k}].image_id` holds control characters that XML 1.0 cannot store: {ann.image_id!r}"
             )
-        img = ET.SubElement(
-            root, "image", id=str(k), name=ann.image_id or f"image_{k}", width=str(w), height=str(h)
-        )
+        img = ET.SubElement(root, "image", id=str(k), name=ann.image_id or f"image_{k}", width=str(w), height=str(h))
         for tier in TIERS:
             pts = ann.points(tier)
             if len(pts):
@@ -119,7 +117,11 @@ def read(path, table):
                 parts = pair.split(",")
                 if len(parts) != 2:
                     raise fail(path, f"{swhere} points[{p}]", "'x,y'", repr(pair))
-                rec.add(tier, _coord(parts[0], path, f"{swhere} points[{p}].x"), _coord(parts[1], path, f"{swhere} points[{p}].y"))
+                rec.add(
+                    tier,
+                    _coord(parts[0], path, f"{swhere} points[{p}].x"),
+                    _coord(parts[1], path, f"{swhere} points[{p}].y"),
+                )
         records.append(rec)
     if not records and root.find("track") is not None:
         raise fail(path, "<track>", "<image> elements (CVAT for images, not for video)", "tracks")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..annotation import TIERS
 from .._validation import check_choice, describe
+from ..annotation import TIERS
 from ._common import (
     TIER_COLOURS,
     Record,
@@ -40,9 +40,7 @@ def labeling_config(*, from_name=FROM_NAME, to_name=TO_NAME) -> str:
     Paste it into a project's *Labeling Interface* (code view); tasks written by
     :func:`confmap.formats.write_annotations` (``format="labelstudio"``) then load as editable points.
     """
-    labels = "\n".join(
-        f'    <Label value="{t}" background="{TIER_COLOURS[t]}"/>' for t in TIERS
-    )
+    labels = "\n".join(f'    <Label value="{t}" background="{TIER_COLOURS[t]}"/>' for t in TIERS)
     return (
         "<View>\n"
         f'  <Image name="{to_name}" value="$image" zoom="true"/>\n'
@@ -140,7 +138,9 @@ def read(path, table, *, source=None):
         key = source
         if key is None:
             done = task.get("annotations")
-            has = isinstance(done, list) and any(isinstance(e, dict) and e.get("was_cancelled") is not True for e in done)
+            has = isinstance(done, list) and any(
+                isinstance(e, dict) and e.get("was_cancelled") is not True for e in done
+            )
             key = "annotations" if has or "predictions" not in task else "predictions"
         entries = task.get(key, [])
         if not isinstance(entries, list):

@@ -12,8 +12,8 @@ import io
 import math
 from pathlib import Path
 
-from ..annotation import TIERS
 from .._validation import atomic_write_bytes
+from ..annotation import TIERS
 from ._common import Record, fail, read_text, tier_of
 
 
@@ -74,7 +74,9 @@ def read(path, table, *, tier_column="tier"):
         if first is None:
             first = lead
         elif lead != first:
-            raise fail(path, f"line {n} leading axes", f"the same values on every line ({first}): one 2-D image", f"{lead}")
+            raise fail(
+                path, f"line {n} leading axes", f"the same values on every line ({first}): one 2-D image", f"{lead}"
+            )
         y = _float(row[ylast], path, f"line {n} {header[ylast]}")
         x = _float(row[xlast], path, f"line {n} {header[xlast]}")
         tier = tier_of(row[col[tier_column]], table, path, f"line {n} {tier_column}")

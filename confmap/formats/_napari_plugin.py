@@ -72,7 +72,9 @@ def read_annotation_layers(path):
     path = os.fspath(path[0] if isinstance(path, (list, tuple)) else path)
     anns = read_annotations(path)
     stem = Path(path).name
-    return [points_layer(a, name=a.image_id or (stem if len(anns) == 1 else f"{stem} [{i}]")) for i, a in enumerate(anns)]
+    return [
+        points_layer(a, name=a.image_id or (stem if len(anns) == 1 else f"{stem} [{i}]")) for i, a in enumerate(anns)
+    ]
 
 
 def read_map_layers(path):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import describe
 from ..annotation import TIERS
 from ..geometry import ImageGeometry
-from .._validation import describe
 from ._common import TIER_COLOURS, Record, check_meta, dump_json, exact_xy, fail, meta_block, number, read_json, tier_of
 
 SCHEMA_URL = (
@@ -76,9 +76,16 @@ def to_dict(ann, *, geometry=None) -> dict:
                 "coordinateSystem": "LPS",
                 "coordinateUnits": "mm",
                 "locked": False,
+                "fixedNumberOfControlPoints": False,
                 "labelFormat": "%N-%d",
+                "lastUsedControlPointNumber": len(control),
                 "controlPoints": control,
-                "display": {"visibility": True, "color": _rgb(TIER_COLOURS[tier]), "selectedColor": _rgb(TIER_COLOURS[tier])},
+                "measurements": [],
+                "display": {
+                    "visibility": True,
+                    "color": _rgb(TIER_COLOURS[tier]),
+                    "selectedColor": _rgb(TIER_COLOURS[tier]),
+                },
             }
         )
     confmap = {"shape": list(ann.shape), "geometry": _geometry_dict(g), **meta_block(ann)}
@@ -106,7 +113,9 @@ def _geometry_from(block, path):
             slice_thickness=block.get("slice_thickness", 1.0),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise fail(path, "confmap.geometry", "spacing, origin, direction, slice_thickness of an ImageGeometry", str(exc)) from None
+        raise fail(
+            path, "confmap.geometry", "spacing, origin, direction, slice_thickness of an ImageGeometry", str(exc)
+        ) from None
 
 
 def read(paths, table, *, geometry=None):
@@ -119,7 +128,9 @@ def read(paths, table, *, geometry=None):
             raise fail(path, "(top level)", "a JSON object with '@schema' and 'markups'", describe(data))
         schema = data.get("@schema")
         if not isinstance(schema, str) or "markups-schema-v1." not in schema:
-            raise fail(path, "@schema", "a Slicer markups schema URL ending markups-schema-v1.x.y.json#", describe(schema))
+            raise fail(
+                path, "@schema", "a Slicer markups schema URL ending markups-schema-v1.x.y.json#", describe(schema)
+            )
         markups = data.get("markups")
         if not isinstance(markups, list):
             raise fail(path, "markups", "a list of markups", describe(markups))
@@ -141,7 +152,11 @@ def read(paths, table, *, geometry=None):
         shape = None
         if "shape" in block:
             s = block["shape"]
-            if not (isinstance(s, list) and len(s) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s)):
+            if not (
+                isinstance(s, list)
+                and len(s) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s)
+            ):
                 raise fail(path, "confmap.shape", "[H, W] positive integers", describe(s))
             shape = (s[0], s[1])
         meta = check_meta({k: v for k, v in block.items() if k not in ("shape", "geometry")}, path, "confmap")
