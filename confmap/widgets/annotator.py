@@ -103,7 +103,7 @@ class Annotator:
         Colour maps of the image and of the overlay (a perceptual map whose top is bright).
     contours : bool, default False
         Also draw the map's iso-contours at 0.25, 0.5 and 0.75 (dotted, dashed, solid white).
-    display_max : int or None, default 1024
+    display_max : int or None, default 800
         The image and the overlay are drawn on a display grid of every ``s``-th pixel, ``s`` the
         smallest integer making the longer side <= ``display_max`` (None: every pixel), so a click's
         redraw does not grow with the image. Coordinates stay exact: the axes are in image pixels,
@@ -177,7 +177,7 @@ class Annotator:
         cmap: str = "gray",
         map_cmap: str = "viridis",
         contours: bool = False,
-        display_max: int | None = 1024,
+        display_max: int | None = 800,
         figsize=(6.0, 6.0),
         pick_radius: float = 8.0,
         idle_cap_s: float = 60.0,
