@@ -244,6 +244,9 @@ def test_annotate_in_jupyterlab(lab):
                 if how == "button":
                     label = {"high": "1 high", "medium": "2 medium", "low": "3 low", "sinks": "4 sink"}[tier]
                     page.locator(f"{ANNOTATOR} .widget-toggle-button", has_text=label).click()
+                elif how == "key_on_button":  # the focus on a tier button, not the figure
+                    page.locator(f"{ANNOTATOR} .widget-toggle-button").first.focus()
+                    page.keyboard.press({"high": "1", "medium": "2", "low": "3", "sinks": "4"}[tier])
                 else:
                     div.focus()
                     page.keyboard.press({"high": "1", "medium": "2", "low": "3", "sinks": "4"}[tier])
@@ -281,7 +284,7 @@ def test_annotate_in_jupyterlab(lab):
             plan = [  # (tier, how the tier is chosen, image points)
                 ("high", "button", ring("high", 1.2, [45, 225])),
                 ("medium", "button", ring("medium", 1.15, [20, 140, 260])),
-                ("low", "key", ring("low", 1.1, [80, 200, 320])),
+                ("low", "key_on_button", ring("low", 1.1, [80, 200, 320])),
                 ("sinks", "key", ring("medium", 0.8, [110, 300])),
             ]
             for tier, how, points in plan:
