@@ -288,7 +288,8 @@ def test_ripple_is_a_compact_indicator_with_a_one_click_remedy(make):
     want = f"ripple {100 * attrs['ripple']:.1f} % — use λ = {attrs['suggested_lam']}"
     assert a.ripple == want and a.status.endswith(" | " + want)
     assert "RippleWarning" not in a.status and "lattice" not in a.status  # no paragraph
-    assert a._ripple_button.layout.display is None and a._ripple_button.description == f"use λ = {attrs['suggested_lam']}"
+    assert a._ripple_button.layout.display is None
+    assert a._ripple_button.description == f"use λ = {attrs['suggested_lam']}"
     a._ripple_button.click()
     assert a.map_options["lam"] == attrs["suggested_lam"]
     assert a.ripple is None and "ripple" not in a.status and a._ripple_button.layout.display == "none"

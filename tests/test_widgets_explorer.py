@@ -159,7 +159,8 @@ def test_warnings_go_to_status_not_raised(ann):
         assert "NoRegionWarning" in text and "low: 2 distinct points" in text
         assert "RippleWarning" in text
         assert "RippleWarning" not in ex._status.value  # a compact indicator, not the sentence
-        assert f"ripple {100 * ex.map.attrs['ripple']:.1f} % — use λ = {ex.map.attrs['suggested_lam']}" in ex._status.value
+        attrs = ex.map.attrs
+        assert f"ripple {100 * attrs['ripple']:.1f} % — use λ = {attrs['suggested_lam']}" in ex._status.value
         ex.set(lam=200, bandwidth=0.4)
         assert not any("Ripple" in m for m in ex.messages)
     finally:

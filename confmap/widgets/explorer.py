@@ -197,7 +197,7 @@ class ParameterExplorer:
 
             handles = [
                 Line2D([], [], color="cyan", lw=0.8, ls=ls, label=f"agreement {lev:g}")
-                for lev, ls in zip(CONTOUR_LEVELS, styles)
+                for lev, ls in zip(CONTOUR_LEVELS, styles, strict=True)
             ]
         self._scatter = {}
         for tier in TIER_STYLE:
@@ -213,8 +213,12 @@ class ParameterExplorer:
         tiers = [self._scatter[t] for t in TIER_STYLE if len(annotation.points(t))]
         if tiers or handles:  # under the image, so that it covers neither the map nor the points
             ax.legend(
-                handles=tiers + handles, loc="upper center", bbox_to_anchor=(0.5, -0.01),
-                ncols=4, fontsize=7, frameon=False,
+                handles=tiers + handles,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.01),
+                ncols=4,
+                fontsize=7,
+                frameon=False,
             )
 
     def _build_controls(self) -> None:
@@ -537,9 +541,7 @@ class ParameterExplorer:
             status += f"<br><span style='color:#b35900'>{_html_escape(ripple)}</span>"
         others = [m for m in self._messages if not m.startswith("RippleWarning")]
         if others:
-            status += (
-                "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in others) + "</span>"
-            )
+            status += "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in others) + "</span>"
         self._status.value = status
         self._ax.set_title(
             f"λ={self.lam}, β=({self.beta_h:g}, {self.beta_m:g}, {self.beta_l:g}), "
