@@ -64,6 +64,7 @@ def _probe_dump(a):
         "map_sum": float(cm.sum()),
         "n_timings": len(a.timings),
         "timings": a.timings,
+        "drag_redraws": a.drag_redraws,
     }
     _atomic(_os.path.join(_PROBE, "state.json"), _json.dumps(state).encode())
 
@@ -244,8 +245,9 @@ def test_annotate_in_jupyterlab(lab):
                 if how == "button":
                     label = {"high": "1 high", "medium": "2 medium", "low": "3 low", "sinks": "4 sink"}[tier]
                     page.locator(f"{ANNOTATOR} .widget-toggle-button", has_text=label).click()
-                elif how == "key_on_button":  # the focus on a tier button, not the figure
-                    page.locator(f"{ANNOTATOR} .widget-toggle-button").first.focus()
+                elif how == "key_on_button":  # a key right after a click on a (tier) button
+                    page.locator(f"{ANNOTATOR} .widget-toggle-button.mod-active").click()
+                    page.wait_for_timeout(200)
                     page.keyboard.press({"high": "1", "medium": "2", "low": "3", "sinks": "4"}[tier])
                 else:
                     div.focus()
@@ -302,7 +304,23 @@ def test_annotate_in_jupyterlab(lab):
                     lat = _wait_for(lambda js=latency_js: page.evaluate(js), 20, "the canvas to redraw")
                     latencies.append(lat)
 
+            # Drag a high point 20 steps (about 50 ms apart): the map must follow during the drag.
+            mid = _read_json(probe / "state.json")
+            hx, hy = mid["points"]["high"][0]
+            n_before, redraws0 = mid["n_timings"], mid["drag_redraws"]
+            page.mouse.move(*canvas_xy(hx, hy))
+            page.mouse.down()
+            t_drag = time.perf_counter()
+            for k in range(1, 21):
+                page.mouse.move(*canvas_xy(hx + 0.6 * k, hy + 0.3 * k))
+                page.wait_for_timeout(50)
+            page.mouse.up()
+            drag_s = time.perf_counter() - t_drag
+            _wait_for(lambda: (_read_json(probe / "state.json") or mid)["n_timings"] > n_before, 20,
+                      "the kernel to commit the drag", diagnose=errors)
             after = _read_json(probe / "state.json")
+            drag = {"moves": 20, "seconds": round(drag_s, 3), "map_redraws": after["drag_redraws"] - redraws0}
+            np.testing.assert_allclose(after["points"]["high"][0], (hx + 12, hy + 6), atol=1.5)
             shot = (REPO / "docs" / "images" / "annotator.png") if os.environ.get("CONFMAP_SCREENSHOT") == "1" \
                 else lab["tmp"] / "annotator.png"
             shot.parent.mkdir(parents=True, exist_ok=True)
@@ -326,11 +344,13 @@ def test_annotate_in_jupyterlab(lab):
     assert shot.stat().st_size > 10_000  # a real picture, not a blank
 
     lat = np.array(latencies)
-    kernel = np.array([t["update_ms"] for t in after["timings"][-len(lat):]])
+    kernel = np.array([t["update_ms"] for t in mid["timings"][-len(lat):]])
     report = {
         "browser_click_to_redraw_ms": {"median": float(np.median(lat)), "min": float(lat.min()),
                                        "max": float(lat.max()), "n": int(lat.size)},
         "kernel_event_to_overlay_ms": {"median": float(np.median(kernel))},
+        "drag": drag,  # map frames drawn while the point moved (before the release)
+        "load_average_1min": os.getloadavg()[0],
         "chromium": chromium,
     }
     print("\nannotator latency:", json.dumps(report))

@@ -340,7 +340,7 @@ def test_keys_work_from_the_controls_after_a_button_click(make):
     a._on_dom_key({"key": "Shift", "shiftKey": True})  # a bare modifier does nothing
     assert a.handle_key("1") and a.tier == "high"
     assert not a.handle_key("q")
-    assert a._key_events is not None and a._key_events.source is a._controls
+    assert a._key_events is not None and a._key_events.source is a._box
 
 
 def test_keys_switch_tiers_and_clicks_add_there(make):

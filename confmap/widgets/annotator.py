@@ -44,6 +44,7 @@ from ..session import EFFORT_FORMAT, EFFORT_VERSION, AnnotationSession, effort_p
 from ..style import TIER_STYLE  # the one tier style: (colour, marker, label)
 from ._events import EventTranslation
 from ._overlay import (
+    TOOLBAR_PX,
     CONTOUR_LEVELS,
     LEGEND_HTML,
     blend,
@@ -601,7 +602,9 @@ class Annotator(EventTranslation):
         if ax is None:
             with plt.ioff():
                 fig = plt.figure(figsize=figsize, dpi=100)
-            ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+            # a strip of TOOLBAR_PX on the left for ipympl's toolbar column, which floats over it
+            left = min(0.2, TOOLBAR_PX / (figsize[0] * 100.0))
+            ax = fig.add_axes((left, 0.0, 1.0 - left, 1.0))
         else:
             fig = ax.figure
         # The image's colours once, with imshow's default scaling (min-max for a scalar image).
@@ -671,7 +674,7 @@ class Annotator(EventTranslation):
             options=[("1 high", "high"), ("2 medium", "medium"), ("3 low", "low"), ("4 sink", "sinks")],
             value=self.session.tier,
             tooltips=["key 1", "key 2", "key 3", "key 4"],
-            style={"button_width": "80px"},
+            style={"button_width": "92px"},
         )
         self._tier_badge = w.HTML(self._badge_html(), layout=w.Layout(width="150px"))
         self._tier_buttons.observe(lambda ch: self.set_tier(ch["new"]), names="value")
@@ -712,12 +715,15 @@ class Annotator(EventTranslation):
         self._box = w.VBox(children)
         self._box.add_class("confmap-annotator")  # a handle for CSS and for the browser test
         self._key_events = None
-        try:  # keys typed while a control (a tier button, say) has the focus
+        # Keys typed while a control (a tier button, say) has the focus, with the mouse over the
+        # annotator (ipyevents listens while the mouse is over its source). The figure's own
+        # keydowns never reach it: ipympl handles them and stops their propagation.
+        try:
             from ipyevents import Event
         except ImportError:  # pragma: no cover - ipyevents comes with the notebooks extra
             return
         self._key_events = Event(
-            source=self._controls, watched_events=["keydown"], prevent_default_action=False
+            source=self._box, watched_events=["keydown"], prevent_default_action=False
         )
         self._key_events.on_dom_event(self._on_dom_key)
 
