@@ -44,9 +44,9 @@ from ..session import EFFORT_FORMAT, EFFORT_VERSION, AnnotationSession, effort_p
 from ..style import TIER_STYLE  # the one tier style: (colour, marker, label)
 from ._events import EventTranslation
 from ._overlay import (
-    TOOLBAR_PX,
     CONTOUR_LEVELS,
     LEGEND_HTML,
+    TOOLBAR_PX,
     blend,
     colour_lut,
     display_step,

@@ -19,7 +19,7 @@ from ..annotation import Annotation
 from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
-from ._overlay import CONTOUR_LEVELS, TOOLBAR_PX, ripple_indicator
+from ._overlay import CONTOUR_LEVELS, ripple_indicator
 
 __all__ = ["ParameterExplorer"]
 
@@ -149,9 +149,6 @@ class ParameterExplorer:
         if ax is None:
             with plt.ioff():
                 self.figure, self._ax = plt.subplots(figsize=figsize, layout="constrained")
-            # keep the toolbar's strip on the left free of the title and the axes
-            left = min(0.2, TOOLBAR_PX / (self.figure.get_figwidth() * self.figure.dpi))
-            self.figure.get_layout_engine().set(rect=(left, 0.0, 1.0 - left, 1.0))
         else:
             self.figure, self._ax = ax.figure, ax
         ax = self._ax
@@ -160,7 +157,6 @@ class ParameterExplorer:
             ("header_visible", False),
             ("footer_visible", False),
             ("toolbar_position", "left"),
-            ("toolbar_visible", "visible"),  # a fixed column: a hover toolbar covers the title
         ):
             if hasattr(canvas, attr):
                 setattr(canvas, attr, value)
