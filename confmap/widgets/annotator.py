@@ -22,7 +22,8 @@ toolbar pan / zoom        navigate; no point is added while a toolbar mode is ac
 
 Keys work whenever the figure or one of the annotator's controls has the keyboard focus (after a
 click on a tier button, say): the figure's keys come through matplotlib, the controls' through
-``ipyevents`` (installed with the ``notebooks`` extra); both call :meth:`Annotator.handle_key`.
+``ipyevents`` (installed with the ``notebooks`` extra; it listens while the mouse is over the
+annotator); both call :meth:`Annotator.handle_key`.
 
 Clicks outside the image are ignored. Coordinates follow the package convention:
 ``(x, y) = (column, row)`` pixels, pixel centres on integers (matplotlib's ``imshow``).
