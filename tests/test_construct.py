@@ -558,9 +558,33 @@ def test_estimate_is_not_below_the_measured_peak_by_much():
 @pytest.mark.parametrize("shape", [(61, 83), (512, 512)])
 def test_vanishing_bandwidth_says_the_map_is_all_zero_and_why(shape):
     ann = Annotation(shape, high=TRI, medium=[(20, 10), (60, 12), (62, 50), (18, 48)])
-    with pytest.warns(confmap.ConfmapWarning, match=r"the map is all zeros .*density underflows.*larger bandwidth"):
+    with pytest.warns(confmap.ConfmapWarning, match=r"the map is all zeros .*numerically 0.*larger bandwidth"):
         cm = confidence_map(ann, bandwidth=1e-12, ripple_warn=None)
     assert not cm.values.any()
+
+
+def test_density_below_the_resolution_is_all_zero_in_both_orientations():
+    # found by the transpose property: a sub-pixel kernel between pixel centres left e^-98-sized values in
+    # one orientation (a direct sum) and exact zeros in the other (Hermite reach), and Eq. 7 blew the
+    # first up to 1; below RESOLUTION x the kernel's peak the density is rounding noise
+    low = [(0.55, -0.14), (1.46, 1.79), (-0.49, 2.59)]  # one orientation gave all 0, the other a 1
+    ann = Annotation((4, 2), low=low)
+    kw = {"lam": 7, "betas": (0.0, 0.0, 0.1), "bandwidth": 0.015625, "ripple_warn": None}
+    t = Annotation((2, 4), low=[(y, x) for x, y in low])
+    with pytest.warns(confmap.ConfmapWarning, match="numerically 0"):
+        a = confidence_map(ann, **kw).values
+    with pytest.warns(confmap.ConfmapWarning, match="numerically 0"):
+        b = confidence_map(t, **kw).values
+    assert not a.any() and not b.any()
+
+
+def test_normalise_floor():
+    cov = np.array([[4.0, 1.0], [1.0, 3.0]])
+    floor = confmap.construct.density_floor(cov)
+    assert floor == pytest.approx(confmap.construct.RESOLUTION / (2 * np.pi * np.sqrt(11.0)), rel=1e-12)
+    d = np.array([[0.0, floor / 2], [floor / 4, 0.0]])
+    assert not confmap.normalise(d, floor=floor).any()
+    np.testing.assert_allclose(confmap.normalise(d * 4, floor=floor), d * 4 / (2 * floor))
 
 
 # ---------------------------------------------------------------------------------------------

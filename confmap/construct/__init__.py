@@ -29,7 +29,7 @@ from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
 from ._fastkde import Plan, weighted_kde
 from ._grid import TIER_CODES, grid_tiers, grid_weights, mesh_grid, sink_suppression, tier_weights
 from ._kernel import kde_covariance, lam_for_ripple, lattice_ripple
-from ._map import confidence_map, confidence_maps, normalise
+from ._map import RESOLUTION, confidence_map, confidence_maps, density_floor, normalise
 from ._params import DEFAULT_RIPPLE_WARN, WEIGHTED_TIERS, MapParams, check_param
 from ._regions import TierRegion, make_region, tier_regions
 
@@ -53,6 +53,8 @@ __all__ = [
     "lattice_ripple",
     "make_region",
     "mesh_grid",
+    "RESOLUTION",
+    "density_floor",
     "normalise",
     "sink_suppression",
     "tier_regions",

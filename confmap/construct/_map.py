@@ -17,10 +17,25 @@ from ._kernel import kde_covariance, lam_for_ripple, lattice_ripple
 from ._params import WEIGHTED_TIERS, MapParams, check_annotation
 from ._regions import tier_regions
 
-__all__ = ["confidence_map", "confidence_maps", "normalise"]
+__all__ = ["RESOLUTION", "confidence_map", "confidence_maps", "density_floor", "normalise"]
+
+#: A density below this fraction of one kernel's peak at every pixel centre counts as 0 (the map is all
+#: zeros, with a warning): the fast KDE is exact to about 1e-12 of the peak, so such a map would be
+#: normalised rounding noise (and could differ between a map and its transpose).
+RESOLUTION = 1e-12
 
 
-def normalise(density, *, background: float | None = None) -> np.ndarray:
+def density_floor(cov) -> float:
+    """The density below which a map is numerically zero: ``RESOLUTION`` x one kernel's peak.
+
+    ``cov`` is the kernel covariance (2, 2) in square pixels; the peak is ``1 / (2 pi sqrt(det cov))``,
+    the largest value a KDE with weights summing to 1 can take.
+    """
+    det = float(np.linalg.det(np.asarray(cov, dtype=float)))
+    return RESOLUTION / (2.0 * math.pi * math.sqrt(det)) if det > 0 else 0.0
+
+
+def normalise(density, *, background: float | None = None, floor: float = 0.0) -> np.ndarray:
     """The paper's Eq. 7: min-max normalisation of a density to [0, 1].
 
     Parameters
@@ -30,6 +45,9 @@ def normalise(density, *, background: float | None = None) -> np.ndarray:
     background : float, optional
         When ``density`` is a crop: the value the density has on the rest of the image (0 for
         :func:`weighted_kde` beyond the kernel's reach), so the minimum is taken over the whole image.
+    floor : float, optional
+        A density whose maximum is not above ``floor`` counts as all zeros (see :func:`density_floor`:
+        below the KDE's numerical resolution, Eq. 7 would only blow rounding noise up to 1).
 
     Returns
     -------
@@ -48,7 +66,7 @@ def normalise(density, *, background: float | None = None) -> np.ndarray:
     if background is not None:
         lo = min(lo, float(background))
     hi = float(d.max())
-    if not hi > lo:
+    if not (hi > lo and hi > floor):
         return np.zeros(d.shape)
     out = d - lo
     out /= hi - lo
@@ -185,13 +203,13 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, m
             dens *= sink_suppression(annotation.sinks, annotation.shape, r_sink)[y0:y1, x0:x1]
         # Eq. 7 over the whole image: outside the crop the density is exactly 0
         covers_all = (y1 - y0, x1 - x0) == (h, w)
-        cm[y0:y1, x0:x1] = normalise(dens, background=None if covers_all else 0.0)
+        cm[y0:y1, x0:x1] = normalise(dens, background=None if covers_all else 0.0, floor=density_floor(cov))
     if not cm.any():
         warnings.warn(
             f"the map is all zeros although tier(s) {attrs['tiers_with_region']} have regions: the kernel "
             f"(sigma_x={math.sqrt(cov[0, 0]):.3g} px, sigma_y={math.sqrt(cov[1, 1]):.3g} px, bandwidth "
-            f"{p.bandwidth!r}) is so narrow that the density underflows to 0 at every pixel centre; "
-            "use a larger bandwidth",
+            f"{p.bandwidth!r}) is so narrow that the density is below {RESOLUTION:g} of its peak "
+            "(numerically 0) at every pixel centre; use a larger bandwidth",
             ConfmapWarning,
             stacklevel=2,
         )

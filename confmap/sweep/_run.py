@@ -15,6 +15,7 @@ from ..construct import (
     DEFAULT_RIPPLE_WARN,
     MapParams,
     check_param,
+    density_floor,
     grid_tiers,
     kde_covariance,
     lattice_ripple,
@@ -354,7 +355,7 @@ def _normalised_map(weights, grid, shape, bandwidth, kernel, sink_fac):
     if sink_fac is not None:
         dens *= sink_fac
     lam = len(grid[0]) - 1
-    return normalise(dens), lattice_ripple(cov, (w / lam, h / lam))
+    return normalise(dens, floor=density_floor(cov)), lattice_ripple(cov, (w / lam, h / lam))
 
 
 def _coord_array(vals):
