@@ -40,9 +40,7 @@ def test_matches_brute_force_loop(rng):
     np.testing.assert_allclose(r["mean_map_brier_vs_truth"], mb, atol=1e-15)
     iu = np.triu_indices(3, 1)
     np.testing.assert_allclose(r["mean_pairwise_brier"], pb[:, iu[0], iu[1]].mean(1))
-    np.testing.assert_allclose(
-        r["brier_vs_truth"][1, 2], ((maps[1, 2] - truth[1]) ** 2).mean(), atol=1e-15
-    )
+    np.testing.assert_allclose(r["brier_vs_truth"][1, 2], ((maps[1, 2] - truth[1]) ** 2).mean(), atol=1e-15)
 
 
 def test_single_image_drops_the_image_axis(rng):

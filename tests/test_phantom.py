@@ -298,6 +298,7 @@ def test_annotations_from_dataset_needs_points():
 
 # ------------------------------------------------------------------ several confidence annotators
 make_dataset, pairwise_dice = ph.make_dataset, ph.pairwise_dice
+
 def test_more_annotators_and_rater_knobs_leave_the_default_dataset_unchanged():
     base = make_dataset(3, seed=5, size=(48, 48), progress=False)
     more = make_dataset(3, seed=5, size=(48, 48), n_annotators=3, annotator_sd_mm=0.7, progress=False)

@@ -739,7 +739,8 @@ def run_experiment(
     preset : {"quick", "medium", "full"}, optional
         ``"quick"``: 10 images of 64x64, three losses (BCE and both Tverskys), 15 epochs
         (minutes on a 2-core CPU). ``"medium"``: 40 images of 128x128, all six losses, 40 epochs
-        (estimated about an hour on one CPU thread; run it with ``out_dir``). ``"full"``: 40 images of 256x256, all six losses, 60 epochs
+        (estimated about an hour on one CPU thread; run it with ``out_dir``).
+        ``"full"``: 40 images of 256x256, all six losses, 60 epochs
         (meant for a GPU).
     out_dir, device, progress, num_threads
         As in :func:`cross_validate`.

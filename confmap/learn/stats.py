@@ -184,10 +184,6 @@ def paired_differences(
                 "n_folds": int(fsoft.size),
             }
         )
-    out = pd.DataFrame(
-        rows, index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function")
-    )
-    out.attrs.update(
-        reference=reference, metric=metric, level=level, n_resamples=n_resamples, seed=seed
-    )
+    out = pd.DataFrame(rows, index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"))
+    out.attrs.update(reference=reference, metric=metric, level=level, n_resamples=n_resamples, seed=seed)
     return out

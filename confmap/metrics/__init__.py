@@ -45,7 +45,8 @@ Layout (one private module per section, every public name here)
 ----------------------------------------------------------------
 ``_common`` tolerances and :func:`snap`; ``_scores`` agreement, Brier, soft Dice, :func:`pairwise_dice`
 and the :data:`SCORES` registry; ``_roc`` ROC/AUC; ``_joint`` joint thresholds; ``_correlation``
-psi, correlation, linear fit; ``_calibration`` reliability; ``_annotators`` :func:`map_agreement`; ``_evaluate`` :func:`evaluate`;
+psi, correlation, linear fit; ``_calibration`` reliability; ``_annotators`` :func:`map_agreement`;
+``_evaluate`` :func:`evaluate`;
 ``_plots`` the ``plot_*`` figures.
 """
 

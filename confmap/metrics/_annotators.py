@@ -54,9 +54,7 @@ def map_agreement(maps, *, truth=None) -> dict:
     """
     m = as_values("maps", maps, ndim=(3, 4))
     if m.shape[-3] < 2:
-        raise ValueError(
-            f"`maps` must have shape (A, H, W) or (N, A, H, W) with A >= 2 annotators, got {m.shape}"
-        )
+        raise ValueError(f"`maps` must have shape (A, H, W) or (N, A, H, W) with A >= 2 annotators, got {m.shape}")
     single = m.ndim == 3
     m4 = m[None] if single else m
     n, a = m4.shape[:2]
