@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+import torch  # noqa: F401  (confmap.learn needs it; a missing torch is an error)
 import xarray as xr
 from scipy import stats
-
-pytest.importorskip("torch")
 
 from confmap.learn import paired_differences, paired_test, table1  # noqa: E402
 
