@@ -1,7 +1,10 @@
 """Tests of confmap.io: every reader and writer round-trips tiny files the tests write themselves."""
 
+import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
+import SimpleITK as sitk
 
 import confmap
 from confmap import io as cio
@@ -73,7 +76,6 @@ def test_reader_errors(tmp_path):
 def _write_dicom(
     path, pixels, *, photometric="MONOCHROME2", region=(0.0125, 0.02), pixel_spacing=None, frames=1
 ):
-    pydicom = pytest.importorskip("pydicom")  # optional dependency group "io"
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -138,9 +140,13 @@ def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
 
     img = _image(5, 6)
     _write_dicom(tmp_path / "m1.dcm", img, photometric="MONOCHROME1", region=None)
-    da = cio.read_dicom(tmp_path / "m1.dcm")
+    with pytest.raises(ValueError, match=r"m1.dcm' has no pixel spacing.*PixelSpacing \(0028,0030\).*`spacing="):
+        cio.read_dicom(tmp_path / "m1.dcm")
+    da = cio.read_dicom(tmp_path / "m1.dcm", spacing=(1, 1))
     np.testing.assert_allclose(da.values, 1 - img / 255.0, atol=1e-6)
-    assert "spacing_mm" not in da.attrs
+    assert da.attrs["spacing_mm"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="contradicts the spacing"):
+        cio.read_dicom(tmp_path / "rgb.dcm", spacing=(1, 1))
 
     cine = np.stack([_image(5, 6, seed=s) for s in range(3)])
     _write_dicom(tmp_path / "cine.dcm", cine, frames=3)
@@ -155,7 +161,6 @@ def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
 # NIfTI / NRRD volumes
 # ---------------------------------------------------------------------------------------------
 def test_nifti_volume_slices(tmp_path):
-    nib = pytest.importorskip("nibabel")
     vol = np.random.default_rng(1).random((5, 6, 7)).astype(np.float32)  # (z, y, x)
     img = nib.Nifti1Image(vol.T, np.diag([0.5, 0.6, 0.7, 1.0]))  # i=x, j=y, k=z
     nib.save(img, tmp_path / "v.nii.gz")
@@ -170,7 +175,6 @@ def test_nifti_volume_slices(tmp_path):
 
 
 def test_nrrd_volume_slice(tmp_path):
-    sitk = pytest.importorskip("SimpleITK")
     vol = np.random.default_rng(2).random((4, 5, 6)).astype(np.float32)
     img = sitk.GetImageFromArray(vol)
     img.SetSpacing((0.2, 0.3, 1.5))
@@ -219,7 +223,7 @@ def test_save_map_nifti_float32(tmp_path, soft_map, name):
     back = cio.read_map(p)
     np.testing.assert_array_equal(back.values, soft_map.values.astype(np.float32))
     np.testing.assert_allclose(back.attrs["spacing_mm"], [0.25, 0.3])
-    sitk = pytest.importorskip("SimpleITK")  # an independent reader agrees on orientation
+    # an independent reader (SimpleITK) agrees on orientation
     arr = sitk.GetArrayFromImage(sitk.ReadImage(str(p)))
     np.testing.assert_array_equal(arr.reshape(soft_map.shape), soft_map.values.astype(np.float32))
 
@@ -238,7 +242,6 @@ def test_save_map_errors(tmp_path):
 def test_save_map_atomic_keeps_old_file_on_failure(tmp_path, monkeypatch):
     p = cio.save_map(np.full((4, 4), 0.5), tmp_path / "m.nii")
     before = p.read_bytes()
-    nib = pytest.importorskip("nibabel")
 
     def boom(img, fname):
         with open(fname, "wb") as fh:
@@ -341,3 +344,18 @@ def test_load_folder_errors(tmp_path):
     (tmp_path / "other" / "c0").mkdir(parents=True)
     with pytest.raises(ValueError, match="'c0' has no image file"):
         cio.load_folder(tmp_path / "other")
+
+
+def test_load_folder_keeps_a_common_dicom_geometry(tmp_path):
+    from confmap import export
+    from confmap.geometry import ImageGeometry
+
+    g = ImageGeometry(spacing=(0.3, 0.3), origin=(5.0, -2.0, 1.0), direction=(0, 1, 0, 1, 0, 0, 0, 0, -1))
+    for i, name in enumerate(("case_001", "case_002")):
+        _write_case(tmp_path, name, seed=i)
+        (tmp_path / name / "image.png").unlink()
+        export.write_us_dicom(_image(20, 24, i) / 255.0, tmp_path / name / "image.dcm", geometry=g)
+    ds = cio.load_folder(tmp_path)
+    assert ImageGeometry.from_attrs(ds.attrs) == g
+    resampled = cio.load_folder(tmp_path, size=(10, 12))
+    assert resampled.attrs["spacing_mm"] == pytest.approx([0.6, 0.6]) and "origin_lps_mm" not in resampled.attrs

@@ -124,7 +124,9 @@ def lattice_ripple(cov, spacing) -> float:
     ``mean * sum_k exp(-2 pi^2 k^T cov k) cos(2 pi k . p)`` over the reciprocal lattice
     ``k = (i / hx, j / hy)``; it is evaluated on 13 x 13 points of one cell (harmonics until the
     factor is below ``exp(-40)``, at most 12 per axis: a kernel narrower than that gives isolated
-    bumps, ripple near 1, whose exact value matters little). For an isotropic kernel of standard
+    bumps, ripple near 1, whose exact value matters little). When a correlated kernel puts the
+    minimum between those samples the value can be slightly low (0.45 % relative, tested, for
+    rho = 0.4 on a 16 x 10 px cell). For an isotropic kernel of standard
     deviation sigma the ripple is about ``4 exp(-2 pi^2 sigma^2 / h^2)`` when small.
 
     With the paper's bandwidth factor 0.1 the kernel's sigma is a few pixels while the grid

@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_finite_array, describe
-from .._warnings import NoRegionWarning, RippleWarning
+from .._validation import check_finite_array, check_memory, describe, map_memory_bytes
+from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
 from ..annotation import Annotation
 from ..dataset import pixel_coords
 from ._fastkde import density_crop
@@ -55,7 +55,7 @@ def normalise(density, *, background: float | None = None) -> np.ndarray:
     return out
 
 
-def confidence_map(annotation: Annotation, *, params: MapParams | None = None, **overrides):
+def confidence_map(annotation: Annotation, *, params: MapParams | None = None, max_memory=None, **overrides):
     """The soft confidence map of an annotation (the paper's Eqs. 5-7).
 
     Parameters
@@ -86,6 +86,10 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, *
     ripple_warn : float or None, default 0.01
         Issue a :class:`RippleWarning` when the predicted lattice ripple (see
         :func:`lattice_ripple`) exceeds this; None never warns.
+    max_memory : float, optional
+        Refuse (``ValueError``) a map whose estimated memory exceeds this many bytes. Default: the
+        ``CONFMAP_MAX_MEMORY`` environment variable, else half the machine's physical memory. The
+        estimate is ``8 x (3 H W + 6 (lam + 1)**2)`` bytes, checked before anything is allocated.
 
     Returns
     -------
@@ -107,6 +111,15 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, *
         has a region (the map is then all zeros).
     RippleWarning
         When the kernel is narrow enough for the grid lattice to show (see ``ripple_warn``).
+    ConfmapWarning
+        When tiers have regions but the map is still all zeros: the kernel is so narrow (e.g.
+        ``bandwidth=1e-12``) that the density underflows to 0 at every pixel centre.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments, and when the estimated memory exceeds the limit (see ``max_memory``);
+        the message names the argument that drives the estimate, the estimate and the limit.
 
     Notes
     -----
@@ -116,9 +129,9 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, *
     **Sinks** (the paper's future work: removing interposed normal tissue). For sink points
     ``s_j`` with radius ``r``: (1) grid points within ``r`` of a sink get weight 0 before the
     KDE; (2) the density is multiplied by ``prod_j (1 - exp(-|p - s_j|**2 / (2 (r/3)**2)))``,
-    which is exactly 0 at each sink and above 0.989 beyond ``r``; (3) Eq. 7 normalises. So the map
-    is 0 at a sink on a pixel centre, and small at the pixels next to a sink between pixels, even
-    inside a high-confidence region.
+    which is exactly 0 at each sink and at least ``1 - exp(-4.5) = 0.98889`` beyond ``r``; (3) Eq. 7
+    normalises. So the map is 0 at a sink on a pixel centre, and small at the pixels next to a sink
+    between pixels, even inside a high-confidence region.
 
     Examples
     --------
@@ -133,6 +146,12 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, *
     """
     check_annotation(annotation)
     p = MapParams.make(params, **overrides)
+    check_memory(
+        "the confidence map",
+        map_memory_bytes(annotation.shape, p.lam),
+        {"annotation.shape": annotation.shape, "lam": p.lam},
+        max_memory=max_memory,
+    )
     h, w = annotation.shape
     r_sink = p.sink_radius_px(annotation.shape)
     grid = mesh_grid(annotation.shape, lam=p.lam)
@@ -167,6 +186,15 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, *
         # Eq. 7 over the whole image: outside the crop the density is exactly 0
         covers_all = (y1 - y0, x1 - x0) == (h, w)
         cm[y0:y1, x0:x1] = normalise(dens, background=None if covers_all else 0.0)
+    if not cm.any():
+        warnings.warn(
+            f"the map is all zeros although tier(s) {attrs['tiers_with_region']} have regions: the kernel "
+            f"(sigma_x={math.sqrt(cov[0, 0]):.3g} px, sigma_y={math.sqrt(cov[1, 1]):.3g} px, bandwidth "
+            f"{p.bandwidth!r}) is so narrow that the density underflows to 0 at every pixel centre; "
+            "use a larger bandwidth",
+            ConfmapWarning,
+            stacklevel=2,
+        )
     ripple = lattice_ripple(cov, (w / p.lam, h / p.lam))
     attrs.update(
         bandwidth_factor=factor, kernel_cov=[float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])], ripple=ripple
@@ -195,7 +223,7 @@ def as_dataarray(values, annotation, attrs):
     return xr.DataArray(values, dims=("y", "x"), coords=coords, name="confidence", attrs=attrs)
 
 
-def confidence_maps(annotations, *, progress: bool = False, params: MapParams | None = None, **kwargs):
+def confidence_maps(annotations, *, progress: bool = False, params: MapParams | None = None, max_memory=None, **kwargs):
     """Confidence maps of many annotations at once, as one ``xarray.Dataset``.
 
     Parameters
@@ -206,6 +234,8 @@ def confidence_maps(annotations, *, progress: bool = False, params: MapParams | 
         Show a tqdm progress bar.
     params : MapParams, optional
         The parameters, the same for every image (checked once).
+    max_memory : float, optional
+        As in :func:`confidence_map`, for the whole batch (checked before any map is made).
     **kwargs
         Parameters of :func:`confidence_map` overriding ``params`` (fields of :class:`MapParams`).
 
@@ -234,13 +264,21 @@ def confidence_maps(annotations, *, progress: bool = False, params: MapParams | 
     shapes = {a.shape for a in anns}
     if len(shapes) != 1:
         raise ValueError(f"all annotations must have the same image shape, got {sorted(shapes)}")
+    params = MapParams.make(params, **kwargs)
+    (h, w), n = shapes.pop(), len(anns)
+    parts = map_memory_bytes((h, w), params.lam)
+    check_memory(  # one map at a time, plus the n maps kept and their stacked copy
+        f"a batch of {n} confidence maps",
+        {"annotations": parts["annotation.shape"] + 8.0 * 2 * n * h * w, "lam": parts["lam"]},
+        {"annotations": f"{n} annotations of shape {(h, w)}", "lam": params.lam},
+        max_memory=max_memory,
+    )
     it = anns
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(anns, desc="confidence maps", unit="image")
-    params = MapParams.make(params, **kwargs)
-    maps = [confidence_map(a, params=params) for a in it]
+    maps = [confidence_map(a, params=params, max_memory=max_memory) for a in it]
     attrs = {
         k: v
         for k, v in maps[0].attrs.items()
