@@ -8,7 +8,9 @@ truth, beside the number of folds in which soft beat hard.
 
 The knobs, varied one at a time around a baseline (20 images of 64x64, half diffuse, default rater
 noise, hard label = the reference rater): the spread of the raters' consistent biases, their boundary
-noise, the share of diffuse tumours, the number of images, and how the hard label is chosen.
+noise, the share of diffuse tumours, the number of images, and how the hard label is chosen; and the
+baseline once more with another training seed (fold split, initial weights, batch order), to show the
+run-to-run spread that the per-image intervals do not contain.
 
 Run from the repository root (each point takes about a minute on one CPU thread; results are saved
 after every point and a rerun skips finished points)::
@@ -55,6 +57,7 @@ POINTS = [
     ("boundary noise x2", "boundary noise", {"rater_boundary_factor": 2.0}),
     ("10 images", "training-set size", {"n": 10}),
     ("40 images", "training-set size", {"n": 40}),
+    ("baseline, training seed 1", "run-to-run noise", {"train_seed": 1}),
 ]
 CONFIG = {"losses": ["bce"], "n_folds": 5, "epochs": 20, "batch_size": 2, "lr": 1e-2, "seed": 0}
 DATA_SEED = 0
@@ -76,7 +79,8 @@ def run_point(settings: dict) -> dict:
         rater_boundary_factor=settings["rater_boundary_factor"],
         progress=False,
     )
-    cfg = CVConfig(**{**CONFIG, "losses": tuple(CONFIG["losses"])}, hard_label=settings["hard_label"])
+    config = {**CONFIG, "losses": tuple(CONFIG["losses"]), "seed": settings.get("train_seed", CONFIG["seed"])}
+    cfg = CVConfig(**config, hard_label=settings["hard_label"])
     res = cross_validate(ds, cfg, progress=False, keep_predictions=False, num_threads=1)
     out = {"settings": settings, "seconds": time.perf_counter() - tic, "scores": {}}
     for ref in ("agreement", "truth"):
@@ -120,7 +124,7 @@ def render_table(data: dict) -> str:
             r = pt["scores"][f"{ref}/brier"]
             cells += [
                 f"{r['mean_diff'] * 1e4:+.1f}e-4 [{r['ci_low'] * 1e4:+.1f}, {r['ci_high'] * 1e4:+.1f}]",
-                f"{r['p_value']:.3f}",
+                f"{r['p_value']:.3f}" if r["p_value"] >= 0.001 else "< 0.001",
                 f"{r['folds_soft_better']} of {r['n_folds']}",
             ]
         cells.append(f"{pt['seconds']:.0f}")
