@@ -63,6 +63,16 @@ def test_truncated_xml(tmp_path):
         read_annotations(path)
 
 
+def test_xml_with_an_unknown_encoding(tmp_path):
+    # found by test_fuzz_bytes: expat raised LookupError for an unknown encoding name
+    path = _write(tmp_path, "cvat")
+    raw = path.read_bytes()
+    assert raw.startswith(b"<?xml")
+    path.write_bytes(b'<?xml version="1.0" encoding="no-such-codec"?>' + raw[raw.index(b"?>") + 2 :])
+    with pytest.raises(ValueError, match=r"XML declaration.*known text encoding"):
+        read_annotations(path)
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [

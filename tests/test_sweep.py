@@ -394,8 +394,15 @@ def test_plot_heatmap_marks_best():
     ax = fig.axes[0]
     (star,) = _star(ax)
     b = best(ds, "brier")
-    assert star.get_xdata()[0] == list(ds.bandwidth.values).index(b["bandwidth"])
-    assert star.get_ydata()[0] == list(ds.lam.values).index(b["lam"])
+    bi, bj = list(ds.bandwidth.values).index(b["bandwidth"]), list(ds.lam.values).index(b["lam"])
+    # the star sits in the best cell's corner, off the cell's value at its centre ...
+    sx, sy = star.get_xdata()[0], star.get_ydata()[0]
+    assert abs(sx - bi) < 0.5 and abs(sy - bj) < 0.5 and np.hypot(sx - bi, sy - bj) > 0.3
+    # ... and a frame outlines the cell; the value is still written, readably large
+    (frame,) = [p for p in ax.patches if p.get_edgecolor()[:3] == matplotlib.colors.to_rgb("C3")]
+    assert frame.get_xy() == (bi - 0.5, bj - 0.5) and frame.get_width() == frame.get_height() == 1
+    texts = [t for t in ax.texts if t.get_position() == (bi, bj)]
+    assert len(texts) == 1 and texts[0].get_fontsize() >= 8
     img = ax.images[0].get_array()
     assert img.shape == (3, 4)
     assert np.allclose(img, ds.brier.values)

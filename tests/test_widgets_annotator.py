@@ -89,13 +89,14 @@ def shown(a):
 
 
 def expected_blend(a, base):
-    """Image and map blended independently of the widget: inferno colours, opacity where map > 0.005."""
+    """Image and map composited independently of the widget (matplotlib's own colour map, float64):
+    the map's viridis colour at alpha = opacity * value over the image."""
     from matplotlib import colormaps
 
-    v = a.confidence.values
-    col = colormaps["inferno"](np.clip(np.round(v * 255), 0, 255).astype(int))[..., :3] * 255
-    alpha = np.where(v > 0.005, a.opacity, 0.0)[..., None]
-    return np.round(base + alpha * (col - base)).astype(int)
+    v = np.clip(a.confidence.values, 0, 1)
+    col = colormaps["viridis"](v, bytes=True)[..., :3].astype(float)
+    alpha = (a.opacity * v)[..., None]
+    return np.round((1 - alpha) * base + alpha * col).astype(int)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,8 +243,8 @@ def test_overlay_is_the_core_map_after_every_change(make):
     got = overlay_values(a)
     np.testing.assert_allclose(got[expected > 0.005], expected[expected > 0.005])
     assert np.all(got[expected <= 0.005] == 0)  # transparent where the map is ~0
-    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=1)  # what is drawn
-    assert np.array_equal(shown(a)[expected <= 0.005], base[expected <= 0.005])
+    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=2)  # what is drawn
+    assert np.array_equal(shown(a)[expected == 0], base[expected == 0])  # the image where the map is 0
     before = got.copy()
     for x, y in MEDIUM:
         a.add_point(x, y, tier="medium")
@@ -262,11 +263,11 @@ def test_toggle_and_opacity(make):
         a.add_point(x, y)
     a.opacity = 0.25
     assert a._opacity_slider.value == 0.25
-    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=1)
+    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=2)
     faint = shown(a)
     a._opacity_slider.value = 0.8
     assert a.opacity == 0.8
-    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=1)
+    np.testing.assert_allclose(shown(a), expected_blend(a, base), atol=2)
     assert not np.array_equal(shown(a), faint)
     a._map_toggle.value = False
     assert a.show_map is False and np.array_equal(shown(a), base) and not a.overlay_values.any()
@@ -276,11 +277,34 @@ def test_toggle_and_opacity(make):
     np.testing.assert_allclose(a.confidence.values, core_map(a.annotation))
 
 
-def test_ripple_warning_goes_to_the_status_not_the_user(make):
-    a = make(map_options={"lam": 4})  # a coarse grid: the lattice shows
+def test_ripple_is_a_compact_indicator_with_a_one_click_remedy(make):
+    a = make(map_options={"lam": 12})  # a coarse grid: the lattice shows
     for x, y in HIGH:
         a.add_point(x, y)
-    assert "RippleWarning" in a.status
+    for x, y in MEDIUM:
+        a.add_point(x, y, tier="medium")
+    with pytest.warns(confmap.RippleWarning):  # the oracle: the core's own attrs of the same map
+        attrs = confmap.confidence_map(a.annotation, lam=12).attrs
+    want = f"ripple {100 * attrs['ripple']:.1f} % — use λ = {attrs['suggested_lam']}"
+    assert a.ripple == want and a.status.endswith(" | " + want)
+    assert "RippleWarning" not in a.status and "lattice" not in a.status  # no paragraph
+    assert a._ripple_button.layout.display is None
+    assert a._ripple_button.description == f"use λ = {attrs['suggested_lam']}"
+    a._ripple_button.click()
+    assert a.map_options["lam"] == attrs["suggested_lam"]
+    assert a.ripple is None and "ripple" not in a.status and a._ripple_button.layout.display == "none"
+    np.testing.assert_allclose(a.confidence.values, core_map(a.annotation, lam=attrs["suggested_lam"]))
+
+
+def test_status_html_keeps_the_legend_apart(make):
+    a = make()
+    assert a.status.startswith("tier: high | high 0")
+    html = a._status.value
+    assert "sink" not in html.split("<code>")[1].split("</code>")[0].split("|")[0]  # legend not in the text
+    assert ">high</span>" in html  # the current tier as a badge
+    assert "HIGH" in a._tier_badge.value
+    a.set_tier("sinks")
+    assert "SINK" in a._tier_badge.value and ">sink</span>" in a._status.value
 
 
 def test_buttons_call_the_methods(make, tmp_path):
@@ -302,6 +326,23 @@ def test_buttons_call_the_methods(make, tmp_path):
 # ----------------------------------------------------------------------------------------------
 # synthetic events
 # ----------------------------------------------------------------------------------------------
+def test_keys_work_from_the_controls_after_a_button_click(make):
+    a = make()
+    a._tier_buttons.value = "low"  # the focus is now on a button: its keydowns come via ipyevents
+    a._on_dom_key({"key": "2"})
+    assert a.tier == "medium" and a._tier_buttons.value == "medium"
+    a.add_point(10, 10)
+    a.add_point(20, 10)
+    a._on_dom_key({"key": "z", "ctrlKey": True})
+    assert a.annotation.counts()["medium"] == 1
+    a._on_dom_key({"key": "Z", "ctrlKey": True, "shiftKey": True})
+    assert a.annotation.counts()["medium"] == 2
+    a._on_dom_key({"key": "Shift", "shiftKey": True})  # a bare modifier does nothing
+    assert a.handle_key("1") and a.tier == "high"
+    assert not a.handle_key("q")
+    assert a._key_events is not None and a._key_events.source is a._box
+
+
 def test_keys_switch_tiers_and_clicks_add_there(make):
     a = make()
     targets = {"1": "high", "2": "medium", "3": "low", "4": "sinks"}
@@ -373,6 +414,64 @@ def test_drag_moves_a_point_in_one_undo_step(make):
     assert a.redo()
     np.testing.assert_allclose(a.annotation.high[1], (66, 36), atol=1e-6)
     assert not a.can_redo
+
+
+def test_drag_shows_the_map_of_the_moving_point(make):
+    a = make()
+    for x, y in HIGH:
+        a.add_point(x, y)
+    a.drag_interval_s = 0.0  # every motion event gets a frame (the default coalesces to <= 12.5 Hz)
+    at_rest = shown(a)
+    press(a, 60.3, 32.2)
+    press(a, 70, 40, name="motion_notify_event")
+    assert a.drag_redraws == 1
+    np.testing.assert_array_equal(a.annotation.high, HIGH)  # nothing committed yet
+    moved = a.annotation.replace(high=[HIGH[0], (70, 40), HIGH[2]])
+    preview = core_map(moved)
+    assert not np.array_equal(shown(a), at_rest)
+    np.testing.assert_allclose(a._map.values, preview)  # the preview is the exact map there
+    a.drag_interval_s = 10.0  # now coalesced: no frame for these
+    press(a, 71, 41, name="motion_notify_event")
+    press(a, 72, 42, name="motion_notify_event")
+    assert a.drag_redraws == 1
+    press(a, 72, 42, name="button_release_event")
+    np.testing.assert_allclose(a.annotation.high[1], (72, 42))
+    np.testing.assert_allclose(a.confidence.values, core_map(a.annotation))
+    with pytest.raises(IndexError, match="`index`"):
+        a.preview_move("high", 7, 1, 1)
+
+
+def test_large_image_is_drawn_on_a_display_grid_with_exact_coordinates(image):
+    big = np.random.default_rng(1).random((300, 200))
+    a = Annotator(big, display_max=100, figsize=(4.0, 4.0), map_options={"lam": 40})
+    try:
+        a.figure.canvas.draw()
+        assert a._step == 3 and a._display.get_array().shape == (100, 67, 4)
+        assert a.ax.get_xlim() == (-0.5, 199.5) and a.ax.get_ylim() == (299.5, -0.5)
+        for x, y in [(50.4, 80.2), (150.7, 90.1), (100.2, 220.6)]:
+            click(a, x, y)
+        np.testing.assert_allclose(a.annotation.high, [(50.4, 80.2), (150.7, 90.1), (100.2, 220.6)], atol=1e-6)
+        v = np.clip(core_map(a.annotation, lam=40)[::3, ::3], 0, 1)
+        from matplotlib import colormaps
+
+        base = colormaps["gray"]((big[::3, ::3] - big.min()) / (big.max() - big.min()), bytes=True)[..., :3]
+        alpha = (a.opacity * v)[..., None]
+        want = (1 - alpha) * base + alpha * colormaps["viridis"](v, bytes=True)[..., :3]
+        np.testing.assert_allclose(np.asarray(a._display.get_array())[..., :3], want, atol=3)
+        assert a.confidence.shape == (300, 200)  # the map itself at every pixel
+    finally:
+        a.close()
+    with pytest.raises(ValueError, match="`display_max`"):
+        Annotator(big, display_max=0)
+
+
+def test_contours_at_quarter_levels(make):
+    a = make(contours=True)
+    for x, y in HIGH:
+        a.add_point(x, y)
+    assert list(a._contour_set.levels) == [0.25, 0.5, 0.75]
+    a.show_map = False
+    assert a._contour_set is None
 
 
 @pytest.mark.parametrize("how", ["right", "shift"])

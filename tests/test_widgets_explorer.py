@@ -146,7 +146,9 @@ def test_region_mode_and_alpha(ann):
 def test_opacity_does_not_recompute(explorer):
     n = explorer.n_updates
     explorer.controls["opacity"].value = 0.3
-    assert explorer._im.get_alpha() == 0.3 and explorer.n_updates == n
+    assert explorer.n_updates == n
+    # alpha rises with confidence: 0.3 * v per pixel (0 where the map is 0)
+    np.testing.assert_allclose(explorer._im.get_alpha(), 0.3 * explorer.map.values)
 
 
 def test_warnings_go_to_status_not_raised(ann):
@@ -155,7 +157,9 @@ def test_warnings_go_to_status_not_raised(ann):
         text = " ".join(ex.messages)
         assert "NoRegionWarning" in text and "low: 2 distinct points" in text
         assert "RippleWarning" in text
-        assert "RippleWarning" in ex._status.value
+        assert "RippleWarning" not in ex._status.value  # a compact indicator, not the sentence
+        attrs = ex.map.attrs
+        assert f"ripple {100 * attrs['ripple']:.1f} % — use λ = {attrs['suggested_lam']}" in ex._status.value
         ex.set(lam=200, bandwidth=0.4)
         assert not any("Ripple" in m for m in ex.messages)
     finally:
@@ -298,3 +302,11 @@ def test_map_params_is_the_current_setting(explorer, ann):
     p = explorer.map_params
     assert isinstance(p, MapParams) and (p.lam, p.betas[1]) == (70, 0.3)
     np.testing.assert_array_equal(confidence_map(ann, params=p.replace(ripple_warn=None)).values, explorer.map.values)
+
+
+def test_agreement_contours_in_the_legend_and_metrics_one_per_line(explorer):
+    labels = [t.get_text() for t in explorer._ax.get_legend().get_texts()]
+    assert {"agreement 0.25", "agreement 0.5", "agreement 0.75"} <= set(labels)
+    html = explorer._metrics_label.value
+    assert html.count("white-space:nowrap") == 3 and html.count("<br>") == 3
+    assert "higher is better" in html  # soft Dice is not "lower is better"

@@ -82,6 +82,8 @@ def _parse(path):
         raise fail(path, "(file)", "plain XML without DTD entities (refused for safety)", type(exc).__name__) from None
     except ET.ParseError as exc:
         raise fail(path, "(file)", "well-formed XML", f"{exc} (corrupt or truncated?)") from None
+    except LookupError as exc:  # an XML declaration naming an encoding Python does not know
+        raise fail(path, "(XML declaration)", "a known text encoding such as UTF-8", str(exc)) from None
 
 
 def _coord(text, path, field):

@@ -844,7 +844,8 @@ def plot_folds(results: xr.Dataset, *, reference: str = "agreement", ax=None):
             ha="right",
         )
         a.set_ylabel(f"{mname} vs {reference} (lower is better)")
-        a.legend(frameon=False)
+    # one legend, right of the panels (constrained layout makes room): none covers a fold's dot
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(f"Held-out score per fold ({results.sizes['fold']} folds)")
     return fig
 

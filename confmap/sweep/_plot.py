@@ -210,7 +210,7 @@ def plot_sweep(
                                 f"{v[j, i]:.3g}",
                                 ha="center",
                                 va="center",
-                                fontsize=6,
+                                fontsize=8.5,
                                 color="k" if bright else "w",
                             )
             hit_c = cd is None or _same(da[cd].values[c], bst[cd])
@@ -218,7 +218,10 @@ def plot_sweep(
             if hit_c and hit_r:
                 bi = _index(da[xd].values, bst[xd])
                 bj = _index(da[yd].values, bst[yd])
-                ax.plot([bi], [bj], marker="*", ms=18, mfc="none", mec="C3", mew=2, ls="none")
+                # the best cell: a red frame round it and a small star in its corner, so that
+                # neither covers the cell's value
+                ax.add_patch(Rectangle((bi - 0.5, bj - 0.5), 1, 1, fill=False, ec="C3", lw=2.2, zorder=3))
+                ax.plot([bi + 0.36], [bj + 0.33], marker="*", ms=7, color="C3", mec="w", mew=0.5, ls="none", zorder=4)
     hatch_note = f"\nhatched: predicted lattice ripple > {ripple:g}" if rip is not None and rip.any() else ""
     fig.colorbar(im, ax=axes, label=f"{metric} ({'higher' if hi else 'lower'} is better)", shrink=0.9)
     fig.suptitle(

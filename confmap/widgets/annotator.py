@@ -20,13 +20,17 @@ y / ctrl+y / ctrl+shift+z redo
 toolbar pan / zoom        navigate; no point is added while a toolbar mode is active
 ========================  ======================================================================
 
+Keys work whenever the figure or one of the annotator's controls has the keyboard focus (after a
+click on a tier button, say): the figure's keys come through matplotlib, the controls' through
+``ipyevents`` (installed with the ``notebooks`` extra; it listens while the mouse is over the
+annotator); both call :meth:`Annotator.handle_key`.
+
 Clicks outside the image are ignored. Coordinates follow the package convention:
 ``(x, y) = (column, row)`` pixels, pixel centres on integers (matplotlib's ``imshow``).
 """
 
 from __future__ import annotations
 
-import html
 import time
 import warnings
 from pathlib import Path
@@ -39,20 +43,24 @@ from ..annotation import TIERS, Annotation, image_sha256
 from ..construct import MapParams
 from ..session import EFFORT_FORMAT, EFFORT_VERSION, AnnotationSession, effort_path
 from ..style import TIER_STYLE  # the one tier style: (colour, marker, label)
+from ._events import EventTranslation
+from ._overlay import (
+    CONTOUR_LEVELS,
+    LEGEND_HTML,
+    TOOLBAR_PX,
+    blend,
+    colour_lut,
+    display_step,
+    ripple_indicator,
+    status_html,
+)
 
 __all__ = ["EFFORT_FORMAT", "EFFORT_VERSION", "Annotator", "effort_path"]
 
-_SYMBOLS = {"o": "&#9679;", "s": "&#9632;", "^": "&#9650;", "X": "&#10006;"}
-_LEGEND_HTML = " ".join(
-    f'<span style="color:{c}">{_SYMBOLS[m]}</span>&nbsp;{label}' for c, m, label in TIER_STYLE.values()
-)
 _KEY_TIERS = {"1": "high", "2": "medium", "3": "low", "4": "sinks"}
 _UNDO_KEYS = ("z", "ctrl+z", "cmd+z")
 _REDO_KEYS = ("y", "ctrl+y", "cmd+y", "ctrl+Z", "ctrl+shift+z", "cmd+Z")
-_DELETE_MODIFIERS = ("shift",)
 _MAP_KEYS = MapParams.fields()
-
-
 
 def _format_cursor_data(data):
     if data is None:
@@ -63,7 +71,7 @@ def _format_cursor_data(data):
     return f"[image {shown}" + ("" if conf is None else f", map {conf:.2f}") + "]"
 
 
-class Annotator:
+class Annotator(EventTranslation):
     """An interactive point annotator with a live confidence-map overlay (the paper's Section 2.2).
 
     Parameters
@@ -86,13 +94,21 @@ class Annotator:
     map_options : dict, optional
         Keyword arguments of :func:`confmap.confidence_map` (``lam``, ``betas``, ``bandwidth``,
         ``kernel``, ``region``, ``alpha``, ``sink_radius``, ``ripple_warn``).
-    opacity : float, default 0.5
-        Opacity of the map overlay, in [0, 1]. Pixels where the map is below 0.005 are
-        transparent.
+    opacity : float, default 0.8
+        Opacity of the overlay's colour where the map is 1, in [0, 1]; a pixel of map value ``v``
+        is covered ``opacity * v`` (alpha rises with confidence, so the meaning does not depend on
+        the image's brightness; 0 shows the image unchanged).
     show_map : bool, default True
         Show (and compute) the overlay.
-    cmap, map_cmap : str, default "gray", "inferno"
-        Colour maps of the image and of the overlay.
+    cmap, map_cmap : str, default "gray", "viridis"
+        Colour maps of the image and of the overlay (a perceptual map whose top is bright).
+    contours : bool, default False
+        Also draw the map's iso-contours at 0.25, 0.5 and 0.75 (dotted, dashed, solid white).
+    display_max : int or None, default 800
+        The image and the overlay are drawn on a display grid of every ``s``-th pixel, ``s`` the
+        smallest integer making the longer side <= ``display_max`` (None: every pixel), so a click's
+        redraw does not grow with the image. Coordinates stay exact: the axes are in image pixels,
+        and the map itself (:attr:`confidence`) is computed at every pixel.
     figsize : (float, float), default (6, 6)
         Figure size in inches (100 dpi); ignored with ``ax``.
     ax : matplotlib.axes.Axes, optional
@@ -123,9 +139,12 @@ class Annotator:
     Notes
     -----
     The overlay is :func:`confmap.confidence_map` (Eqs. 5-7) of the current points, recomputed
-    after each change (about 10 ms at 512 x 512), blended over the image in numpy and pushed into
-    the one existing image artist with ``set_data``; the canvas is then redrawn (at once when an
-    ipympl front end is live, else ``draw_idle()``).
+    after each change (about 10 ms at 512 x 512), blended over the image in numpy on the display
+    grid (see ``display_max``) and pushed into the one existing image artist with ``set_data``; the
+    canvas is then redrawn (at once when an ipympl front end is live, else ``draw_idle()``).
+    While a point is dragged the map follows it: motion events are coalesced (a map is computed
+    for the newest position only, at most every ``drag_interval_s`` seconds, 0.08 s by default) and
+    the exact map of the final position is shown at release.
 
     The effort log (the paper's claim that points are quicker than masks, Section 4) counts
     clicks, additions, moves, deletions, clears, undos and redos, and the active time: the sum
@@ -154,10 +173,12 @@ class Annotator:
         annotator: str | None = None,
         spacing=None,
         map_options: dict | None = None,
-        opacity: float = 0.5,
+        opacity: float = 0.8,
         show_map: bool = True,
         cmap: str = "gray",
-        map_cmap: str = "inferno",
+        map_cmap: str = "viridis",
+        contours: bool = False,
+        display_max: int | None = 800,
         figsize=(6.0, 6.0),
         pick_radius: float = 8.0,
         idle_cap_s: float = 60.0,
@@ -174,6 +195,14 @@ class Annotator:
         self._opacity = check_number("opacity", opacity, minimum=0.0, maximum=1.0)
         self._show_map = bool(show_map)
         self._pick_radius = check_number("pick_radius", pick_radius, minimum=0.0, strict_min=True)
+        if display_max is not None:
+            display_max = int(check_number("display_max", display_max, minimum=1))
+        self._step = display_step(self._shape, display_max)
+        self._contours_on = bool(contours)
+        self._contour_set = None
+        self.drag_interval_s = 0.08
+        self._drag_last = 0.0
+        self.drag_redraws = 0
         self._callbacks = []
         self._t_event = None
         self._drag = None
@@ -283,8 +312,37 @@ class Annotator:
 
     @property
     def status(self) -> str:
-        """The status line: current tier, point counts, why tiers have no region, warnings."""
+        """The status line: current tier, point counts, why tiers have no region, warnings, ripple."""
         return self._status_text
+
+    @property
+    def ripple(self) -> str | None:
+        """The compact ripple indicator (``"ripple 1.8 % — use λ = 118"``), or None when the map has none."""
+        return self._ripple_text
+
+    def use_suggested_lam(self) -> int | None:
+        """Apply the map's suggested lam (the ripple indicator's remedy button); returns it, or None."""
+        need = None if self._map is None else self._map.attrs.get("suggested_lam")
+        if need is None:
+            return None
+        self.map_options = {**self._map_options, "lam": int(need)}
+        return int(need)
+
+    def handle_key(self, key: str) -> bool:
+        """Act on a key as matplotlib names it (``"1"``..``"4"``, ``"z"``, ``"ctrl+z"``, ``"y"``, ...).
+
+        Returns True when the key meant something. Both key paths (the figure's and the controls')
+        call this, so a test drives the keyboard through it.
+        """
+        if key in _KEY_TIERS:
+            self.set_tier(_KEY_TIERS[key])
+        elif key in _UNDO_KEYS:
+            self.undo()
+        elif key in _REDO_KEYS:
+            self.redo()
+        else:
+            return False
+        return True
 
     @property
     def effort(self) -> dict:
@@ -308,6 +366,7 @@ class Annotator:
         self.session.set_tier(tier)
         if self._tier_buttons.value != tier:
             self._tier_buttons.value = tier
+        self._tier_badge.value = self._badge_html()
         self._update_status()
         self._canvas_draw()
 
@@ -391,109 +450,6 @@ class Annotator:
         return self.ax.transData.transform(pts)
 
     # ------------------------------------------------------------------------------------------
-    # event translation (no state changes except through the public methods above)
-    # ------------------------------------------------------------------------------------------
-    def _navigating(self) -> bool:
-        if self.ax.get_navigate_mode() is not None:
-            return True
-        toolbar = getattr(self.figure.canvas, "toolbar", None)
-        if toolbar is not None and str(getattr(toolbar, "mode", "")):
-            return True
-        lock = getattr(self.figure.canvas, "widgetlock", None)
-        return bool(lock is not None and lock.locked())
-
-    def _event_xy(self, event):
-        """The event's image point, or None when it is off the image (or not on our axes)."""
-        if event.inaxes is not self.ax or event.xdata is None or event.ydata is None:
-            return None
-        x, y = float(event.xdata), float(event.ydata)
-        h, w = self._shape
-        if not (-0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5):
-            return None
-        return x, y
-
-    def _pick(self, event):
-        """(tier, index) of the point within pick_radius screen pixels of the event, or None."""
-        best = None
-        for tier in TIERS:
-            pts = self._ann.points(tier)
-            if len(pts):
-                d = np.hypot(*(self.ax.transData.transform(pts) - (event.x, event.y)).T)
-                i = int(np.argmin(d))
-                if d[i] <= self._pick_radius and (best is None or d[i] < best[2]):
-                    best = (tier, i, float(d[i]))
-        return None if best is None else best[:2]
-
-    @staticmethod
-    def _modifiers(event) -> set:
-        mods = set(getattr(event, "modifiers", None) or ())
-        if event.key:
-            mods.update(event.key.split("+"))
-        return mods
-
-    def _on_press(self, event):
-        self._t_event = time.perf_counter()
-        if self._navigating():
-            return
-        xy = self._event_xy(event)
-        if xy is None:
-            if event.inaxes is self.ax:
-                self.session.note_click(ignored=True)
-            return
-        button = int(event.button) if event.button is not None else 0
-        delete = button == 3 or (button == 1 and self._modifiers(event) & set(_DELETE_MODIFIERS))
-        if delete:
-            self.session.note_click()
-            hit = self._pick(event)
-            if hit is not None:
-                self.remove_point(*hit)
-            return
-        if button != 1:
-            return
-        self.session.note_click()
-        hit = self._pick(event)
-        if hit is not None:
-            self._drag = {"tier": hit[0], "index": hit[1], "start": xy, "xy": xy}
-            return
-        self.add_point(*xy)
-
-    def _on_motion(self, event):
-        if self._drag is None:
-            return
-        xy = self._event_xy(event)
-        if xy is None:
-            return
-        self._drag["xy"] = xy
-        tier, i = self._drag["tier"], self._drag["index"]
-        pts = self._ann.points(tier).copy()
-        pts[i] = xy
-        self._scatter[tier].set_offsets(pts)
-        self._canvas_draw()
-
-    def _on_release(self, event):
-        drag, self._drag = self._drag, None
-        if drag is None:
-            return
-        self._t_event = time.perf_counter()
-        xy = self._event_xy(event) or drag["xy"]
-        if np.hypot(xy[0] - drag["start"][0], xy[1] - drag["start"][1]) == 0:
-            self._scatter[drag["tier"]].set_offsets(self._ann.points(drag["tier"]))
-            return
-        self.move_point(drag["tier"], drag["index"], *xy)
-
-    def _on_key(self, event):
-        key = event.key
-        if key is None:
-            return
-        self._t_event = time.perf_counter()
-        if key in _KEY_TIERS:
-            self.set_tier(_KEY_TIERS[key])
-        elif key in _UNDO_KEYS:
-            self.undo()
-        elif key in _REDO_KEYS:
-            self.redo()
-
-    # ------------------------------------------------------------------------------------------
     # internals
     # ------------------------------------------------------------------------------------------
     @staticmethod
@@ -516,15 +472,17 @@ class Annotator:
         for cb in list(self._callbacks):
             cb(self)
 
-    def _compute_map(self) -> None:
+    def _compute_map(self, annotation: Annotation | None = None) -> None:
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self._map = _construct.confidence_map(self._ann, **self._map_options)
+            self._map = _construct.confidence_map(
+                self._ann if annotation is None else annotation, **self._map_options
+            )
         self._messages = []
         for w in caught:
-            if issubclass(w.category, _construct.NoRegionWarning):
-                continue  # the status line already explains missing regions
+            if issubclass(w.category, (_construct.NoRegionWarning, _construct.RippleWarning)):
+                continue  # the status line explains missing regions; the ripple has its indicator
             if issubclass(w.category, _construct.ConfmapWarning):
                 self._messages.append(f"{w.category.__name__}: {w.message}")
             else:
@@ -554,22 +512,30 @@ class Annotator:
         self._compose()
 
     def _compose(self) -> None:
-        """Blend the map over the image in numpy and show the result as one RGBA uint8 image.
+        """Blend the map over the image (on the display grid) and show it as one RGBA uint8 image.
 
         One opaque uint8 RGBA image is the cheapest thing for Agg to draw: about 10 ms for a
         600 x 600 canvas, against about 50 ms for the image plus a masked, colour-mapped overlay
-        layer (measured), and the redraw is most of a click's latency. Pixels where the map is
-        below 0.005 show the image alone.
+        layer (measured), and the redraw is most of a click's latency. The blend is
+        :func:`confmap.widgets._overlay.blend`: alpha ``opacity * v`` of the colour of ``v``.
         """
+        s = self._step
         if self._show_map and self._map is not None:
-            values = self._map.values
-            idx = np.clip((values * 255.0 + 0.5).astype(np.intp), 0, 255)
-            a = np.where(values > 0.005, np.float32(self._opacity), np.float32(0.0))[..., None]
-            rgb = self._base_rgb + a * (self._map_lut[idx] - self._base_rgb)
+            values = self._map.values[::s, ::s]
+            self._rgba[..., :3] = blend(self._base_rgb, values, self._opacity, self._map_lut)
         else:
-            rgb = self._base_rgb
-        self._rgba[..., :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+            values = None
+            self._rgba[..., :3] = self._base_u8
         self._display.set_data(self._rgba)
+        if self._contour_set is not None:
+            self._contour_set.remove()
+            self._contour_set = None
+        if self._contours_on and values is not None and values.max() > CONTOUR_LEVELS[0]:
+            h, w = values.shape
+            self._contour_set = self.ax.contour(
+                np.arange(w) * s, np.arange(h) * s, values, levels=list(CONTOUR_LEVELS),
+                colors="white", linewidths=0.9, linestyles=["dotted", "dashed", "solid"], zorder=2,
+            )
 
     def _cursor_data(self, event):
         if event.xdata is None or event.ydata is None:
@@ -606,8 +572,20 @@ class Annotator:
             missing.append("no map yet: a tier needs 3 points that are not on one line")
         parts.extend(missing)
         parts.extend(self._messages if self._show_map else [])
-        self._status_text = " | ".join(parts)
-        self._status.value = f"{_LEGEND_HTML} <code>{html.escape(self._status_text)}</code>"
+        fresh = self._show_map and self._map is not None and not self._map_stale
+        self._ripple_text = ripple_indicator(self._map.attrs) if fresh else None
+        need = self._map.attrs.get("suggested_lam") if self._ripple_text else None
+        self._status_text = " | ".join(parts + ([self._ripple_text] if self._ripple_text else []))
+        self._status.value = status_html(self.session.tier, " | ".join(parts), self._ripple_text)
+        self._ripple_button.description = f"use λ = {need}" if need is not None else ""
+        self._ripple_button.layout.display = None if need is not None else "none"
+
+    def _badge_html(self) -> str:
+        colour, _, label = TIER_STYLE[self.session.tier]
+        return (
+            f'<span style="font-size:1.1em">adding <b style="background:{colour};color:#000;padding:2px 10px;'
+            f'border-radius:4px">{label.upper()}</b></span>'
+        )
 
     def _canvas_draw(self) -> None:
         canvas = self.figure.canvas
@@ -625,23 +603,36 @@ class Annotator:
         if ax is None:
             with plt.ioff():
                 fig = plt.figure(figsize=figsize, dpi=100)
-            ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+            # a strip of TOOLBAR_PX on the left for ipympl's toolbar column, which floats over it
+            left = min(0.2, TOOLBAR_PX / (figsize[0] * 100.0))
+            ax = fig.add_axes((left, 0.0, 1.0 - left, 1.0))
         else:
             fig = ax.figure
         # The image's colours once, with imshow's default scaling (min-max for a scalar image).
         from matplotlib import colormaps
         from matplotlib.cm import ScalarMappable
 
+        s = self._step
         if self._image.ndim == 2:
-            base = ScalarMappable(cmap=colormaps[cmap]).to_rgba(self._image.astype(float), bytes=True)
+            sm = ScalarMappable(cmap=colormaps[cmap])
+            sm.set_clim(float(self._image.min()), float(self._image.max()))  # the whole image's range
+            base = sm.to_rgba(self._image[::s, ::s].astype(float), bytes=True)
         else:
             img = self._image.astype(float)
-            base = (np.clip(img / (255.0 if img.max() > 1 else 1.0), 0, 1) * 255 + 0.5).astype(np.uint8)
-        self._base_rgb = base[..., :3].astype(np.float32)
-        self._map_lut = (colormaps[map_cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).astype(np.float32)
-        self._rgba = np.full((*self._shape, 4), 255, dtype=np.uint8)
-        self._rgba[..., :3] = base[..., :3]
-        self._display = ax.imshow(self._rgba, interpolation="nearest")
+            scale = 255.0 if img.max() > 1 else 1.0
+            base = (np.clip(img[::s, ::s] / scale, 0, 1) * 255 + 0.5).astype(np.uint8)
+        self._base_u8 = np.ascontiguousarray(base[..., :3])
+        self._base_rgb = self._base_u8.astype(np.float32)
+        self._map_lut = colour_lut(map_cmap)
+        self._rgba = np.full((*base.shape[:2], 4), 255, dtype=np.uint8)
+        self._rgba[..., :3] = self._base_u8
+        hd, wd = base.shape[:2]
+        # the display grid's pixel j shows image pixel j*s, drawn over [j*s - 0.5, (j+1)*s - 0.5]
+        self._display = ax.imshow(
+            self._rgba, interpolation="nearest", extent=(-0.5, wd * s - 0.5, hd * s - 0.5, -0.5)
+        )
+        ax.set_xlim(-0.5, self._shape[1] - 0.5)
+        ax.set_ylim(self._shape[0] - 0.5, -0.5)
         # The toolbar's readout shows the image's value and the map's, not the blended colour.
         self._display.get_cursor_data = self._cursor_data
         self._display.format_cursor_data = _format_cursor_data
@@ -659,7 +650,15 @@ class Annotator:
         ax.apply_aspect()
         self.figure, self.ax = fig, ax
         canvas = fig.canvas
-        for attr, value in (("header_visible", False), ("resizable", False), ("capture_scroll", False)):
+        for attr, value in (
+            ("header_visible", False),
+            ("footer_visible", False),
+            ("resizable", False),
+            ("capture_scroll", False),
+            # a fixed column left of the figure: a hover-only toolbar floats over the image's corner
+            ("toolbar_visible", "visible"),
+            ("toolbar_position", "left"),
+        ):
             if hasattr(canvas, attr):
                 setattr(canvas, attr, value)
         self._cids = [
@@ -675,9 +674,10 @@ class Annotator:
         self._tier_buttons = w.ToggleButtons(
             options=[("1 high", "high"), ("2 medium", "medium"), ("3 low", "low"), ("4 sink", "sinks")],
             value=self.session.tier,
-            description="tier",
-            style={"button_width": "96px"},
+            tooltips=["key 1", "key 2", "key 3", "key 4"],
+            style={"button_width": "92px"},
         )
+        self._tier_badge = w.HTML(self._badge_html(), layout=w.Layout(width="150px"))
         self._tier_buttons.observe(lambda ch: self.set_tier(ch["new"]), names="value")
         self._undo_button = w.Button(description="undo", icon="undo", layout=w.Layout(width="80px"))
         self._redo_button = w.Button(description="redo", icon="repeat", layout=w.Layout(width="80px"))
@@ -698,16 +698,35 @@ class Annotator:
         )
         self._opacity_slider.observe(lambda ch: setattr(self, "opacity", ch["new"]), names="value")
         self._status = w.HTML()
-        children = [
-            self._tier_buttons,
+        self._ripple_button = w.Button(
+            description="", icon="magic", tooltip="apply the suggested lam (removes the lattice ripple)",
+            layout=w.Layout(width="130px", display="none"),
+        )
+        self._ripple_button.on_click(lambda _: self.use_suggested_lam())
+        row = w.Layout(align_items="center", flex_flow="row wrap")
+        self._controls = w.VBox([
+            w.HBox([self._tier_badge, self._tier_buttons, w.HTML(LEGEND_HTML)], layout=row),
             w.HBox([self._undo_button, self._redo_button, self._clear_button, self._save_button,
-                    self._map_toggle, self._opacity_slider]),
-        ]
+                    self._map_toggle, self._opacity_slider], layout=row),
+        ])
+        children = [self._controls]
         if isinstance(self.figure.canvas, w.DOMWidget):
             children.append(self.figure.canvas)
-        children.append(self._status)
+        children.append(w.HBox([self._status, self._ripple_button], layout=row))
         self._box = w.VBox(children)
         self._box.add_class("confmap-annotator")  # a handle for CSS and for the browser test
+        self._key_events = None
+        # Keys typed while a control (a tier button, say) has the focus, with the mouse over the
+        # annotator (ipyevents listens while the mouse is over its source). The figure's own
+        # keydowns never reach it: ipympl handles them and stops their propagation.
+        try:
+            from ipyevents import Event
+        except ImportError:  # pragma: no cover - ipyevents comes with the notebooks extra
+            return
+        self._key_events = Event(
+            source=self._box, watched_events=["keydown"], prevent_default_action=False
+        )
+        self._key_events.on_dom_event(self._on_dom_key)
 
     def __repr__(self):
         path = None if self.path is None else str(self.path)

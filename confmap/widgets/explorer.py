@@ -19,6 +19,7 @@ from ..annotation import Annotation
 from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
+from ._overlay import CONTOUR_LEVELS, ripple_indicator
 
 __all__ = ["ParameterExplorer"]
 
@@ -55,9 +56,11 @@ class ParameterExplorer:
         Alpha-shape circumradius in pixels (None: 0, carve every removable triangle).
     kernel : {"full", "isotropic"}, default "full"
         Fixed, passed to :func:`confmap.confidence_map`.
-    opacity : float, default 0.6
-        Opacity of the map over the image, in [0, 1].
-    cmap : str, default "magma"
+    opacity : float, default 0.8
+        Opacity of the map's colour where the map is 1, in [0, 1]: a pixel of value ``v`` is
+        covered ``opacity * v`` (alpha rising with confidence, as in the annotator), so the
+        map's meaning does not depend on the image's brightness.
+    cmap : str, default "viridis"
         Colour map of the confidence map.
     figsize : (float, float), default (5.0, 4.4)
         Figure size in inches; ignored with ``ax``.
@@ -101,8 +104,8 @@ class ParameterExplorer:
         region: str = "convex",
         alpha=None,
         kernel: str = "full",
-        opacity: float = 0.6,
-        cmap: str = "magma",
+        opacity: float = 0.8,
+        cmap: str = "viridis",
         figsize=(5.0, 4.4),
         ax=None,
     ):
@@ -172,21 +175,29 @@ class ParameterExplorer:
             cmap=cmap,
             vmin=0,
             vmax=1,
-            alpha=self._state["opacity"],
+            alpha=0.0,
             interpolation="nearest",
         )
         self.figure.colorbar(self._im, ax=ax, shrink=0.8, label="confidence")
+        handles = []
         if self._agreement is not None:
+            styles = ["dotted", "dashed", "solid"]
             cs = ax.contour(
                 np.arange(w),
                 np.arange(h),
                 self._agreement,
-                levels=[0.25, 0.5, 0.75],
+                levels=list(CONTOUR_LEVELS),
                 colors="cyan",
                 linewidths=0.8,
-                linestyles=["dotted", "dashed", "solid"],
+                linestyles=styles,
             )
             self._contours = cs
+            from matplotlib.lines import Line2D
+
+            handles = [
+                Line2D([], [], color="cyan", lw=0.8, ls=ls, label=f"agreement {lev:g}")
+                for lev, ls in zip(CONTOUR_LEVELS, styles, strict=True)
+            ]
         self._scatter = {}
         for tier in TIER_STYLE:
             pts = annotation.points(tier)
@@ -198,8 +209,16 @@ class ParameterExplorer:
         ax.autoscale(False)
         ax.set_xticks([])
         ax.set_yticks([])
-        if any(len(annotation.points(t)) for t in TIER_STYLE):
-            ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
+        tiers = [self._scatter[t] for t in TIER_STYLE if len(annotation.points(t))]
+        if tiers or handles:  # under the image, so that it covers neither the map nor the points
+            ax.legend(
+                handles=tiers + handles,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.01),
+                ncols=4,
+                fontsize=7,
+                frameon=False,
+            )
 
     def _build_controls(self) -> None:
         """The sliders, the metrics and status lines, and the widget box."""
@@ -381,7 +400,7 @@ class ParameterExplorer:
         self._sync_controls()
         changed = {k for k in _PARAMS if new[k] != old[k]}
         if changed <= {"opacity"} or (changed <= {"opacity", "alpha"} and new["region"] == "convex"):
-            self._im.set_alpha(new["opacity"])
+            self._apply_alpha(new["opacity"])
             self._draw()
             return
         self.update()
@@ -502,22 +521,26 @@ class ParameterExplorer:
         self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
         self._map = cm
         self._im.set_data(values)
-        self._im.set_alpha(self._state["opacity"])
+        self._apply_alpha(self._state["opacity"])
         if self._metrics is not None:
-            self._metrics_label.value = (
-                "<b>vs agreement</b> (lower is better): "
-                f"Brier {self._metrics['brier']:.4f} &middot; "
-                f"Brier (foreground) {self._metrics['brier_fg']:.4f}"
-                f" &middot; soft Dice {self._metrics['soft_dice']:.4f}"
+            items = (
+                ("Brier", "brier", "lower is better"),
+                ("Brier (foreground)", "brier_fg", "lower is better"),
+                ("soft Dice", "soft_dice", "higher is better"),
+            )
+            self._metrics_label.value = "<b>vs agreement</b><br>" + "<br>".join(
+                f"<span style='white-space:nowrap' title='{hint}'>{name} {self._metrics[key]:.4f}</span>"
+                for name, key, hint in items
             )
         counts = self._annotation.counts()
         head = ", ".join(f"{k} {v}" for k, v in counts.items())
-        ripple = cm.attrs.get("ripple", 0.0)
-        status = f"points: {head}; ripple {ripple:.2%}"
-        if self._messages:
-            status += (
-                "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in self._messages) + "</span>"
-            )
+        status = f"<span style='white-space:nowrap'>points: {head}</span>"
+        ripple = ripple_indicator(cm.attrs)
+        if ripple:
+            status += f"<br><span style='color:#b35900'>{_html_escape(ripple)}</span>"
+        others = [m for m in self._messages if not m.startswith("RippleWarning")]
+        if others:
+            status += "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in others) + "</span>"
         self._status.value = status
         self._ax.set_title(
             f"λ={self.lam}, β=({self.beta_h:g}, {self.beta_m:g}, {self.beta_l:g}), "
@@ -529,6 +552,10 @@ class ParameterExplorer:
         self._draw()
         for callback in list(self._callbacks):
             callback(self)
+
+    def _apply_alpha(self, opacity: float) -> None:
+        """Alpha rising with confidence: ``opacity * v`` per pixel."""
+        self._im.set_alpha(opacity * np.clip(np.asarray(self._im.get_array(), dtype=float), 0.0, 1.0))
 
     def on_change(self, callback) -> None:
         """Call ``callback(explorer)`` after every recomputation of the map.

@@ -1,0 +1,150 @@
+"""The Annotator's mouse and key event translation, as a mixin of :class:`confmap.widgets.Annotator`.
+
+The callbacks only translate matplotlib (and ipyevents) events into the annotator's public methods
+(``add_point``, ``move_point``, ``remove_point``, ``handle_key``, ``preview_move``), so all that a
+mouse or a key can do is tested through those methods and through synthetic events.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..annotation import TIERS
+
+__all__ = ["EventTranslation"]
+
+DELETE_MODIFIERS = ("shift",)
+DOM_MODIFIERS = (("ctrlKey", "ctrl"), ("metaKey", "cmd"), ("altKey", "alt"))
+
+
+class EventTranslation:
+    """Mouse and key callbacks of the Annotator (which supplies the state and the public methods)."""
+
+    # ------------------------------------------------------------------------------------------
+    # event translation (no state changes except through the public methods of the Annotator)
+    # ------------------------------------------------------------------------------------------
+    def _navigating(self) -> bool:
+        if self.ax.get_navigate_mode() is not None:
+            return True
+        toolbar = getattr(self.figure.canvas, "toolbar", None)
+        if toolbar is not None and str(getattr(toolbar, "mode", "")):
+            return True
+        lock = getattr(self.figure.canvas, "widgetlock", None)
+        return bool(lock is not None and lock.locked())
+
+    def _event_xy(self, event):
+        """The event's image point, or None when it is off the image (or not on our axes)."""
+        if event.inaxes is not self.ax or event.xdata is None or event.ydata is None:
+            return None
+        x, y = float(event.xdata), float(event.ydata)
+        h, w = self._shape
+        if not (-0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5):
+            return None
+        return x, y
+
+    def _pick(self, event):
+        """(tier, index) of the point within pick_radius screen pixels of the event, or None."""
+        best = None
+        for tier in TIERS:
+            pts = self._ann.points(tier)
+            if len(pts):
+                d = np.hypot(*(self.ax.transData.transform(pts) - (event.x, event.y)).T)
+                i = int(np.argmin(d))
+                if d[i] <= self._pick_radius and (best is None or d[i] < best[2]):
+                    best = (tier, i, float(d[i]))
+        return None if best is None else best[:2]
+
+    @staticmethod
+    def _modifiers(event) -> set:
+        mods = set(getattr(event, "modifiers", None) or ())
+        if event.key:
+            mods.update(event.key.split("+"))
+        return mods
+
+    def _on_press(self, event):
+        self._t_event = time.perf_counter()
+        if self._navigating():
+            return
+        xy = self._event_xy(event)
+        if xy is None:
+            if event.inaxes is self.ax:
+                self.session.note_click(ignored=True)
+            return
+        button = int(event.button) if event.button is not None else 0
+        delete = button == 3 or (button == 1 and self._modifiers(event) & set(DELETE_MODIFIERS))
+        if delete:
+            self.session.note_click()
+            hit = self._pick(event)
+            if hit is not None:
+                self.remove_point(*hit)
+            return
+        if button != 1:
+            return
+        self.session.note_click()
+        hit = self._pick(event)
+        if hit is not None:
+            self._drag = {"tier": hit[0], "index": hit[1], "start": xy, "xy": xy}
+            return
+        self.add_point(*xy)
+
+    def _on_motion(self, event):
+        if self._drag is None:
+            return
+        xy = self._event_xy(event)
+        if xy is None:
+            return
+        self._drag["xy"] = xy
+        now = time.perf_counter()
+        if now - self._drag_last < self.drag_interval_s:
+            return  # coalesced: the next frame shows the newest position
+        self._drag_last = now
+        self.preview_move(self._drag["tier"], self._drag["index"], *xy)
+
+    def preview_move(self, tier: str, index: int, x, y) -> None:
+        """Show point ``index`` of ``tier`` at ``(x, y)`` with its map, without changing the annotation.
+
+        What a drag shows while the mouse moves (the map of the moved point is the exact one, not an
+        approximation); :meth:`move_point` commits the move.
+        """
+        p = self.session.check_xy(x, y)
+        pts = self._ann.points(tier).copy()
+        if not (isinstance(index, (int, np.integer)) and 0 <= index < len(pts)):
+            raise IndexError(f"`index` must be an int in [0, {len(pts)}) for tier {tier!r}, got {index!r}")
+        pts[index] = p
+        self._scatter[tier].set_offsets(pts)
+        if self._show_map:
+            self._compute_map(self._ann.replace(**{tier: pts}))
+            self._map_stale = True  # the committed annotation's map is not this one
+            self._compose()
+        self.drag_redraws += 1
+        self._canvas_draw()
+
+    def _on_release(self, event):
+        drag, self._drag = self._drag, None
+        if drag is None:
+            return
+        self._t_event = time.perf_counter()
+        self._drag_last = 0.0
+        xy = self._event_xy(event) or drag["xy"]
+        if np.hypot(xy[0] - drag["start"][0], xy[1] - drag["start"][1]) == 0:
+            self._refresh(record=False)  # back to the committed points and their map
+            return
+        self.move_point(drag["tier"], drag["index"], *xy)
+
+    def _on_key(self, event):
+        if event.key is not None:
+            self._t_event = time.perf_counter()
+            self.handle_key(event.key)
+
+    def _on_dom_key(self, event: dict) -> None:
+        """An ipyevents ``keydown`` of the controls, named as matplotlib names keys."""
+        key = str(event.get("key", ""))
+        if not key or key in ("Control", "Shift", "Alt", "Meta"):
+            return
+        mods = [name for flag, name in DOM_MODIFIERS if event.get(flag)]
+        if event.get("shiftKey") and len(key) == 1 and mods:
+            mods.append("shift")
+        self._t_event = time.perf_counter()
+        self.handle_key("+".join([*mods, key.lower() if "shift" in mods else key]))
