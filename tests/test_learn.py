@@ -13,6 +13,7 @@ import torch
 
 from confmap.learn import (
     LOSSES,
+    PRESETS,
     BCELoss,
     BrierLoss,
     CVConfig,
@@ -307,11 +308,40 @@ def test_kfold_split_seed_and_errors():
         ({"epochs": 0}, ValueError, "epochs"),
         ({"lr": 0.0}, ValueError, "lr"),
         ({"channels": (8,)}, ValueError, "channels"),
+        ({"hard_label": "staple"}, ValueError, "hard_label"),
     ],
 )
 def test_config_errors(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         CVConfig(**kwargs)
+
+
+def test_hard_label_choices(tiny_phantoms):
+    from confmap.learn.crossval import _labels
+
+    masks = tiny_phantoms["masks"].values  # (image, rater, y, x)
+    ref = _labels(tiny_phantoms, "hard", CVConfig())
+    np.testing.assert_array_equal(ref, masks[:, 0])
+    maj = _labels(tiny_phantoms, "hard", CVConfig(hard_label="majority"))
+    votes = masks.sum(axis=1)
+    expect = np.zeros_like(maj)
+    for idx in np.ndindex(votes.shape):  # strict majority of 4 raters: 3 or 4 votes
+        expect[idx] = 1.0 if votes[idx] > masks.shape[1] / 2 else 0.0
+    np.testing.assert_array_equal(maj, expect)
+    rnd = _labels(tiny_phantoms, "hard", CVConfig(hard_label="random", seed=3))
+    for i in range(len(rnd)):
+        assert any(np.array_equal(rnd[i], m) for m in masks[i])
+    np.testing.assert_array_equal(rnd, _labels(tiny_phantoms, "hard", CVConfig(hard_label="random", seed=3)))
+    # the default is left out of the stored settings, so older run folders still resume
+    assert "hard_label" not in CVConfig().to_dict()
+    assert CVConfig(hard_label="majority").to_dict()["hard_label"] == "majority"
+
+
+def test_medium_preset_is_a_valid_config():
+    p = PRESETS["medium"]
+    cfg = CVConfig(**p["config"])
+    assert p["dataset"]["n"] == 40 and p["dataset"]["size"] == (128, 128)
+    assert len(cfg.losses) == 6 and cfg.n_folds == 5
 
 
 # ------------------------------------------------------------------------ cross-validation runs

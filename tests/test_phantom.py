@@ -294,3 +294,53 @@ def test_make_dataset_errors(kwargs, exc, match):
 def test_annotations_from_dataset_needs_points():
     with pytest.raises(ValueError, match="no 'point_x' variable"):
         ph.annotations_from_dataset(xr.Dataset())
+
+
+# ------------------------------------------------------------------ several confidence annotators
+make_dataset, pairwise_dice = ph.make_dataset, ph.pairwise_dice
+
+def test_more_annotators_and_rater_knobs_leave_the_default_dataset_unchanged():
+    base = make_dataset(3, seed=5, size=(48, 48), progress=False)
+    more = make_dataset(3, seed=5, size=(48, 48), n_annotators=3, annotator_sd_mm=0.7, progress=False)
+    for v in base.data_vars:
+        np.testing.assert_array_equal(more[v].values, base[v].values, err_msg=v)
+    assert "annotator_confidence" not in base and "n_annotators" not in base.attrs
+    assert more.attrs["n_annotators"] == 3 and more.attrs["annotator_sd_mm"] == 0.7
+    maps = more["annotator_confidence"].transpose("image", "annotator", "y", "x").values
+    assert maps.shape == (3, 3, 48, 48)
+    np.testing.assert_array_equal(maps[:, 0], base["confidence"].values)
+    assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+    assert not np.array_equal(maps[:, 1], maps[:, 2])  # each annotator places its own points
+    # explicit default rater knobs are the defaults, bit for bit, with the same attrs
+    same = make_dataset(3, seed=5, size=(48, 48), rater_bias_sd=1.2, rater_boundary_factor=1.0, progress=False)
+    np.testing.assert_array_equal(same["masks"].values, base["masks"].values)
+    assert same.attrs == base.attrs
+
+
+def test_rater_noise_knobs():
+    calm = make_dataset(4, seed=2, size=(64, 64), rater_bias_sd=0.0, rater_boundary_factor=0.0, progress=False)
+    assert calm.attrs["rater_biases"] == [0.0] * 4
+    assert calm.attrs["rater_bias_sd"] == 0.0 and calm.attrs["rater_boundary_factor"] == 0.0
+    noisy = make_dataset(4, seed=2, size=(64, 64), rater_bias_sd=2.4, rater_boundary_factor=2.0, progress=False)
+    d_calm = np.mean([pairwise_dice(m) for m in calm["masks"].values])
+    d_noisy = np.mean([pairwise_dice(m) for m in noisy["masks"].values])
+    assert d_calm > d_noisy
+    with pytest.raises(ValueError, match="rater_bias_sd"):
+        make_dataset(1, seed=0, size=(32, 32), rater_bias_sd=-1.0)
+    with pytest.raises(ValueError, match="n_annotators"):
+        make_dataset(1, seed=0, size=(32, 32), n_annotators=0)
+
+
+def test_jitter_annotation_moves_points_by_the_stated_error():
+    from confmap import Annotation
+    from confmap.phantom import jitter_annotation
+
+    pts = np.full((4000, 2), 50.0)
+    ann = Annotation((100, 100), high=pts[:3] + [[0, 0], [5, 0], [0, 5]], medium=pts, low=pts[:3] * 0.5)
+    moved = jitter_annotation(ann, 0, sd_mm=1.0, spacing_mm=0.5)  # 2 px per axis
+    d = moved.medium - ann.medium
+    assert abs(d.std() - 2.0) < 0.1 and abs(d.mean()) < 0.1
+    assert moved.annotator == ann.annotator and moved.shape == ann.shape
+    assert jitter_annotation(ann, 0, sd_mm=0.0) == ann
+    edge = jitter_annotation(ann.replace(medium=[(0, 0)] * 50), 1, sd_mm=5.0)
+    assert edge.medium.min() >= -0.5

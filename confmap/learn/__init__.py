@@ -11,6 +11,8 @@ This subpackage is the only place in confmap that imports torch: ``import confma
 - :func:`cross_validate` / :func:`run_experiment`: k-fold CV by image, soft vs hard labels, scored
   with :mod:`confmap.metrics`; :func:`table1`, :func:`soft_wins`, :func:`plot_folds`,
   :func:`plot_predictions`.
+- :func:`paired_differences` / :func:`paired_test`: per-image soft - hard differences with a
+  bootstrap interval and a paired Wilcoxon test, beside the fold win counts.
 """
 
 from .crossval import (
@@ -38,6 +40,7 @@ from .losses import (
     TverskyLoss,
     make_loss,
 )
+from .stats import paired_differences, paired_test
 from .unet import UNet
 
 __all__ = [
@@ -57,6 +60,8 @@ __all__ = [
     "cross_validate",
     "kfold_split",
     "make_loss",
+    "paired_differences",
+    "paired_test",
     "plot_folds",
     "plot_predictions",
     "run_experiment",

@@ -64,6 +64,8 @@ __all__ = [
 #: Label types: soft = the confidence map, hard = the reference rater's mask.
 LABELS = ("soft", "hard")
 _METRICS = ("brier", "soft_dice")
+#: How a hard label is chosen (:class:`CVConfig` ``hard_label``).
+HARD_LABELS = ("reference", "random", "majority")
 _REFERENCES = ("agreement", "truth")
 
 
@@ -92,6 +94,11 @@ class CVConfig:
         UNet normalisation, ``"batch"``, ``"instance"`` or ``"none"``. Default ``"batch"``.
     seed : int
         Seed of the fold split, the initial weights and the batch order. Default 0.
+    hard_label : {"reference", "random", "majority"}
+        How the hard label is chosen: the reference rater's mask (the paper's neuroradiologist;
+        default), the mask of one rater drawn at random per image (seeded by ``seed``; any rater,
+        the reference included), or the strict majority vote (pixels marked by more than half
+        of the raters; a tie counts as background).
     """
 
     losses: tuple = (*PAPER_LOSSES, "tversky_fuzzy")
@@ -103,6 +110,7 @@ class CVConfig:
     channels: tuple = (8, 16, 32, 64)
     norm: str = "batch"
     seed: int = 0
+    hard_label: str = "reference"
 
     def __post_init__(self):
         losses = _check_names("losses", self.losses, tuple(LOSSES))
@@ -114,15 +122,23 @@ class CVConfig:
         object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1))
         object.__setattr__(self, "lr", check_number("lr", self.lr, minimum=0.0, strict_min=True))
         object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))
+        check_choice("hard_label", self.hard_label, HARD_LABELS)
         # UNet checks channels and norm
         net = UNet(channels=self.channels, norm=self.norm)
         object.__setattr__(self, "channels", net.channels)
 
     def to_dict(self) -> dict:
-        """The settings as a JSON-serialisable dict."""
-        return {
+        """The settings as a JSON-serialisable dict.
+
+        ``hard_label`` is left out at its default ("reference"), so that run folders written
+        before it existed still resume.
+        """
+        out = {
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
         }
+        if out["hard_label"] == "reference":
+            del out["hard_label"]
+        return out
 
 
 def _check_names(name, value, allowed):
@@ -137,8 +153,10 @@ def _check_names(name, value, allowed):
 
 
 #: Ready-made experiments: ``dataset`` goes to :func:`confmap.phantom.make_dataset`, ``config``
-#: to :class:`CVConfig`. "quick" runs in minutes on a 2-core CPU (notebook, CI); "full" is the
-#: paper-sized experiment (meant for a GPU).
+#: to :class:`CVConfig`. "quick" runs in minutes on a 2-core CPU (notebook, CI); "medium" (40
+#: images of 128x128, all six losses, 40 epochs) is sized for about an hour on one CPU thread,
+#: in the background with ``out_dir`` so that it resumes; "full" is the paper-sized experiment
+#: (meant for a GPU).
 PRESETS = {
     "quick": {
         "dataset": {"n": 10, "size": (64, 64), "seed": 0},
@@ -149,6 +167,10 @@ PRESETS = {
             "batch_size": 2,
             "lr": 1e-2,
         },
+    },
+    "medium": {
+        "dataset": {"n": 40, "size": (128, 128), "seed": 0},
+        "config": {"n_folds": 5, "epochs": 40, "batch_size": 4, "lr": 3e-3},
     },
     "full": {
         "dataset": {"n": 40, "size": (256, 256), "seed": 0},
@@ -360,9 +382,16 @@ def _predict(model, images, *, batch_size, device) -> np.ndarray:
     return torch.cat(out)[:, 0].numpy().astype(np.float64)
 
 
-def _labels(ds: xr.Dataset, label: str) -> np.ndarray:
+def _labels(ds: xr.Dataset, label: str, config: CVConfig | None = None) -> np.ndarray:
     if label == "soft":
         return np.asarray(ds["confidence"].values, dtype=np.float32)
+    how = "reference" if config is None else config.hard_label
+    masks = np.asarray(ds["masks"].values)  # (image, rater, y, x)
+    if how == "majority":
+        return (2 * masks.sum(axis=1, dtype=np.int64) > masks.shape[1]).astype(np.float32)
+    if how == "random":
+        pick = np.random.default_rng(_unit_seed(config.seed, -1)).integers(0, masks.shape[1], len(masks))
+        return masks[np.arange(len(masks)), pick].astype(np.float32)
     ref = ds.attrs.get("reference_rater")
     if ref is None:
         raise ValueError("dataset needs the attribute `reference_rater` for hard labels")
@@ -491,7 +520,7 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
     folds = kfold_split(n_images, n_folds=config.n_folds, seed=config.seed)
     bmode = np.asarray(ds["bmode"].values, dtype=np.float32)
     refs = {r: np.asarray(ds[r].values, dtype=np.float64) for r in _REFERENCES}
-    labels = {lab: _labels(ds, lab) for lab in config.labels}
+    labels = {lab: _labels(ds, lab, config) for lab in config.labels}
     units_dir = None
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -624,7 +653,15 @@ def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) ->
     return res
 
 
-def table1(results: xr.Dataset, *, reference: str = "agreement"):
+def table1(
+    results: xr.Dataset,
+    *,
+    reference: str = "agreement",
+    intervals: bool = False,
+    level: float = 0.95,
+    n_resamples: int = 9999,
+    seed: int = 0,
+):
     """The paper's Table 1 layout: mean over folds, rows = losses, columns = metric x label.
 
     Parameters
@@ -633,14 +670,23 @@ def table1(results: xr.Dataset, *, reference: str = "agreement"):
         Output of :func:`cross_validate`.
     reference : {"agreement", "truth"}, optional
         Score against the raters' agreement (the paper's) or the phantom's truth.
+    intervals : bool, optional
+        Add, per metric, the mean per-image difference soft - hard with its bootstrap interval,
+        the paired Wilcoxon p-value over held-out images and the fold win count
+        (:func:`confmap.learn.stats.paired_differences`). Default False (the paper's columns).
+    level, n_resamples, seed
+        Of the bootstrap interval (only with ``intervals=True``).
 
     Returns
     -------
     pandas.DataFrame
         Index: loss display names; columns: MultiIndex ``(metric, label)`` with metrics
-        "Brier" and "Soft Dice" and labels "Soft" and "Hard".
+        "Brier" and "Soft Dice" and labels "Soft" and "Hard"; with ``intervals`` also
+        "Soft − Hard", "CI low", "CI high", "p (Wilcoxon)" and "folds soft better".
     """
     import pandas as pd
+
+    from .stats import paired_differences
 
     reference = check_choice("reference", reference, _REFERENCES)
     mean = results["fold_score"].sel(reference=reference).mean("fold")
@@ -649,6 +695,19 @@ def table1(results: xr.Dataset, *, reference: str = "agreement"):
         for lab in results["label"].values:
             cols.append((mname, str(lab).capitalize()))
             data.append(mean.sel(metric=m, label=lab).values)
+        if intervals:
+            pdiff = paired_differences(
+                results, reference=reference, metric=m, level=level, n_resamples=n_resamples, seed=seed
+            )
+            for src, name in (
+                ("mean_diff", "Soft − Hard"),
+                ("ci_low", "CI low"),
+                ("ci_high", "CI high"),
+                ("p_value", "p (Wilcoxon)"),
+                ("folds_soft_better", "folds soft better"),
+            ):
+                cols.append((mname, name))
+                data.append(pdiff[src].to_numpy())
     return pd.DataFrame(
         np.column_stack(data),
         index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"),
@@ -703,9 +762,11 @@ def run_experiment(
 
     Parameters
     ----------
-    preset : {"quick", "full"}, optional
+    preset : {"quick", "medium", "full"}, optional
         ``"quick"``: 10 images of 64x64, three losses (BCE and both Tverskys), 15 epochs
-        (minutes on a 2-core CPU). ``"full"``: 40 images of 256x256, all six losses, 60 epochs
+        (minutes on a 2-core CPU). ``"medium"``: 40 images of 128x128, all six losses, 40 epochs
+        (estimated about an hour on one CPU thread; run it with ``out_dir``).
+        ``"full"``: 40 images of 256x256, all six losses, 60 epochs
         (meant for a GPU).
     out_dir, device, progress, num_threads
         As in :func:`cross_validate`.

@@ -14,6 +14,7 @@ Joint thresholding            :func:`joint_threshold_scores`              Eqs. 1
 Margin uncertainty psi        :func:`psi`                                 Sec. 3.2
 Pearson / Spearman, fit       :func:`correlation`, :func:`linear_fit`     Eqs. 14-15, Fig. 5
 Reliability diagram, ECE      :func:`reliability`                         Conclusion
+Agreement between annotators  :func:`map_agreement`                       (beyond the paper)
 Everything for a dataset      :func:`evaluate`, ``plot_*``                Figs. 3-5
 ============================  ==========================================  =====================
 
@@ -44,11 +45,13 @@ Layout (one private module per section, every public name here)
 ----------------------------------------------------------------
 ``_common`` tolerances and :func:`snap`; ``_scores`` agreement, Brier, soft Dice, :func:`pairwise_dice`
 and the :data:`SCORES` registry; ``_roc`` ROC/AUC; ``_joint`` joint thresholds; ``_correlation``
-psi, correlation, linear fit; ``_calibration`` reliability; ``_evaluate`` :func:`evaluate`;
+psi, correlation, linear fit; ``_calibration`` reliability; ``_annotators`` :func:`map_agreement`;
+``_evaluate`` :func:`evaluate`;
 ``_plots`` the ``plot_*`` figures.
 """
 
 from .._warnings import UndefinedMetricWarning
+from ._annotators import map_agreement
 from ._calibration import reliability
 from ._common import DEFAULT_THRESHOLDS, EIGHT_BIT_HALF_STEP, snap
 from ._correlation import correlation, linear_fit, psi
@@ -71,6 +74,7 @@ __all__ = [
     "evaluate",
     "joint_threshold_scores",
     "linear_fit",
+    "map_agreement",
     "pairwise_dice",
     "plot_joint_thresholds",
     "plot_margin_correlation",

@@ -24,6 +24,8 @@ here (numpy/scipy only, about 0.1 s per 256x256 image):
    applied to what an expert sees -- high points on the clear core boundary, medium points along
    the outer edge of the fuzzy margin, low points sparsely outside it -- returning a
    :class:`confmap.Annotation`; its confidence map is made by :func:`confmap.confidence_map`.
+   Further virtual confidence annotators (``n_annotators``) follow the same protocol on their own
+   rays, each point moved by a Gaussian placement error (:func:`jitter_annotation`).
 6. :func:`make_dataset` puts ``n`` phantoms in one ``xarray.Dataset`` (the shared data contract),
    :func:`save_dataset`/:func:`load_dataset` write/read it as NetCDF (atomically), and
    :func:`load_demo` makes (and caches) a small default dataset on demand.
@@ -43,7 +45,7 @@ from ..metrics import pairwise_dice
 from ._bmode import simulate_bmode
 from ._dataset import Phantom, load_demo, make_dataset, make_phantom
 from ._geometry import KINDS, SOUND_SPEED_MM_US, VIRTUAL_ANNOTATOR, Geometry
-from ._raters import simulate_raters, virtual_annotator
+from ._raters import jitter_annotation, simulate_raters, virtual_annotator
 from ._truth import tumour_truth
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "Geometry",
     "Phantom",
     "annotations_from_dataset",
+    "jitter_annotation",
     "load_dataset",
     "load_demo",
     "make_dataset",

@@ -6,17 +6,17 @@ import hashlib
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_choice, check_image_shape, check_int, describe
+from .._validation import check_choice, check_image_shape, check_int, check_number, describe
 from ..annotation import Annotation
 from ..dataset import build_dataset, load_dataset, save_dataset
 from ._bmode import simulate_bmode
-from ._geometry import KINDS, VIRTUAL_ANNOTATOR, Geometry
-from ._raters import draw_rater_biases, simulate_raters, virtual_annotator
+from ._geometry import KINDS, RATER_BIAS_SD, VIRTUAL_ANNOTATOR, Geometry
+from ._raters import draw_rater_biases, jitter_annotation, simulate_raters, virtual_annotator
 from ._truth import tumour_truth
 
 
@@ -34,6 +34,10 @@ class Phantom:
     margin_mm: float
     features: dict
     loss_db: np.ndarray
+    #: Annotations of the further virtual confidence annotators (1, 2, ...), and their maps
+    #: ``(n_annotators - 1, H, W)``; empty with one annotator.
+    extra_annotations: list = field(default_factory=list)
+    extra_confidence: np.ndarray | None = None
 
 
 def _confidence(ann, confidence_kwargs):
@@ -57,6 +61,9 @@ def make_phantom(
     rater_biases=None,
     freq_mhz: float = 7.0,
     confidence_kwargs: dict | None = None,
+    rater_boundary_factor: float = 1.0,
+    n_annotators: int = 1,
+    annotator_sd_mm: float = 0.5,
     **truth_options,
 ) -> Phantom:
     """One phantom: B-mode image, truth, rater masks, virtual annotation and its confidence map.
@@ -75,6 +82,16 @@ def make_phantom(
         See :func:`simulate_bmode`.
     confidence_kwargs : dict, optional
         Keyword arguments of :func:`confmap.confidence_map` (default: the paper's parameters).
+    rater_boundary_factor : float, default 1
+        ``boundary_factor`` of :func:`simulate_raters`.
+    n_annotators : int, default 1
+        Virtual confidence annotators. Annotator 0 is the protocol annotator (``annotation``,
+        ``confidence``); each further one follows the same protocol on its own rays and moves
+        every point by its own Gaussian placement error of ``annotator_sd_mm`` per axis
+        (:func:`jitter_annotation`), from its own seed: ``extra_annotations``,
+        ``extra_confidence``. Adding annotators leaves everything else unchanged.
+    annotator_sd_mm : float, default 0.5
+        Placement error of the further annotators (mm, per axis).
     **truth_options
         ``margin_mm``, ``necrosis``, ``cyst``, ``calcification`` of :func:`tumour_truth`.
 
@@ -90,9 +107,26 @@ def make_phantom(
     truth = tumour_truth(geometry, s_truth, kind=kind, **truth_options)
     sim = simulate_bmode(geometry, truth, s_bmode, freq_mhz=freq_mhz)
     sp = geometry.spacing_mm
-    masks = simulate_raters(truth, s_raters, n_raters=n_raters, reference=reference, biases=rater_biases, spacing_mm=sp)
+    masks = simulate_raters(
+        truth,
+        s_raters,
+        n_raters=n_raters,
+        reference=reference,
+        biases=rater_biases,
+        spacing_mm=sp,
+        boundary_factor=rater_boundary_factor,
+    )
     ann = virtual_annotator(truth, s_ann, spacing_mm=sp, loss_db=sim["loss_db"], image=sim["bmode"])
     conf = _confidence(ann, confidence_kwargs or {})
+    n_annotators = check_int("n_annotators", n_annotators, minimum=1)
+    extra, extra_conf = [], None
+    if n_annotators > 1:
+        for k, s_k in enumerate(ss.spawn(n_annotators - 1), start=1):  # after the first 4: unchanged
+            s_place, s_jitter = s_k.spawn(2)
+            a = virtual_annotator(truth, s_place, spacing_mm=sp, loss_db=sim["loss_db"], image=sim["bmode"])
+            a = jitter_annotation(a, s_jitter, sd_mm=annotator_sd_mm, spacing_mm=sp)
+            extra.append(a.replace(annotator=f"{VIRTUAL_ANNOTATOR} #{k}"))
+        extra_conf = np.stack([_confidence(a, confidence_kwargs or {}) for a in extra])
     return Phantom(
         bmode=sim["bmode"],
         truth=truth["p"],
@@ -104,6 +138,8 @@ def make_phantom(
         margin_mm=truth["margin_mm"],
         features={k: truth[k] for k in ("necrosis", "cyst", "calcification")},
         loss_db=sim["loss_db"],
+        extra_annotations=extra,
+        extra_confidence=extra_conf,
     )
 
 
@@ -127,6 +163,10 @@ def make_dataset(
     freq_mhz: float = 7.0,
     confidence_kwargs: dict | None = None,
     progress: bool | None = None,
+    rater_bias_sd: float = RATER_BIAS_SD,
+    rater_boundary_factor: float = 1.0,
+    n_annotators: int = 1,
+    annotator_sd_mm: float = 0.5,
     **truth_options,
 ):
     """A dataset of ``n`` phantoms in the shared data contract.
@@ -154,6 +194,16 @@ def make_dataset(
         Keyword arguments of :func:`confmap.confidence_map` for the virtual annotator's maps.
     progress : bool, optional
         Show a tqdm progress bar (default: when ``n >= 10``).
+    rater_bias_sd : float, default 1.2
+        Spread of the raters' consistent logit biases (0: every rater unbiased).
+    rater_boundary_factor : float, default 1
+        Scales the raters' smooth boundary perturbation (:func:`simulate_raters`).
+    n_annotators : int, default 1
+        Virtual confidence annotators per image (see :func:`make_phantom`). With more than one,
+        the dataset gains ``annotator_confidence`` (image, annotator, y, x), whose annotator 0
+        is ``confidence``, and the attributes ``n_annotators`` and ``annotator_sd_mm``.
+    annotator_sd_mm : float, default 0.5
+        Placement error of annotators 1, 2, ... (mm per axis).
     **truth_options
         ``margin_mm``, ``necrosis``, ``cyst``, ``calcification`` (see :func:`tumour_truth`).
 
@@ -192,7 +242,8 @@ def make_dataset(
     geometry = Geometry(size=size, probe=probe)
     root = np.random.SeedSequence(seed)
     s_dataset, s_images = root.spawn(2)
-    biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset))
+    bias_sd = check_number("rater_bias_sd", rater_bias_sd, minimum=0.0)
+    biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset), sd=bias_sd)
     image_seeds = s_images.spawn(n)
     it = range(n)
     if progress is None:
@@ -211,14 +262,24 @@ def make_dataset(
             rater_biases=biases,
             freq_mhz=freq_mhz,
             confidence_kwargs=confidence_kwargs,
+            rater_boundary_factor=rater_boundary_factor,
+            n_annotators=n_annotators,
+            annotator_sd_mm=annotator_sd_mm,
             **truth_options,
         )
         for i in it
     ]
-    return _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz)
+    extra_attrs = {}  # only what differs from the defaults, so default datasets stay identical
+    if bias_sd != RATER_BIAS_SD:
+        extra_attrs["rater_bias_sd"] = float(bias_sd)
+    if rater_boundary_factor != 1.0:
+        extra_attrs["rater_boundary_factor"] = float(rater_boundary_factor)
+    if n_annotators > 1:
+        extra_attrs.update(n_annotators=int(n_annotators), annotator_sd_mm=float(annotator_sd_mm))
+    return _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, extra_attrs)
 
 
-def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz):
+def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, extra_attrs=None):
     h, w = geometry.size
     sp = geometry.spacing_mm
 
@@ -249,7 +310,8 @@ def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz):
                 ("image", "y", "x"),
                 stack("loss_db", np.float32),
                 {"long_name": "uncompensated attenuation loss", "units": "dB"},
-            )
+            ),
+            **_annotator_vars(phantoms),
         },
         attrs={
             "title": "confmap simulated intraoperative ultrasound phantom",
@@ -259,8 +321,22 @@ def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz):
             "probe": geometry.probe,
             "freq_mhz": float(freq_mhz),
             "annotator": VIRTUAL_ANNOTATOR,
+            **(extra_attrs or {}),
         },
     )
+
+
+def _annotator_vars(phantoms):
+    if phantoms[0].extra_confidence is None:
+        return {}
+    maps = np.stack([np.concatenate([ph.confidence[None], ph.extra_confidence]) for ph in phantoms])
+    return {
+        "annotator_confidence": (
+            ("image", "annotator", "y", "x"),
+            maps,
+            {"long_name": "confidence maps of the virtual confidence annotators (0: `confidence`)"},
+        )
+    }
 
 
 def _cache_dir() -> Path:

@@ -20,11 +20,11 @@ from ._geometry import (
 )
 
 
-def draw_rater_biases(n_raters, reference, rng):
-    """Consistent per-rater logit biases: the reference 0, the others at spread quantiles."""
+def draw_rater_biases(n_raters, reference, rng, *, sd=RATER_BIAS_SD):
+    """Consistent per-rater logit biases: the reference 0, the others at normal quantiles of spread ``sd``."""
     others = n_raters - 1
     q = special.ndtri((np.arange(others) + 0.5) / others) if others > 1 else np.zeros(others)
-    q = rng.permutation(q) * RATER_BIAS_SD
+    q = rng.permutation(q) * sd
     b = np.zeros(n_raters)
     b[[k for k in range(n_raters) if k != reference]] = q
     return b
@@ -38,6 +38,7 @@ def simulate_raters(
     reference: int = 0,
     biases=None,
     spacing_mm: float = 1.0,
+    boundary_factor: float = 1.0,
 ) -> np.ndarray:
     """Binary masks of ``n_raters`` simulated raters for one tumour.
 
@@ -56,6 +57,9 @@ def simulate_raters(
         reference 0, the others at normal quantiles of spread 1.2.
     spacing_mm : float, default 1
         Pixel spacing, to express the boundary perturbation in mm.
+    boundary_factor : float, default 1
+        Multiplies the RMS of the smooth boundary perturbation (0: raters follow an iso-line
+        of ``p`` exactly; 2: twice the default wobble).
 
     Returns
     -------
@@ -80,7 +84,8 @@ def simulate_raters(
     h, w = s.shape
     cx, cy = truth["centre"]
     theta = np.arctan2(np.arange(h)[:, None] - cy, np.arange(w)[None, :] - cx)
-    wobble = RATER_WOBBLE_MM + RATER_WOBBLE_PER_MARGIN * truth["margin_mm"]
+    boundary_factor = check_number("boundary_factor", boundary_factor, minimum=0.0)
+    wobble = boundary_factor * (RATER_WOBBLE_MM + RATER_WOBBLE_PER_MARGIN * truth["margin_mm"])
     masks = np.zeros((n_raters, h, w), np.uint8)
     for k in range(n_raters):
         f = REFERENCE_FACTOR if k == reference else 1.0
@@ -218,3 +223,39 @@ def virtual_annotator(
         annotator=VIRTUAL_ANNOTATOR,
         notes=f"confmap.phantom virtual annotator; kind={truth['kind']}, margin={truth['margin_mm']:.2f} mm",
     )
+
+
+def jitter_annotation(ann: Annotation, seed, *, sd_mm: float, spacing_mm: float = 1.0) -> Annotation:
+    """The same annotation with every point moved by its own isotropic Gaussian placement error.
+
+    Parameters
+    ----------
+    ann : Annotation
+        Tiered points ``(x, y)`` in pixels.
+    seed : int, SeedSequence or Generator
+        Randomness of the displacements.
+    sd_mm : float
+        Standard deviation of each coordinate's displacement, in mm (>= 0; 0 returns an equal
+        annotation).
+    spacing_mm : float, default 1
+        Pixel spacing (mm).
+
+    Returns
+    -------
+    Annotation
+        Points moved by ``N(0, (sd_mm / spacing_mm)^2)`` pixels per axis, then clipped to the image
+        (``-0.5 <= x <= W - 0.5``, ``-0.5 <= y <= H - 0.5``); metadata kept.
+    """
+    rng = as_rng(seed)
+    sd = check_number("sd_mm", sd_mm, minimum=0.0) / check_number(
+        "spacing_mm", spacing_mm, minimum=0.0, strict_min=True
+    )
+    h, w = ann.shape
+    moved = {}
+    for tier in ("high", "medium", "low"):
+        pts = np.asarray(ann.points(tier), float).reshape(-1, 2)
+        d = rng.standard_normal(pts.shape) * sd
+        moved[tier] = np.column_stack(
+            [np.clip(pts[:, 0] + d[:, 0], -0.5, w - 0.5), np.clip(pts[:, 1] + d[:, 1], -0.5, h - 0.5)]
+        )
+    return ann.replace(**moved)
