@@ -412,10 +412,10 @@ def test_resume_after_interruption(tiny_ds, tiny_run, tmp_path):
             tiny_ds, TINY, out_dir=tmp_path, progress=False, on_epoch_end=stop, num_threads=1
         )
     units = tmp_path / "units"
-    finished = sorted(p.name for p in units.glob("*.done.pt"))
+    finished = sorted(p.parent.name for p in units.glob("*/result.pt"))
     assert len(finished) == 7  # brier: 2 labels x 3 folds, tversky soft fold 0
-    assert (units / "tversky-soft-fold1.ckpt.pt").exists()  # mid-unit checkpoint after epoch 1
-    mtimes = {p.name: p.stat().st_mtime_ns for p in units.glob("*.done.pt")}
+    assert (units / "tversky-soft-fold1" / "checkpoint.pt").exists()  # mid-unit, after epoch 1
+    mtimes = {p.parent.name: p.stat().st_mtime_ns for p in units.glob("*/result.pt")}
     calls.clear()
     resumed = cross_validate(
         tiny_ds,
@@ -430,9 +430,9 @@ def test_resume_after_interruption(tiny_ds, tiny_run, tmp_path):
     assert not any(c[:3] == ("tversky", "soft", 0) for c in calls)
     assert ("tversky", "soft", 1, 1) not in calls and ("tversky", "soft", 1, 2) in calls
     assert {
-        p.name: p.stat().st_mtime_ns for p in units.glob("*.done.pt") if p.name in mtimes
+        p.parent.name: p.stat().st_mtime_ns for p in units.glob("*/result.pt") if p.parent.name in mtimes
     } == mtimes
-    assert not list(units.glob("*.ckpt.pt"))
+    assert not list(units.glob("*/checkpoint.pt"))
     np.testing.assert_array_equal(resumed["score"].values, tiny_run["score"].values)
     np.testing.assert_array_equal(resumed["prediction"].values, tiny_run["prediction"].values)
     np.testing.assert_array_equal(resumed["train_loss"].values, tiny_run["train_loss"].values)
