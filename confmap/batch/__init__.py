@@ -18,13 +18,14 @@ None to run in this process. :func:`open_client` makes one for a ``with`` block.
 """
 
 from .crossval import cross_validate  # torch is imported only when it is called
-from .engine import FolderConflict, SchedulerUnreachable, open_client, remove_temporaries, run_tasks
+from .engine import BadInput, FolderConflict, SchedulerUnreachable, open_client, remove_temporaries, run_tasks
 from .evaluation import combine_evaluations, evaluate_case, evaluate_folder
 from .maps import MAP_FORMATS, MapsReport, find_annotations, make_maps, map_file, maps_to_zarr, read_annotation
 from .phantom_folder import make_phantom_folder, phantom_case
 
 __all__ = [
     "MAP_FORMATS",
+    "BadInput",
     "FolderConflict",
     "MapsReport",
     "SchedulerUnreachable",

@@ -21,12 +21,21 @@ from pathlib import Path
 from .._validation import check_int, describe
 
 __all__ = [
+    "BadInput",
     "FolderConflict",
     "SchedulerUnreachable",
     "open_client",
     "remove_temporaries",
     "run_tasks",
 ]
+
+
+class BadInput(ValueError):
+    """Unreadable or mixed-format inputs found with ``strict=True`` (nothing was computed)."""
+
+    def __init__(self, message, problems=()):
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class FolderConflict(ValueError):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import atomic_write, atomic_write_bytes, describe
-from .engine import FolderConflict, remove_temporaries, run_tasks
+from .engine import BadInput, FolderConflict, remove_temporaries, run_tasks
 
 __all__ = ["EVAL_MANIFEST", "PER_IMAGE", "combine_evaluations", "evaluate_case", "evaluate_folder"]
 
@@ -197,8 +197,8 @@ def _match_cases(maps_dir: Path, refs_dir: Path):
     return {k: (maps[k], cases[k]) for k in maps if k in cases}, problems
 
 
-def evaluate_folder(maps_dir, refs_dir, out_dir, *, client=None, overwrite=False, progress=True, figures=True,
-                    **options):
+def evaluate_folder(maps_dir, refs_dir, out_dir, *, client=None, overwrite=False, strict=False, progress=True,
+                    figures=True, **options):
     """Evaluate a folder of maps against a multi-rater folder, writing a report folder.
 
     Parameters
@@ -215,6 +215,8 @@ def evaluate_folder(maps_dir, refs_dir, out_dir, *, client=None, overwrite=False
         One dask task per image on this cluster. Default: in this process.
     overwrite : bool, default False
         Allow a report folder made with other options (its per-case results are redone).
+    strict : bool, default False
+        Refuse to start when a map has no case folder or a case no map (default: report them).
     progress : bool, default True
     figures : bool, default True
     **options
@@ -235,6 +237,10 @@ def evaluate_folder(maps_dir, refs_dir, out_dir, *, client=None, overwrite=False
         if not p.is_dir():
             raise ValueError(f"`{name}` must be a folder, got {describe(str(p))}")
     options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
+    pairs, problems = _match_cases(maps_dir, refs_dir)
+    if strict and problems:
+        raise BadInput(f"{len(problems)} unmatched map(s) or case(s), nothing computed: " + "; ".join(problems[:5]),
+                       problems)
     settings = {"options": options}
     meta = out_dir / EVAL_MANIFEST
     old = json.loads(meta.read_text()) if meta.exists() else None
@@ -245,7 +251,6 @@ def evaluate_folder(maps_dir, refs_dir, out_dir, *, client=None, overwrite=False
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(meta, (json.dumps(settings) + "\n").encode())
     remove_temporaries(out_dir)
-    pairs, problems = _match_cases(maps_dir, refs_dir)
     jobs, by_name, skipped = [], {}, []
     for name, (mp, case) in pairs.items():
         target = out_dir / "cases" / f"{name}.nc"

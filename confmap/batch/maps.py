@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import atomic_write_bytes, check_choice, check_int, describe
-from .engine import FolderConflict, remove_temporaries, run_tasks
+from .engine import BadInput, FolderConflict, remove_temporaries, run_tasks
 
 __all__ = [
     "MANIFEST",
@@ -260,6 +260,7 @@ def make_maps(
     format: str = "netcdf",
     client=None,
     overwrite: bool = False,
+    strict: bool = False,
     progress: bool = True,
     task=None,
 ) -> MapsReport:
@@ -282,6 +283,9 @@ def make_maps(
         Run the cases as dask tasks on this cluster. Default: in this process.
     overwrite : bool, default False
         Recompute everything in a folder made with other parameters (its old maps are deleted).
+    strict : bool, default False
+        Refuse to start when an input is unreadable, of an unreadable format or of a second
+        format in one folder (default: skip those cases and report them).
     progress : bool, default True
         tqdm bar over cases.
     task : callable, optional
@@ -297,6 +301,8 @@ def make_maps(
     FolderConflict
         If ``out_dir`` holds maps made with other parameters or format (or without a manifest)
         and ``overwrite`` is False.
+    BadInput
+        With ``strict``, if any input is bad (nothing is written).
     """
     tic = time.perf_counter()
     params = dict(params or {})
@@ -306,14 +312,20 @@ def make_maps(
     except TypeError:
         raise TypeError(f"`params` must be JSON-serialisable keyword arguments, got {describe(params)}") from None
     out_dir = Path(os.fspath(out_dir))
+    cases, problems = find_annotations(inputs)
+    if strict and problems:
+        raise BadInput(f"{len(problems)} bad input(s), nothing computed: " + "; ".join(map(str, problems[:5])), problems)
     settings = {"params": params, "format": format}
     manifest = _load_manifest(out_dir) if out_dir.exists() else None
     suffix = MAP_FORMATS[format]
     if manifest is not None and {k: manifest.get(k) for k in settings} != settings:
         if not overwrite:
+            old = {**(manifest.get("params") or {}), "format": manifest.get("format")}
+            new = {**params, "format": format}
+            diff = ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
+                             if old.get(k) != new.get(k))
             raise FolderConflict(
-                f"{str(out_dir)!r} holds maps made with other settings {({k: manifest.get(k) for k in settings})}, "
-                f"not {settings}; use another folder or overwrite"
+                f"{str(out_dir)!r} holds maps made with other parameters ({diff}); use another folder or overwrite"
             )
         for entry in manifest.get("cases", {}).values():
             (out_dir / entry["file"]).unlink(missing_ok=True)
@@ -329,7 +341,7 @@ def make_maps(
     out_dir.mkdir(parents=True, exist_ok=True)
     report = MapsReport(out_dir=out_dir)
     report.removed_temporaries += remove_temporaries(out_dir)
-    cases, report.problems = find_annotations(inputs)
+    report.problems = problems
     jobs = []
     for name, src in cases.items():
         sha = _sha256(src)
