@@ -234,6 +234,21 @@ class MapsReport:
         return not self.failed and not self.problems
 
 
+def _full_params(params: dict) -> dict:
+    """``params`` completed with confidence_map's defaults, JSON-ready (so equal maps compare equal)."""
+    import inspect
+
+    from ..construct import confidence_map
+
+    sig = inspect.signature(confidence_map)
+    allowed = [n for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"`params` has unknown keyword(s) {unknown}; confidence_map takes {allowed}")
+    full = {n: params.get(n, sig.parameters[n].default) for n in allowed}
+    return json.loads(json.dumps(full, default=list))
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -305,10 +320,11 @@ def make_maps(
         With ``strict``, if any input is bad (nothing is written).
     """
     tic = time.perf_counter()
-    params = dict(params or {})
+    if params is not None and not isinstance(params, dict):
+        raise TypeError(f"`params` must be a dict of confidence_map keyword arguments, got {describe(params)}")
     check_choice("format", format, tuple(MAP_FORMATS))
     try:
-        json.dumps(params)
+        params = _full_params(dict(params or {}))
     except TypeError:
         raise TypeError(f"`params` must be JSON-serialisable keyword arguments, got {describe(params)}") from None
     out_dir = Path(os.fspath(out_dir))
@@ -446,6 +462,6 @@ def maps_to_zarr(annotations, path, *, params: dict | None = None, chunk: int = 
     out.attrs["params"] = json.dumps(dict(params or {}))
     import dask
 
-    store = out.to_zarr(path, mode="w", compute=False)
+    store = out.to_zarr(path, mode="w", compute=False, consolidated=False)
     dask.compute(store, scheduler="threads" if client is None else client)
-    return xr.open_zarr(path)
+    return xr.open_zarr(path, consolidated=False)
