@@ -239,6 +239,7 @@ def test_maps_to_zarr_is_a_chunked_stack(tmp_path, client):
         maps_to_zarr([anns[0], _ann((30, 30), 0, "x")], tmp_path / "bad.zarr")
 
 
+@pytest.mark.slow
 def test_cross_validation_units_as_tasks_equal_serial(tmp_path, client):
     torch = pytest.importorskip("torch")  # noqa: F841  (the learn extra)
     from confmap.batch import cross_validate as cv_dask
