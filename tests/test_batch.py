@@ -226,6 +226,24 @@ def test_evaluate_folder_equals_metrics_evaluate(phantom_folder, tmp_path, clien
                         progress=False)
 
 
+def test_sweep_folder_equals_per_image_sweeps(phantom_folder, client):
+    from confmap.batch import sweep_folder
+    from confmap.io import load_folder
+    from confmap.phantom import annotations_from_dataset
+    from confmap.sweep import sweep
+
+    grid = {"lam": [40, 60], "bandwidth": [0.1, 0.2]}
+    res, failed = sweep_folder(phantom_folder / "demo", client=client, progress=False, **grid)
+    assert not failed and res.brier.dims == ("image", "lam", "bandwidth")
+    ds = load_folder(phantom_folder / "demo")
+    for i, ann in enumerate(annotations_from_dataset(ds)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = sweep(ann, agreement=ds.agreement.values[i], progress=False, **grid)
+        np.testing.assert_array_equal(res.brier.values[i], want.brier.values)
+        np.testing.assert_array_equal(res.soft_dice.values[i], want.soft_dice.values)
+
+
 def test_maps_to_zarr_is_a_chunked_stack(tmp_path, client):
     anns = [_ann((40, 56), i, f"z{i}") for i in range(5)]
     ds = maps_to_zarr(anns, tmp_path / "maps.zarr", params=PARAMS, chunk=2, client=client)

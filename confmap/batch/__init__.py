@@ -11,6 +11,8 @@ None to run in this process. :func:`open_client` makes one for a ``with`` block.
   into Zarr, chunk by chunk.
 - :func:`evaluate_folder`: the paper's evaluation, one task per image, combined from small
   per-image summaries (one image in memory per worker).
+- :func:`sweep_folder`: a parameter sweep (:func:`confmap.sweep.sweep`) over every case, one task
+  per case, small metric grids back.
 - :func:`make_phantom_folder`: a simulated dataset on disk (the folder layout of
   :func:`confmap.io.load_folder`), one task per case.
 - :func:`cross_validate`: :func:`confmap.learn.cross_validate` with one task per unit
@@ -19,7 +21,7 @@ None to run in this process. :func:`open_client` makes one for a ``with`` block.
 
 from .crossval import cross_validate  # torch is imported only when it is called
 from .engine import BadInput, FolderConflict, SchedulerUnreachable, open_client, remove_temporaries, run_tasks
-from .evaluation import combine_evaluations, evaluate_case, evaluate_folder
+from .evaluation import combine_evaluations, evaluate_case, evaluate_folder, sweep_case, sweep_folder
 from .maps import MAP_FORMATS, MapsReport, find_annotations, make_maps, map_file, maps_to_zarr, read_annotation
 from .phantom_folder import make_phantom_folder, phantom_case
 
@@ -43,4 +45,6 @@ __all__ = [
     "read_annotation",
     "remove_temporaries",
     "run_tasks",
+    "sweep_case",
+    "sweep_folder",
 ]

@@ -109,7 +109,7 @@ def open_client(*, workers: int | None = None, scheduler: str | None = None, tim
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: several clusters may run on one machine
         )
     except (OSError, TimeoutError) as exc:
         raise SchedulerUnreachable(f"could not start a local dask cluster of {workers} workers: {exc}") from None

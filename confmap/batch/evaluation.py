@@ -24,7 +24,15 @@ import numpy as np
 from .._validation import atomic_write, atomic_write_bytes, describe
 from .engine import BadInput, FolderConflict, remove_temporaries, run_tasks
 
-__all__ = ["EVAL_MANIFEST", "PER_IMAGE", "combine_evaluations", "evaluate_case", "evaluate_folder"]
+__all__ = [
+    "EVAL_MANIFEST",
+    "PER_IMAGE",
+    "combine_evaluations",
+    "evaluate_case",
+    "evaluate_folder",
+    "sweep_case",
+    "sweep_folder",
+]
 
 #: Name of the settings file of a report folder.
 EVAL_MANIFEST = "confmap-evaluate.json"
@@ -319,3 +327,66 @@ def _write_report(ds, out_dir: Path, *, figures: bool):
                               ("reliability", plot_reliability(ds))):
                 atomic_write(out_dir / f"{name}.png", lambda tmp, f=fig: f.savefig(tmp, dpi=100, format="png"),
                              suffix=".png")
+
+
+def sweep_case(job: dict):
+    """One task: :func:`confmap.sweep.sweep` of one case folder's annotation against its Agreement.
+
+    Returns the (small) sweep Dataset with a length-1 ``image`` dimension (coordinate
+    ``image_id``), or a dict with ``name`` and ``error``.
+    """
+    from ..annotation import Annotation
+    from ..sweep import sweep
+
+    case = Path(job["case"])
+    try:
+        ann = Annotation.load(case / "annotation.json")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sweep(ann, agreement=_read_agreement(case), progress=False, **job["grid"])
+    except (OSError, ValueError, TypeError) as exc:
+        return {"name": case.name, "error": f"{type(exc).__name__}: {exc}"}
+    return res.expand_dims(image=[0]).assign_coords(image_id=("image", [case.name]))
+
+
+def sweep_folder(refs_dir, *, client=None, progress=True, **grid):
+    """A parameter sweep over every annotated case of a multi-rater folder, one task per case.
+
+    Parameters
+    ----------
+    refs_dir : path
+        The :func:`confmap.io.load_folder` layout with ``<case>/annotation.json`` and
+        ``<case>/mask_*``.
+    client : distributed.Client, optional
+        Default: in this process.
+    progress : bool, default True
+    **grid
+        Arguments of :func:`confmap.sweep.sweep` (``lam=[60, 100]``, ``bandwidth=[0.1, 0.2]``,
+        ``metrics=...``); lists are swept.
+
+    Returns
+    -------
+    results : xarray.Dataset
+        The per-case sweeps concatenated along ``image`` (coordinate ``image_id``); one image is
+        in memory per worker, and only the small metric grids come back. ``results.mean("image")``
+        and :func:`confmap.sweep.best` pick a setting for the whole dataset.
+    failed : list of dict
+        Cases that could not be swept (``name``, ``error``).
+    """
+    import xarray as xr
+
+    refs_dir = Path(os.fspath(refs_dir))
+    cases = sorted(p for p in refs_dir.iterdir() if p.is_dir() and (p / "annotation.json").exists())
+    if not cases:
+        raise ValueError(f"{str(refs_dir)!r} holds no case folder with an annotation.json")
+    jobs = [{"case": str(c), "grid": grid} for c in cases]
+    parts, failed = {}, []
+    for i, res in run_tasks(sweep_case, jobs, client=client, desc="sweep", progress=progress):
+        if isinstance(res, dict):
+            failed.append(res)
+        else:
+            parts[i] = res
+    if not parts:
+        raise ValueError(f"no case of {str(refs_dir)!r} could be swept: {failed}")
+    out = xr.concat([parts[i] for i in sorted(parts)], dim="image")
+    return out.assign_coords(image=np.arange(out.sizes["image"])), failed
