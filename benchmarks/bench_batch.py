@@ -70,8 +70,9 @@ class PeakMemory:
 def cli(*args):
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "confmap", *map(str, args), "-q"], env=env, capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "confmap", *map(str, args), "-q"], env=env, capture_output=True, text=True
+    )
     if r.returncode != 0:
         raise RuntimeError(f"confmap {' '.join(map(str, args))} failed ({r.returncode}): {r.stderr[-2000:]}")
     return time.perf_counter() - t
@@ -126,22 +127,43 @@ def main(n=1000, folder=None):
         fixed = {}  # start-up: the same command on one case (process start, imports, cluster)
         for w in (1, 2):
             fixed["maps", w] = cli("maps", one, "-o", root / f"one-maps-{w}", "--workers", w)
-            fixed["evaluate", w] = cli("evaluate", root / f"one-maps-{w}", one, "-o", root / f"one-report-{w}",
-                                       "--workers", w, "--no-figures")
+            fixed["evaluate", w] = cli(
+                "evaluate", root / f"one-maps-{w}", one, "-o", root / f"one-report-{w}", "--workers", w, "--no-figures"
+            )
         t_loop = loop_maps(root / "data", root / "maps-loop")
         rows.append(("maps", "plain loop (this process)", t_loop))
         for w in (1, 2):
-            rows.append(("maps", f"confmap maps --workers {w}", cli("maps", root / "data", "-o", root / f"maps-{w}",
-                                                                     "--workers", w)))
+            rows.append(
+                (
+                    "maps",
+                    f"confmap maps --workers {w}",
+                    cli("maps", root / "data", "-o", root / f"maps-{w}", "--workers", w),
+                )
+            )
         t_eval, brier = loop_evaluate(root / "maps-loop", root / "data")
         rows.append(("evaluate", "plain loop (this process)", t_eval))
         for w in (1, 2):
-            rows.append(("evaluate", f"confmap evaluate --workers {w}",
-                         cli("evaluate", root / f"maps-{w}", root / "data", "-o", root / f"report-{w}", "--workers", w,
-                             "--no-figures")))
+            rows.append(
+                (
+                    "evaluate",
+                    f"confmap evaluate --workers {w}",
+                    cli(
+                        "evaluate",
+                        root / f"maps-{w}",
+                        root / "data",
+                        "-o",
+                        root / f"report-{w}",
+                        "--workers",
+                        w,
+                        "--no-figures",
+                    ),
+                )
+            )
     print(f"\n{n} images of 256x256 (2-core machine, shared; cluster start-up included)")
-    print(f"{'step':<10}{'how':<34}{'seconds':>9}{'images/s':>10}{'vs loop':>9}"
-          f"{'start-up s':>12}{'images/s after start-up':>25}")
+    print(
+        f"{'step':<10}{'how':<34}{'seconds':>9}{'images/s':>10}{'vs loop':>9}"
+        f"{'start-up s':>12}{'images/s after start-up':>25}"
+    )
     base = {}
     for step, how, sec in rows:
         base.setdefault(step, sec)

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import confmap
 from confmap import Annotation, RippleWarning, confidence_map
 from confmap._validation import atomic_write
 from confmap.batch import (
@@ -42,8 +41,9 @@ def _ann(shape, seed, name):
     c = np.array([w / 2, h / 2])
     ang = np.linspace(0, 2 * np.pi, 7)[:-1] + rng.uniform(0, 0.3)
     ring = lambda r: c + np.column_stack([np.cos(ang), np.sin(ang)]) * r  # noqa: E731
-    return Annotation(shape, high=ring(min(h, w) * 0.15), medium=ring(min(h, w) * 0.25),
-                      low=ring(min(h, w) * 0.35), image_id=name)
+    return Annotation(
+        shape, high=ring(min(h, w) * 0.15), medium=ring(min(h, w) * 0.25), low=ring(min(h, w) * 0.35), image_id=name
+    )
 
 
 @pytest.fixture
@@ -127,8 +127,9 @@ def test_map_file_returns_errors_instead_of_raising(tmp_path):
     d = _ann((32, 32), 0, "x").to_dict()
     d["points"]["high"] = [[100.0, 100.0]]  # outside the image
     bad.write_text(json.dumps(d))
-    res = map_file({"name": "bad", "source": str(bad), "target": str(tmp_path / "bad.nc"), "params": {},
-                    "format": "netcdf"})
+    res = map_file(
+        {"name": "bad", "source": str(bad), "target": str(tmp_path / "bad.nc"), "params": {}, "format": "netcdf"}
+    )
     assert not res["ok"] and "outside the image" in res["error"] and not (tmp_path / "bad.nc").exists()
 
 
@@ -202,14 +203,30 @@ def test_evaluate_folder_equals_metrics_evaluate(phantom_folder, tmp_path, clien
     ds = load_folder(phantom_folder / "demo")
     maps = np.stack([read_map(phantom_folder / "maps" / f"{n}.nc").values for n in names])
     want = evaluate(maps, ds.agreement.values)
-    got, rep = evaluate_folder(phantom_folder / "maps", phantom_folder / "demo", tmp_path / "report", client=client,
-                               progress=False)
-    assert rep["done"] == sorted(rep["done"]) or True
+    got, rep = evaluate_folder(
+        phantom_folder / "maps", phantom_folder / "demo", tmp_path / "report", client=client, progress=False
+    )
     assert sorted(rep["done"]) == names and not rep["failed"] and not rep["problems"]
     assert list(got.image_id.values) == names
-    for v in ("brier", "brier_foreground", "soft_dice", "psi_conf", "psi_agree", "auc", "tpr", "tp", "f1",
-              "auc_mean", "tpr_mean", "f1_pooled", "precision_pooled", "accuracy_pooled", "bin_count", "pearson_r",
-              "fit_y"):
+    for v in (
+        "brier",
+        "brier_foreground",
+        "soft_dice",
+        "psi_conf",
+        "psi_agree",
+        "auc",
+        "tpr",
+        "tp",
+        "f1",
+        "auc_mean",
+        "tpr_mean",
+        "f1_pooled",
+        "precision_pooled",
+        "accuracy_pooled",
+        "bin_count",
+        "pearson_r",
+        "fit_y",
+    ):
         np.testing.assert_allclose(got[v].values, want[v].values, rtol=1e-12, atol=0, err_msg=v)
     for v in ("bin_confidence", "bin_agreement", "ece", "mean_bin_gap"):
         np.testing.assert_allclose(got[v].values, want[v].values, rtol=1e-9, err_msg=v)
@@ -217,13 +234,15 @@ def test_evaluate_folder_equals_metrics_evaluate(phantom_folder, tmp_path, clien
     for f in ("evaluation.nc", "per_image.csv", "summary.csv", "roc.png", "reliability.png"):
         assert (tmp_path / "report" / f).exists()
     assert len((tmp_path / "report" / "per_image.csv").read_text().splitlines()) == 5
-    again, rep = evaluate_folder(phantom_folder / "maps", phantom_folder / "demo", tmp_path / "report",
-                                 progress=False, figures=False)
+    again, rep = evaluate_folder(
+        phantom_folder / "maps", phantom_folder / "demo", tmp_path / "report", progress=False, figures=False
+    )
     assert sorted(rep["skipped"]) == names and not rep["done"]
     np.testing.assert_array_equal(again.brier.values, got.brier.values)
     with pytest.raises(FolderConflict):
-        evaluate_folder(phantom_folder / "maps", phantom_folder / "demo", tmp_path / "report", thresholds=[0.5],
-                        progress=False)
+        evaluate_folder(
+            phantom_folder / "maps", phantom_folder / "demo", tmp_path / "report", thresholds=[0.5], progress=False
+        )
 
 
 def test_sweep_folder_equals_per_image_sweeps(phantom_folder, client):

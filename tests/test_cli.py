@@ -17,8 +17,14 @@ COMMANDS = ("phantom", "maps", "evaluate", "convert", "validate")
 
 def run(*args, cwd=None):
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "confmap", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "confmap", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +85,15 @@ def test_other_parameters_refused_unless_overwrite(demo, tmp_path):
 def test_settings_file_and_flags(tmp_path):
     (tmp_path / "p.toml").write_text("[maps]\nlam = 60\nbetas = [1.0, 0.4, 0.1]\nbandwidth = 'scott'\n")
     s = MapSettings.from_file(tmp_path / "p.toml", lam=80, kernel=None)
-    assert s.to_kwargs() == {"lam": 80, "betas": [1.0, 0.4, 0.1], "bandwidth": "scott", "kernel": "full",
-                             "region": "convex", "alpha": None, "sink_radius": None}
+    assert s.to_kwargs() == {
+        "lam": 80,
+        "betas": [1.0, 0.4, 0.1],
+        "bandwidth": "scott",
+        "kernel": "full",
+        "region": "convex",
+        "alpha": None,
+        "sink_radius": None,
+    }
     import inspect
 
     from confmap import confidence_map
@@ -112,7 +125,8 @@ def test_validate_reports_problems(tmp_path):
     import xarray as xr
 
     xr.DataArray(np.array([[0.0, np.nan], [0.5, 1.0]]), dims=("y", "x")).to_dataset(name="c").to_netcdf(
-        tmp_path / "nan.nc")
+        tmp_path / "nan.nc"
+    )
     (tmp_path / "cut.json").write_text('{"format": "confmap.annotation"')
     from confmap import Annotation
 
@@ -153,8 +167,9 @@ def test_workers_flag_runs_a_local_cluster(demo, tmp_path):
     from confmap.io import read_map
 
     for c in ("case_0000", "case_0001", "case_0002"):
-        np.testing.assert_array_equal(read_map(tmp_path / "par" / f"{c}.nc").values,
-                                      read_map(tmp_path / "ser" / f"{c}.nc").values)
+        np.testing.assert_array_equal(
+            read_map(tmp_path / "par" / f"{c}.nc").values, read_map(tmp_path / "ser" / f"{c}.nc").values
+        )
 
 
 def test_usage_errors_exit_2():

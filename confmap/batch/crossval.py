@@ -17,15 +17,30 @@ def _unit_task(job: dict):
 
     torch.set_num_threads(job["num_threads"])
     unit = train_unit(
-        job["ds"], job["config"], job["loss"], job["label"], job["fold"],
-        unit_dir=job["unit_dir"], device=job["device"], progress=False,
+        job["ds"],
+        job["config"],
+        job["loss"],
+        job["label"],
+        job["fold"],
+        unit_dir=job["unit_dir"],
+        device=job["device"],
+        progress=False,
     )
     # plain numpy back to the client (torch tensors pickle too, but numpy is what _assemble reads)
     return {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in unit.items()}
 
 
-def cross_validate(ds, config=None, *, client=None, out_dir=None, device="cpu", keep_predictions=True,
-                   progress=True, num_threads: int = 1):
+def cross_validate(
+    ds,
+    config=None,
+    *,
+    client=None,
+    out_dir=None,
+    device="cpu",
+    keep_predictions=True,
+    progress=True,
+    num_threads: int = 1,
+):
     """:func:`confmap.learn.cross_validate`, one dask task per unit ``(loss, label, fold)``.
 
     Each unit trains in its own folder ``out_dir/units/<loss>-<label>-fold<k>/`` (checkpoint
@@ -67,8 +82,16 @@ def cross_validate(ds, config=None, *, client=None, out_dir=None, device="cpu", 
     units_dir = None if out_dir is None else prepare_out_dir(ds, config, out_dir)
     ds = ds[[v for v in ("bmode", "confidence", "masks", "agreement", "truth") if v in ds]].copy()
     jobs = [
-        {"ds": ds, "config": config, "loss": lo, "label": lab, "fold": k, "device": device, "num_threads": num_threads,
-         "unit_dir": None if units_dir is None else str(Path(units_dir) / unit_name(lo, lab, k))}
+        {
+            "ds": ds,
+            "config": config,
+            "loss": lo,
+            "label": lab,
+            "fold": k,
+            "device": device,
+            "num_threads": num_threads,
+            "unit_dir": None if units_dir is None else str(Path(units_dir) / unit_name(lo, lab, k)),
+        }
         for lo, lab, k in cv_units(config)
     ]
     t0 = time.perf_counter()
@@ -82,5 +105,6 @@ def cross_validate(ds, config=None, *, client=None, out_dir=None, device="cpu", 
         per_unit[j["loss"], j["label"], j["fold"]] = {
             k: (torch.as_tensor(v) if not isinstance(v, float) else v) for k, v in unit.items()
         }
-    return assemble_results(ds, config, per_unit, keep_predictions=keep_predictions, device=device,
-                            seconds=time.perf_counter() - t0)
+    return assemble_results(
+        ds, config, per_unit, keep_predictions=keep_predictions, device=device, seconds=time.perf_counter() - t0
+    )

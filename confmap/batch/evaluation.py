@@ -37,8 +37,24 @@ __all__ = [
 #: Name of the settings file of a report folder.
 EVAL_MANIFEST = "confmap-evaluate.json"
 #: Per-image variables of :func:`confmap.metrics.evaluate` kept from each task.
-PER_IMAGE = ("brier", "brier_foreground", "soft_dice", "n_foreground", "psi_conf", "psi_agree", "auc", "tpr",
-             "tp", "fp", "fn", "tn", "precision", "recall", "f1", "accuracy")
+PER_IMAGE = (
+    "brier",
+    "brier_foreground",
+    "soft_dice",
+    "n_foreground",
+    "psi_conf",
+    "psi_agree",
+    "auc",
+    "tpr",
+    "tp",
+    "fp",
+    "fn",
+    "tn",
+    "precision",
+    "recall",
+    "f1",
+    "accuracy",
+)
 _MAP_SUFFIXES = (".nc", ".png", ".nii", ".nii.gz")
 
 
@@ -161,32 +177,53 @@ def combine_evaluations(summaries, *, names, kinds=None, options=None):
         fit = linear_fit(stack["psi_agree"], stack["psi_conf"])
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     image_dims = {"auc": ("region", "threshold"), "tpr": ("region", "threshold", "fpr")}
-    data = {k: (("image", *image_dims.get(k, ("threshold",) if stack[k].ndim == 2 else ())), stack[k])
-            for k in PER_IMAGE}
-    data.update({
-        "auc_pooled": (("region", "threshold"), np.full(stack["auc"].shape[1:], np.nan)),
-        "auc_mean": (("region", "threshold"), _nanmean(stack["auc"])),
-        "tpr_mean": (("region", "threshold", "fpr"), _nanmean(stack["tpr"])),
-        "tpr_pooled": (("region", "threshold", "fpr"), np.full(stack["tpr"].shape[1:], np.nan)),
-        **{f"{k}_pooled": ("threshold", v) for k, v in pooled.items()},
-        "pearson_r": corr["pearson_r"], "pearson_p": corr["pearson_p"],
-        "spearman_rho": corr["spearman_rho"], "spearman_p": corr["spearman_p"],
-        "fit_slope": fit["slope"], "fit_intercept": fit["intercept"], "fit_slope_stderr": fit["slope_stderr"],
-        "fit_y": ("fit_x", fit["y"]), "fit_lower": ("fit_x", fit["lower"]), "fit_upper": ("fit_x", fit["upper"]),
-        "bin_count": ("bin", count.astype(np.int64)), "bin_confidence": ("bin", conf), "bin_agreement": ("bin", agr),
-        "ece": float((count[nz] * gap[nz]).sum() / total) if total else np.nan,
-        "mce": float(gap[nz].max()) if total else np.nan,
-        "mean_bin_gap": float(gap[nz].mean()) if total else np.nan,
-    })
-    coords = {"image": np.arange(n), "image_id": ("image", np.asarray(names, dtype=str)),
-              "region": ["all", "union"], "threshold": thr, "fpr": fpr, "fit_x": fit["x"],
-              "bin": np.arange(n_bins), "bin_lower": ("bin", edges[:-1]), "bin_upper": ("bin", edges[1:])}
+    data = {
+        k: (("image", *image_dims.get(k, ("threshold",) if stack[k].ndim == 2 else ())), stack[k]) for k in PER_IMAGE
+    }
+    data.update(
+        {
+            "auc_pooled": (("region", "threshold"), np.full(stack["auc"].shape[1:], np.nan)),
+            "auc_mean": (("region", "threshold"), _nanmean(stack["auc"])),
+            "tpr_mean": (("region", "threshold", "fpr"), _nanmean(stack["tpr"])),
+            "tpr_pooled": (("region", "threshold", "fpr"), np.full(stack["tpr"].shape[1:], np.nan)),
+            **{f"{k}_pooled": ("threshold", v) for k, v in pooled.items()},
+            "pearson_r": corr["pearson_r"],
+            "pearson_p": corr["pearson_p"],
+            "spearman_rho": corr["spearman_rho"],
+            "spearman_p": corr["spearman_p"],
+            "fit_slope": fit["slope"],
+            "fit_intercept": fit["intercept"],
+            "fit_slope_stderr": fit["slope_stderr"],
+            "fit_y": ("fit_x", fit["y"]),
+            "fit_lower": ("fit_x", fit["lower"]),
+            "fit_upper": ("fit_x", fit["upper"]),
+            "bin_count": ("bin", count.astype(np.int64)),
+            "bin_confidence": ("bin", conf),
+            "bin_agreement": ("bin", agr),
+            "ece": float((count[nz] * gap[nz]).sum() / total) if total else np.nan,
+            "mce": float(gap[nz].max()) if total else np.nan,
+            "mean_bin_gap": float(gap[nz].mean()) if total else np.nan,
+        }
+    )
+    coords = {
+        "image": np.arange(n),
+        "image_id": ("image", np.asarray(names, dtype=str)),
+        "region": ["all", "union"],
+        "threshold": thr,
+        "fpr": fpr,
+        "fit_x": fit["x"],
+        "bin": np.arange(n_bins),
+        "bin_lower": ("bin", edges[:-1]),
+        "bin_upper": ("bin", edges[1:]),
+    }
     if kinds is not None:
         coords["kind"] = ("image", np.asarray(kinds, dtype=str))
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(
-        brier_mean=float(_nanmean(stack["brier"])), brier_foreground_mean=float(_nanmean(stack["brier_foreground"])),
-        soft_dice_mean=float(_nanmean(stack["soft_dice"])), n_correlation_images=int(corr["n"]),
+        brier_mean=float(_nanmean(stack["brier"])),
+        brier_foreground_mean=float(_nanmean(stack["brier_foreground"])),
+        soft_dice_mean=float(_nanmean(stack["soft_dice"])),
+        n_correlation_images=int(corr["n"]),
         options=json.dumps({k: np.asarray(v).tolist() for k, v in options.items()}),
         pooled_roc="not computed by the per-image (distributed) evaluation: auc_pooled/tpr_pooled are NaN",
     )
@@ -205,8 +242,9 @@ def _match_cases(maps_dir: Path, refs_dir: Path):
     return {k: (maps[k], cases[k]) for k in maps if k in cases}, problems
 
 
-def evaluate_folder(maps_dir, refs_dir, out_dir, *, client=None, overwrite=False, strict=False, progress=True,
-                    figures=True, **options):
+def evaluate_folder(
+    maps_dir, refs_dir, out_dir, *, client=None, overwrite=False, strict=False, progress=True, figures=True, **options
+):
     """Evaluate a folder of maps against a multi-rater folder, writing a report folder.
 
     Parameters
@@ -247,15 +285,17 @@ def evaluate_folder(maps_dir, refs_dir, out_dir, *, client=None, overwrite=False
     options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
     pairs, problems = _match_cases(maps_dir, refs_dir)
     if strict and problems:
-        raise BadInput(f"{len(problems)} unmatched map(s) or case(s), nothing computed: " + "; ".join(problems[:5]),
-                       problems)
+        raise BadInput(
+            f"{len(problems)} unmatched map(s) or case(s), nothing computed: " + "; ".join(problems[:5]), problems
+        )
     settings = {"options": options}
     meta = out_dir / EVAL_MANIFEST
     old = json.loads(meta.read_text()) if meta.exists() else None
     redo = old is not None and old != settings
     if redo and not overwrite:
-        raise FolderConflict(f"{str(out_dir)!r} holds an evaluation with {old}, not {settings}; "
-                             "use another folder or overwrite")
+        raise FolderConflict(
+            f"{str(out_dir)!r} holds an evaluation with {old}, not {settings}; use another folder or overwrite"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(meta, (json.dumps(settings) + "\n").encode())
     remove_temporaries(out_dir)
@@ -277,13 +317,22 @@ def evaluate_folder(maps_dir, refs_dir, out_dir, *, client=None, overwrite=False
     remove_temporaries(out_dir)
     names = sorted(by_name)
     if not names:
-        raise ValueError(f"no map in {str(maps_dir)!r} could be evaluated against {str(refs_dir)!r}: {problems + failed}")
-    kinds = [(pairs[k][1] / "kind.txt").read_text().strip() if (pairs[k][1] / "kind.txt").exists() else "unknown"
-             for k in names]
+        raise ValueError(
+            f"no map in {str(maps_dir)!r} could be evaluated against {str(refs_dir)!r}: {problems + failed}"
+        )
+    kinds = [
+        (pairs[k][1] / "kind.txt").read_text().strip() if (pairs[k][1] / "kind.txt").exists() else "unknown"
+        for k in names
+    ]
     ds = combine_evaluations([by_name[k] for k in names], names=names, kinds=kinds, options=options)
     _write_report(ds, out_dir, figures=figures)
-    return ds, {"done": done, "skipped": skipped, "failed": failed, "problems": problems,
-                "seconds": time.perf_counter() - tic}
+    return ds, {
+        "done": done,
+        "skipped": skipped,
+        "failed": failed,
+        "problems": problems,
+        "seconds": time.perf_counter() - tic,
+    }
 
 
 def _summary_from_file(path):
@@ -308,12 +357,20 @@ def _write_report(ds, out_dir: Path, *, figures: bool):
         row += [repr(float(v)) for v in ds.f1.values[i]]
         lines.append(",".join(row))
     atomic_write_bytes(out_dir / "per_image.csv", ("\n".join(lines) + "\n").encode())
-    summary = [("images", ds.sizes["image"]), ("brier_mean", ds.attrs["brier_mean"]),
-               ("brier_foreground_mean", ds.attrs["brier_foreground_mean"]),
-               ("soft_dice_mean", ds.attrs["soft_dice_mean"]), ("ece", float(ds.ece)),
-               ("mean_bin_gap", float(ds.mean_bin_gap)), ("pearson_r", float(ds.pearson_r))]
-    summary += [(f"auc_mean_{r}_{t:g}", float(ds.auc_mean.sel(region=r, threshold=t)))
-                for r in ds.region.values for t in ds.threshold.values]
+    summary = [
+        ("images", ds.sizes["image"]),
+        ("brier_mean", ds.attrs["brier_mean"]),
+        ("brier_foreground_mean", ds.attrs["brier_foreground_mean"]),
+        ("soft_dice_mean", ds.attrs["soft_dice_mean"]),
+        ("ece", float(ds.ece)),
+        ("mean_bin_gap", float(ds.mean_bin_gap)),
+        ("pearson_r", float(ds.pearson_r)),
+    ]
+    summary += [
+        (f"auc_mean_{r}_{t:g}", float(ds.auc_mean.sel(region=r, threshold=t)))
+        for r in ds.region.values
+        for t in ds.threshold.values
+    ]
     summary += [(f"f1_pooled_{t:g}", float(ds.f1_pooled.sel(threshold=t))) for t in ds.threshold.values]
     text = "metric,value\n" + "".join(f"{k},{v!r}\n" for k, v in summary)
     atomic_write_bytes(out_dir / "summary.csv", text.encode())
@@ -322,11 +379,15 @@ def _write_report(ds, out_dir: Path, *, figures: bool):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for name, fig in (("roc", plot_roc(ds, curve="mean")), ("joint_thresholds", plot_joint_thresholds(ds)),
-                              ("margin_correlation", plot_margin_correlation(ds)),
-                              ("reliability", plot_reliability(ds))):
-                atomic_write(out_dir / f"{name}.png", lambda tmp, f=fig: f.savefig(tmp, dpi=100, format="png"),
-                             suffix=".png")
+            for name, fig in (
+                ("roc", plot_roc(ds, curve="mean")),
+                ("joint_thresholds", plot_joint_thresholds(ds)),
+                ("margin_correlation", plot_margin_correlation(ds)),
+                ("reliability", plot_reliability(ds)),
+            ):
+                atomic_write(
+                    out_dir / f"{name}.png", lambda tmp, f=fig: f.savefig(tmp, dpi=100, format="png"), suffix=".png"
+                )
 
 
 def sweep_case(job: dict):

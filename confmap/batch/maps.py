@@ -139,10 +139,17 @@ def find_annotations(inputs, *, readable=READABLE):
         if not p.exists():
             problems.append(Problem(str(p), "no such file or folder"))
             continue
-        files = [p] if p.is_file() else sorted(
-            q for q in p.rglob("*")
-            if q.is_file() and q.name.lower().endswith(ANNOTATION_SUFFIXES) and not q.name.startswith(".")
-            and q.name not in (MANIFEST, "confmap-phantom.json")
+        files = (
+            [p]
+            if p.is_file()
+            else sorted(
+                q
+                for q in p.rglob("*")
+                if q.is_file()
+                and q.name.lower().endswith(ANNOTATION_SUFFIXES)
+                and not q.name.startswith(".")
+                and q.name not in (MANIFEST, "confmap-phantom.json")
+            )
         )
         by_folder: dict[Path, list[tuple[Path, str]]] = {}
         for f in files:
@@ -208,8 +215,13 @@ def map_file(job: dict) -> dict:
         out["warnings"] = sorted({str(w.message) for w in caught})
         save_map(cm, job["target"], format=job["format"])
         v = np.asarray(cm.values)
-        out.update(ok=True, shape=list(v.shape), max=float(v.max()), mean=float(v.mean()),
-                   ripple=float(cm.attrs.get("ripple", np.nan)))
+        out.update(
+            ok=True,
+            shape=list(v.shape),
+            max=float(v.max()),
+            mean=float(v.mean()),
+            ripple=float(cm.attrs.get("ripple", np.nan)),
+        )
     except (OSError, ValueError, TypeError) as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
     out["seconds"] = time.perf_counter() - tic
@@ -330,7 +342,8 @@ def make_maps(
     out_dir = Path(os.fspath(out_dir))
     cases, problems = find_annotations(inputs)
     if strict and problems:
-        raise BadInput(f"{len(problems)} bad input(s), nothing computed: " + "; ".join(map(str, problems[:5])), problems)
+        listed = "; ".join(map(str, problems[:5]))
+        raise BadInput(f"{len(problems)} bad input(s), nothing computed: {listed}", problems)
     settings = {"params": params, "format": format}
     manifest = _load_manifest(out_dir) if out_dir.exists() else None
     suffix = MAP_FORMATS[format]
@@ -338,8 +351,11 @@ def make_maps(
         if not overwrite:
             old = {**(manifest.get("params") or {}), "format": manifest.get("format")}
             new = {**params, "format": format}
-            diff = ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
-                             if old.get(k) != new.get(k))
+            diff = ", ".join(
+                f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
+                for k in sorted(set(old) | set(new))
+                if old.get(k) != new.get(k)
+            )
             raise FolderConflict(
                 f"{str(out_dir)!r} holds maps made with other parameters ({diff}); use another folder or overwrite"
             )
@@ -367,8 +383,9 @@ def make_maps(
             report.skipped.append(name)
             continue
         manifest["cases"].pop(name, None)
-        jobs.append({"name": name, "source": str(src), "target": str(target), "params": params,
-                     "format": format, "sha256": sha})
+        jobs.append(
+            {"name": name, "source": str(src), "target": str(target), "params": params, "format": format, "sha256": sha}
+        )
     _write_manifest(out_dir, manifest)
     task = map_file if task is None else task
     last = time.monotonic()
@@ -377,7 +394,9 @@ def make_maps(
             if summary["ok"]:
                 report.done.append(summary)
                 manifest["cases"][summary["name"]] = {
-                    "file": Path(summary["target"]).name, "source": jobs[i]["source"], "sha256": jobs[i]["sha256"],
+                    "file": Path(summary["target"]).name,
+                    "source": jobs[i]["source"],
+                    "sha256": jobs[i]["sha256"],
                 }
             else:
                 report.failed.append(summary)
@@ -438,8 +457,9 @@ def maps_to_zarr(annotations, path, *, params: dict | None = None, chunk: int = 
         raise ValueError("`annotations` must hold at least one Annotation, got none")
     shapes = {a.shape for a in annotations}
     if len(shapes) != 1:
-        raise ValueError(f"`annotations` must share one image shape for a stack, got {sorted(shapes)}; "
-                         "use make_maps for mixed sizes")
+        raise ValueError(
+            f"`annotations` must share one image shape for a stack, got {sorted(shapes)}; use make_maps for mixed sizes"
+        )
     chunk = check_int("chunk", chunk, minimum=1)
     shape = shapes.pop()
     px, py, pt = points_table(annotations)
@@ -447,15 +467,23 @@ def maps_to_zarr(annotations, path, *, params: dict | None = None, chunk: int = 
     for k, t in enumerate(TIERS):
         codes[pt == t] = k
     ds = xr.Dataset(
-        {name: (("image", "point"), da.from_array(v, chunks=(chunk, -1)))
-         for name, v in (("point_x", px), ("point_y", py), ("point_tier", codes))},
+        {
+            name: (("image", "point"), da.from_array(v, chunks=(chunk, -1)))
+            for name, v in (("point_x", px), ("point_y", py), ("point_tier", codes))
+        },
         coords={"image": np.arange(len(annotations))},
     )
     maps = xr.apply_ufunc(
-        _map_block, ds.point_x, ds.point_y, ds.point_tier,
-        input_core_dims=[["point"]] * 3, output_core_dims=[["y", "x"]],
+        _map_block,
+        ds.point_x,
+        ds.point_y,
+        ds.point_tier,
+        input_core_dims=[["point"]] * 3,
+        output_core_dims=[["y", "x"]],
         kwargs={"shape": shape, "params": dict(params or {})},
-        dask="parallelized", vectorize=True, output_dtypes=[np.float32],
+        dask="parallelized",
+        vectorize=True,
+        output_dtypes=[np.float32],
         dask_gufunc_kwargs={"output_sizes": {"y": shape[0], "x": shape[1]}},
     )
     out = maps.to_dataset(name="confidence").assign_coords(y=np.arange(shape[0]), x=np.arange(shape[1]))

@@ -55,8 +55,9 @@ def phantom_case(job: dict) -> dict:
     return {"name": folder.name, "kind": ph.kind, "seconds": time.perf_counter() - tic}
 
 
-def make_phantom_folder(n, out_dir, *, seed: int = 0, size=(256, 256), client=None, overwrite=False,
-                        progress=True) -> dict:
+def make_phantom_folder(
+    n, out_dir, *, seed: int = 0, size=(256, 256), client=None, overwrite=False, progress=True
+) -> dict:
     """Write ``n`` phantom cases ``case_0000``, ``case_0001``, ... into ``out_dir``.
 
     Parameters
@@ -109,7 +110,8 @@ def make_phantom_folder(n, out_dir, *, seed: int = 0, size=(256, 256), client=No
             skipped.append(folder.name)
             continue
         jobs.append({"i": i, "folder": str(folder), "seed": seed, "size": size})
-    written = [res["name"] for _, res in run_tasks(phantom_case, jobs, client=client, desc="phantom",
-                                                   progress=progress)]
+    written = [
+        res["name"] for _, res in run_tasks(phantom_case, jobs, client=client, desc="phantom", progress=progress)
+    ]
     remove_temporaries(out_dir)
     return {"written": sorted(written), "skipped": skipped, "seconds": time.perf_counter() - tic}

@@ -75,12 +75,21 @@ def _common(p, *, batch=True):
         d = p.add_argument_group("where to run (default: in this process)")
         m = d.add_mutually_exclusive_group()
         m.add_argument("--workers", type=int, metavar="N", help="start a local dask cluster of N processes")
-        m.add_argument("--scheduler", metavar="ADDRESS",
-                       help="use a running dask scheduler (tcp://host:8786 or a scheduler-file .json)")
-        d.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="how long to wait for --scheduler (default 10)")
-        p.add_argument("--overwrite", action="store_true",
-                       help="replace results made with other parameters in the output folder")
+        m.add_argument(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="use a running dask scheduler (tcp://host:8786 or a scheduler-file .json)",
+        )
+        d.add_argument(
+            "--connect-timeout",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help="how long to wait for --scheduler (default 10)",
+        )
+        p.add_argument(
+            "--overwrite", action="store_true", help="replace results made with other parameters in the output folder"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,14 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser = argparse.ArgumentParser(
-        prog="confmap", description="Confidence-based annotation: maps, evaluation and data from the command line.",
-        epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="confmap",
+        description="Confidence-based annotation: maps, evaluation and data from the command line.",
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"confmap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, help):
-        return sub.add_parser(name, help=help, description=help, epilog=_EXAMPLES[name],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=_EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     p = add("phantom", "write a simulated dataset (images, rater masks, annotations) in confmap.io's folder layout")
     p.add_argument("-n", type=int, required=True, help="number of cases")

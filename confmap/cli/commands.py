@@ -21,8 +21,15 @@ def settings_from_args(args) -> MapSettings:
             bw = float(bw)
         except ValueError:
             raise ValueError(f"--bandwidth must be a number or scott/silverman, got {bw!r}") from None
-    flags = {"lam": args.lam, "betas": args.betas, "bandwidth": bw, "kernel": args.kernel, "region": args.region,
-             "alpha": args.alpha, "sink_radius": args.sink_radius}
+    flags = {
+        "lam": args.lam,
+        "betas": args.betas,
+        "bandwidth": bw,
+        "kernel": args.kernel,
+        "region": args.region,
+        "alpha": args.alpha,
+        "sink_radius": args.sink_radius,
+    }
     if args.settings:
         return MapSettings.from_file(args.settings, **flags)
     return MapSettings(**{k: v for k, v in flags.items() if v is not None})
@@ -52,10 +59,20 @@ def phantom(args) -> int:
     from ..batch import make_phantom_folder
 
     with _client(args) as client:
-        res = make_phantom_folder(args.n, args.out, seed=args.seed, size=tuple(args.size), client=client,
-                                  overwrite=args.overwrite, progress=not args.quiet)
-    say(args, f"{len(res['written'])} case(s) written, {len(res['skipped'])} already there, in {args.out} "
-               f"({res['seconds']:.1f} s)")
+        res = make_phantom_folder(
+            args.n,
+            args.out,
+            seed=args.seed,
+            size=tuple(args.size),
+            client=client,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    say(
+        args,
+        f"{len(res['written'])} case(s) written, {len(res['skipped'])} already there, in {args.out} "
+        f"({res['seconds']:.1f} s)",
+    )
     return EXIT_OK
 
 
@@ -65,18 +82,32 @@ def maps(args) -> int:
 
     settings = settings_from_args(args)
     with _client(args) as client:
-        rep = make_maps(args.inputs, args.out, params=settings.to_kwargs(), format=args.format, client=client,
-                        overwrite=args.overwrite, strict=args.strict, progress=not args.quiet)
+        rep = make_maps(
+            args.inputs,
+            args.out,
+            params=settings.to_kwargs(),
+            format=args.format,
+            client=client,
+            overwrite=args.overwrite,
+            strict=args.strict,
+            progress=not args.quiet,
+        )
     report_problems(map(str, rep.problems))
     report_problems(f"{s['name']}: {s['error']}" for s in rep.failed)
     if args.verbose:
         for s in rep.done:
-            say(args, f"{s['name']}: {s['target']} ({s['seconds'] * 1e3:.0f} ms)"
-                       + "".join(f"\n  warning: {w}" for w in s["warnings"]))
+            say(
+                args,
+                f"{s['name']}: {s['target']} ({s['seconds'] * 1e3:.0f} ms)"
+                + "".join(f"\n  warning: {w}" for w in s["warnings"]),
+            )
     n_images = len(rep.done)
     rate = f", {n_images / rep.seconds:.1f} maps/s" if rep.seconds > 0 and n_images else ""
-    say(args, f"{n_images} map(s) written, {len(rep.skipped)} already done, {len(rep.failed)} failed, "
-               f"{len(rep.problems)} bad input(s), in {args.out} ({rep.seconds:.1f} s{rate})")
+    say(
+        args,
+        f"{n_images} map(s) written, {len(rep.skipped)} already done, {len(rep.failed)} failed, "
+        f"{len(rep.problems)} bad input(s), in {args.out} ({rep.seconds:.1f} s{rate})",
+    )
     return EXIT_OK if rep.ok else EXIT_PROBLEMS
 
 
@@ -86,14 +117,26 @@ def evaluate(args) -> int:
 
     options = {} if args.thresholds is None else {"thresholds": args.thresholds}
     with _client(args) as client:
-        ds, rep = evaluate_folder(args.maps, args.refs, args.out, client=client, overwrite=args.overwrite,
-                                  strict=args.strict, progress=not args.quiet, figures=not args.no_figures, **options)
+        ds, rep = evaluate_folder(
+            args.maps,
+            args.refs,
+            args.out,
+            client=client,
+            overwrite=args.overwrite,
+            strict=args.strict,
+            progress=not args.quiet,
+            figures=not args.no_figures,
+            **options,
+        )
     report_problems(rep["problems"])
     report_problems(f"{s['name']}: {s['error']}" for s in rep["failed"])
-    say(args, f"{ds.sizes['image']} image(s) evaluated ({len(rep['done'])} now, {len(rep['skipped'])} earlier) "
-               f"in {rep['seconds']:.1f} s: Brier {ds.attrs['brier_mean']:.5f}, "
-               f"foreground {ds.attrs['brier_foreground_mean']:.5f}, soft Dice {ds.attrs['soft_dice_mean']:.4f}, "
-               f"ECE {float(ds.ece):.4f}; report in {args.out}")
+    say(
+        args,
+        f"{ds.sizes['image']} image(s) evaluated ({len(rep['done'])} now, {len(rep['skipped'])} earlier) "
+        f"in {rep['seconds']:.1f} s: Brier {ds.attrs['brier_mean']:.5f}, "
+        f"foreground {ds.attrs['brier_foreground_mean']:.5f}, soft Dice {ds.attrs['soft_dice_mean']:.4f}, "
+        f"ECE {float(ds.ece):.4f}; report in {args.out}",
+    )
     return EXIT_OK if not rep["problems"] and not rep["failed"] else EXIT_PROBLEMS
 
 
@@ -112,8 +155,9 @@ def convert(args) -> int:
 
     _, writers = _formats()
     if args.to not in writers:
-        print(f"confmap convert: error: cannot write {args.to!r}; this confmap writes {sorted(writers)}",
-              file=sys.stderr)
+        print(
+            f"confmap convert: error: cannot write {args.to!r}; this confmap writes {sorted(writers)}", file=sys.stderr
+        )
         return EXIT_USAGE
     src, dst = Path(args.input), Path(args.output)
     if src.is_dir():
@@ -192,9 +236,14 @@ def validate(args) -> int:
     for item in args.paths:
         p = Path(os.fspath(item))
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")
-                            and q.name.lower().endswith(ANNOTATION_SUFFIXES + _MAP_SUFFIXES)
-                            and not q.name.startswith("confmap-"))
+            files += sorted(
+                q
+                for q in p.rglob("*")
+                if q.is_file()
+                and not q.name.startswith(".")
+                and q.name.lower().endswith(ANNOTATION_SUFFIXES + _MAP_SUFFIXES)
+                and not q.name.startswith("confmap-")
+            )
         else:
             files.append(p)
     n_bad = 0
