@@ -28,6 +28,7 @@ __all__ = [
     "check_same_shape",
     "check_unit_interval",
     "describe",
+    "import_optional",
 ]
 
 
@@ -213,3 +214,16 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             os.fsync(fh.fileno())
 
     return atomic_write(path, write)
+
+
+def import_optional(module: str, purpose: str, pip_name: str, *, extra: str = "io"):
+    """Import an optional dependency, or raise ``ImportError`` saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"{purpose} needs the optional package `{pip_name}`: pip install {pip_name} "
+            f"(or pip install 'confmap[{extra}]')"
+        ) from None

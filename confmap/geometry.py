@@ -88,7 +88,9 @@ class ImageGeometry:
             raise ValueError(f"`direction` must be a finite 3x3 matrix, got {describe(self.direction)}")
         d = d.reshape(3, 3)
         if not np.allclose(d.T @ d, np.eye(3), atol=1e-6):
-            raise ValueError(f"`direction` must be orthonormal (columns of unit length, at right angles), got {d.tolist()}")
+            raise ValueError(
+                f"`direction` must be orthonormal (columns of unit length, at right angles), got {d.tolist()}"
+            )
         set_(self, "direction", tuple(float(v) for v in d.ravel()))
         t = float(self.slice_thickness)
         if not (math.isfinite(t) and t > 0):
@@ -184,6 +186,57 @@ class ImageGeometry:
         return cls(
             spacing=(sp[1], sp[0]), origin=image.GetOrigin(), direction=image.GetDirection(), slice_thickness=sp[2]
         )
+
+    @classmethod
+    def from_dicom(cls, ds) -> ImageGeometry | None:
+        """From a pydicom ``Dataset`` of a 2-D image; ``None`` if it has no pixel spacing.
+
+        In order of preference:
+
+        1. the Image Plane module: ImagePositionPatient (0020,0032) as ``origin``,
+           ImageOrientationPatient (0020,0037) (row cosine = direction of increasing column ``x``,
+           column cosine = direction of increasing row ``y``; normal = their cross product) and
+           PixelSpacing (0028,0030) ``[row, column]`` = ``(dy, dx)``;
+        2. the first region of the Sequence of Ultrasound Regions (0018,6011) whose physical units
+           are cm in both directions (code 3): ``PhysicalDeltaY/X`` times 10, origin 0, identity;
+        3. PixelSpacing alone: origin 0, identity direction.
+
+        Ultrasound images usually have only (2): their patient position is unknown, so the origin
+        is 0 and the direction the identity (the same convention as a PNG with a spacing).
+        """
+        ps = getattr(ds, "PixelSpacing", None)
+        ipp = getattr(ds, "ImagePositionPatient", None)
+        iop = getattr(ds, "ImageOrientationPatient", None)
+        thickness = getattr(ds, "SliceThickness", None)
+        thickness = float(thickness) if thickness not in (None, "") and float(thickness) > 0 else 1.0
+        if ps is not None and len(ps) == 2 and ipp is not None and len(ipp) == 3 and iop is not None and len(iop) == 6:
+            row = np.asarray([float(v) for v in iop[:3]])
+            col = np.asarray([float(v) for v in iop[3:]])
+            norms = np.linalg.norm(row), np.linalg.norm(col)
+            if min(norms) == 0 or abs(float(row @ col)) > 1e-4 * norms[0] * norms[1]:
+                raise ValueError(
+                    f"ImageOrientationPatient (0020,0037) must be two orthogonal unit vectors, got {list(iop)}"
+                )
+            row, col = row / norms[0], col / norms[1]
+            col = col - (row @ col) * row  # remove the rounding of decimal strings
+            col /= np.linalg.norm(col)
+            d = np.column_stack([row, col, np.cross(row, col)])
+            return cls(
+                spacing=(float(ps[0]), float(ps[1])),
+                origin=tuple(float(v) for v in ipp),
+                direction=tuple(d.ravel()),
+                slice_thickness=thickness,
+            )
+        for reg in getattr(ds, "SequenceOfUltrasoundRegions", None) or ():
+            ux = int(getattr(reg, "PhysicalUnitsXDirection", 0) or 0)
+            uy = int(getattr(reg, "PhysicalUnitsYDirection", 0) or 0)
+            dx, dy = getattr(reg, "PhysicalDeltaX", None), getattr(reg, "PhysicalDeltaY", None)
+            # Units: 3 = cm (the usual), 4 = seconds, ...; only spatial units give a spacing.
+            if ux == 3 and uy == 3 and dx and dy:
+                return cls(spacing=(abs(float(dy)) * 10.0, abs(float(dx)) * 10.0))
+        if ps is not None and len(ps) == 2:
+            return cls(spacing=(float(ps[0]), float(ps[1])))
+        return None
 
     # -- attrs (NetCDF) --------------------------------------------------------------------
     def to_attrs(self) -> dict:

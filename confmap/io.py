@@ -2,19 +2,23 @@
 
 Readers return a 2-D ``xarray.DataArray`` with dims ``("y", "x")``, grey values as float32 in
 [0, 1] (integer images divided by their dtype's maximum, float images as stored), pixel
-coordinates ``y``, ``x`` and, when the file says so, ``y_mm``/``x_mm`` and ``attrs["spacing_mm"] =
-[dy, dx]``:
+coordinates ``y``, ``x`` and, when the file says so, the image geometry
+(:class:`confmap.geometry.ImageGeometry`: ``attrs`` ``spacing_mm = [dy, dx]``, ``origin_lps_mm``,
+``direction_lps``, ``slice_thickness_mm``; coordinates ``y_mm``/``x_mm``):
 
 - :func:`read_image` -- PNG, JPEG, TIFF, BMP (imageio); colour is converted to grey (ITU-R 601 luma).
 - :func:`read_dicom` -- a 2-D ultrasound DICOM (pydicom); RGB/YBR to grey, MONOCHROME1 inverted,
-  one frame of a cine; spacing from the ultrasound region sequence (0018,6011), else PixelSpacing.
-- :func:`read_volume` -- NIfTI (nibabel, else SimpleITK) or NRRD (SimpleITK), one 2-D slice.
+  one frame of a cine; geometry from the Image Plane module, else the ultrasound region sequence
+  (0018,6011), else PixelSpacing; a file with no spacing needs ``spacing=``.
+- :func:`read_volume` -- NIfTI (nibabel, else SimpleITK) or NRRD (SimpleITK), one 2-D slice, with
+  its position and orientation (LPS, as ITK and 3D Slicer read the file).
 - :func:`load_image` -- any of the above by file extension.
 
 :func:`load_folder` reads a multi-rater folder into the same ``xarray.Dataset`` form as
 :func:`confmap.phantom.make_dataset`. Soft maps are written by :func:`save_map` as NetCDF, 16-bit
-PNG or NIfTI float32 (every write atomic: a temporary file in the same folder, then a rename) and
-read back by :func:`read_map`.
+PNG, NIfTI float32 or NRRD float32 with their source image's geometry (every write atomic: a
+temporary file in the same folder, then a rename) and read back by :func:`read_map`; DICOM-SEG and
+the writers themselves are in :mod:`confmap.export`.
 
 Multi-rater folder layout
 -------------------------
@@ -34,7 +38,7 @@ Real data has no ground-truth infiltration field: ``truth`` is the reference rat
 paper also takes the neuroradiologist's annotation as its ground truth), and
 ``attrs["truth_source"]`` says so.
 
-pydicom, nibabel and SimpleITK are optional (``pip install confmap[io]``): they are imported only
+pydicom, nibabel, pynrrd, highdicom and SimpleITK are optional (``pip install confmap[io]``): they are imported only
 when a function needs them, with a clear error if missing.
 """
 
@@ -48,9 +52,12 @@ import numpy as np
 
 from ._validation import atomic_write, atomic_write_bytes, check_choice, check_image_shape, check_int, describe
 from .annotation import TIERS, Annotation, points_table
+from .export import check_map, map_geometry, write_nifti, write_nrrd
+from .geometry import ImageGeometry
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "MAP_FORMATS",
     "load_folder",
     "load_image",
     "read_dicom",
@@ -120,17 +127,20 @@ def _to_grey(arr: np.ndarray, name: str) -> np.ndarray:
     return (a / scale).astype(np.float32)
 
 
-def _as_dataarray(values, spacing=None, name="image", attrs=None):
+def _as_dataarray(values, geometry=None, name="image", attrs=None):
+    """A (H, W) DataArray; ``geometry`` (ImageGeometry or (dy, dx)) into attrs and mm coordinates."""
     import xarray as xr
 
     h, w = values.shape
     coords = {"y": np.arange(h), "x": np.arange(w)}
     attrs = dict(attrs or {})
-    if spacing is not None:
-        dy, dx = (float(spacing[0]), float(spacing[1]))
+    if geometry is not None:
+        if not isinstance(geometry, ImageGeometry):
+            geometry = ImageGeometry(spacing=geometry)
+        dy, dx = geometry.spacing
         coords["y_mm"] = ("y", np.arange(h) * dy, {"units": "mm"})
         coords["x_mm"] = ("x", np.arange(w) * dx, {"units": "mm"})
-        attrs["spacing_mm"] = [dy, dx]
+        attrs.update(geometry.to_attrs())
     return xr.DataArray(values, dims=("y", "x"), coords=coords, name=name, attrs=attrs)
 
 
@@ -168,21 +178,33 @@ def read_image(path, *, spacing=None):
     return _as_dataarray(grey, spacing, attrs={"source": str(path)})
 
 
-def read_dicom(path, *, frame: int = 0):
-    """Read a 2-D ultrasound DICOM image as grey values with its pixel spacing.
+def read_dicom(path, *, frame: int = 0, spacing=None):
+    """Read a 2-D ultrasound DICOM image as grey values with its geometry.
 
     Parameters
     ----------
     path : str or os.PathLike
     frame : int, default 0
         Frame of a multi-frame (cine) file.
+    spacing : (float, float), optional
+        Pixel spacing ``(dy, dx)`` in mm for a file that has none (required then); ignored if the
+        file has one (a mismatch raises ``ValueError``). ``(1, 1)`` works in pixels.
 
     Returns
     -------
     xarray.DataArray, shape (H, W), float32
-        Grey values scaled by the stored bit depth to [0, 1]; ``attrs["spacing_mm"]`` from the
-        first region of the Sequence of Ultrasound Regions (0018,6011) whose physical units are cm
-        (code 3) or mm, else from PixelSpacing (0028,0030); absent if neither is there.
+        Grey values scaled by the stored bit depth to [0, 1]; the geometry of
+        :meth:`confmap.geometry.ImageGeometry.from_dicom` in ``attrs`` (``spacing_mm``,
+        ``origin_lps_mm``, ``direction_lps``, ``slice_thickness_mm``) and the ``y_mm``/``x_mm``
+        coordinates: Image Plane module (ImagePositionPatient, ImageOrientationPatient,
+        PixelSpacing) if present, else the first region of the Sequence of Ultrasound Regions
+        (0018,6011) in cm, else PixelSpacing (0028,0030) alone.
+
+    Raises
+    ------
+    ValueError
+        If the file has no pixel spacing and ``spacing`` is not given, or ``spacing`` contradicts
+        the file's.
 
     Notes
     -----
@@ -192,6 +214,19 @@ def read_dicom(path, *, frame: int = 0):
     pydicom = _require("pydicom", "reading DICOM", "pydicom")
     path = _existing(path)
     ds = pydicom.dcmread(path)
+    geometry = ImageGeometry.from_dicom(ds)
+    if geometry is None:
+        if spacing is None:
+            raise ValueError(
+                f"{str(path)!r} has no pixel spacing: neither the Sequence of Ultrasound Regions (0018,6011) "
+                "with physical units in cm nor PixelSpacing (0028,0030); pass `spacing=(dy, dx)` in mm "
+                "(spacing=(1, 1) to work in pixels)"
+            )
+        geometry = ImageGeometry(spacing=spacing)
+    elif spacing is not None and not np.allclose(ImageGeometry(spacing=spacing).spacing, geometry.spacing):
+        raise ValueError(
+            f"`spacing` {tuple(spacing)} contradicts the spacing {geometry.spacing} mm stored in {str(path)!r}"
+        )
     arr = np.asarray(ds.pixel_array)
     n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     photo = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
@@ -212,25 +247,10 @@ def read_dicom(path, *, frame: int = 0):
         a = a / float(2**bits - 1)
     if photo == "MONOCHROME1":
         a = 1.0 - a
-    spacing = _dicom_spacing(ds)
     attrs = {"source": str(path), "photometric": photo}
-    return _as_dataarray(np.clip(a, 0, 1).astype(np.float32), spacing, attrs=attrs)
-
-
-def _dicom_spacing(ds):
-    regions = getattr(ds, "SequenceOfUltrasoundRegions", None)
-    if regions:
-        for reg in regions:
-            ux = int(getattr(reg, "PhysicalUnitsXDirection", 0) or 0)
-            uy = int(getattr(reg, "PhysicalUnitsYDirection", 0) or 0)
-            dx, dy = getattr(reg, "PhysicalDeltaX", None), getattr(reg, "PhysicalDeltaY", None)
-            # Units: 3 = cm (the usual), 4 = seconds, ...; only spatial units give a spacing.
-            if ux == 3 and uy == 3 and dx and dy:
-                return (abs(float(dy)) * 10.0, abs(float(dx)) * 10.0)
-    ps = getattr(ds, "PixelSpacing", None)
-    if ps is not None and len(ps) == 2:
-        return (float(ps[0]), float(ps[1]))
-    return None
+    if "SOPInstanceUID" in ds:
+        attrs["sop_instance_uid"] = str(ds.SOPInstanceUID)
+    return _as_dataarray(np.clip(a, 0, 1).astype(np.float32), geometry, attrs=attrs)
 
 
 def read_volume(path, *, axis: int = 0, index: int | None = None):
@@ -248,7 +268,10 @@ def read_volume(path, *, axis: int = 0, index: int | None = None):
     Returns
     -------
     xarray.DataArray, shape (rows, cols), float32
-        Values as stored (not rescaled), with ``attrs["spacing_mm"]`` of the two remaining axes.
+        Values as stored (not rescaled), with the slice's geometry in ``attrs`` (``spacing_mm`` of
+        the two remaining axes, ``origin_lps_mm``, ``direction_lps``: the file's affine read as ITK
+        and 3D Slicer read it, LPS) and ``y_mm``/``x_mm``. Image columns are the lower remaining
+        index axis (``i`` when slicing across ``k``).
     """
     path = _existing(path)
     suffix = _suffix(path)
@@ -262,28 +285,43 @@ def read_volume(path, *, axis: int = 0, index: int | None = None):
 
         img = nib.load(str(path))
         data = np.asarray(img.dataobj, dtype=np.float64)
-        zooms = tuple(float(z) for z in img.header.get_zooms()[: data.ndim])
-        data = np.transpose(data)  # (i, j, k) -> (k, j, i) = (z, y, x)
-        spacing_zyx = tuple(reversed(zooms))
+        g3 = ImageGeometry.from_nifti_affine(img.affine)  # (x, y, k) -> LPS, as ITK reads it
+        spacing_ijk = np.array([g3.spacing[1], g3.spacing[0], g3.slice_thickness])
+        origin, direction = np.asarray(g3.origin), g3.matrix
+        data = np.transpose(data)  # (i, j, k[, t]) -> ([t,] k, j, i)
     else:
         sitk = _require("SimpleITK", f"reading {suffix} files", "SimpleITK")
         img = sitk.ReadImage(str(path))
         data = sitk.GetArrayFromImage(img).astype(np.float64)
-        spacing_zyx = tuple(reversed([float(s) for s in img.GetSpacing()]))
-    while data.ndim > 3 and data.shape[-1] == 1:
-        data = data[..., 0]
+        nd = img.GetDimension()
+        spacing_ijk, origin, direction = np.ones(3), np.zeros(3), np.eye(3)
+        spacing_ijk[:nd] = img.GetSpacing()[:3]
+        origin[:nd] = img.GetOrigin()[:3]
+        direction[:nd, :nd] = np.asarray(img.GetDirection()).reshape(nd, nd)[:3, :3]
+    while data.ndim > 3 and data.shape[0] == 1:
+        data = data[0]
     if data.ndim == 3 and data.shape[0] == 1 and index is None:
-        data, spacing_zyx = data[0], spacing_zyx[1:]
+        data = data[0]
     if data.ndim == 2:
-        sl, sp = data, spacing_zyx[-2:]
+        sl, fixed, idx, rows, cols = data, 2, 0, 1, 0
     elif data.ndim == 3:
         n = data.shape[axis]
         index = n // 2 if index is None else check_int("index", index, minimum=0, maximum=n - 1)
         sl = np.take(data, index, axis=axis)
-        sp = tuple(s for k, s in enumerate(spacing_zyx) if k != axis)
+        # array axis a of (z, y, x) is index axis 2 - a of (i, j, k)
+        rows, cols = (2 - a for a in range(3) if a != axis)
+        fixed, idx = 2 - axis, index
     else:
         raise ValueError(f"{str(path)!r} holds an array of shape {data.shape}; 2-D or 3-D expected")
-    return _as_dataarray(sl.astype(np.float32), sp, attrs={"source": str(path), "slice_axis": axis})
+    col_dir, row_dir = direction[:, cols], direction[:, rows]
+    geometry = ImageGeometry(
+        spacing=(spacing_ijk[rows], spacing_ijk[cols]),
+        origin=tuple(origin + direction[:, fixed] * spacing_ijk[fixed] * idx),
+        direction=tuple(np.column_stack([col_dir, row_dir, np.cross(col_dir, row_dir)]).ravel()),
+        slice_thickness=spacing_ijk[fixed],
+    )
+    attrs = {"source": str(path), "slice_axis": axis}
+    return _as_dataarray(sl.astype(np.float32), geometry, attrs=attrs)
 
 
 def load_image(path, **kwargs):
@@ -338,7 +376,9 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         ``confidence`` (zeros where a case has no annotation; ``has_annotation`` says which),
         ``sector`` (all True), ``point_x``, ``point_y``, ``point_tier``; coordinates ``image``,
         ``image_id`` (case folder name), ``kind``, ``rater``, ``rater_name``, ``y``, ``x`` and,
-        when every case has the same spacing, ``y_mm``, ``x_mm`` and ``attrs["spacing_mm"]``.
+        when every case has the same spacing, ``y_mm``, ``x_mm`` and ``attrs["spacing_mm"]`` (and the
+        whole geometry, ``origin_lps_mm`` and ``direction_lps``, when every case has the same one and
+        none was resampled).
 
     Raises
     ------
@@ -366,7 +406,7 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
 
         it = tqdm(cases, desc="cases", unit="case")
     rater_names = None
-    images, masks, anns, kinds, spacings = [], [], [], [], []
+    images, masks, anns, kinds, spacings, geometries = [], [], [], [], [], []
     for case in it:
         files = sorted(case.iterdir())
         img_files = [p for p in files if _is_image_file(p, "image")]
@@ -410,8 +450,10 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         sp = img.attrs.get("spacing_mm")
         if sp is None and ann is not None and ann.spacing is not None:
             sp = list(ann.spacing)
+        geometries.append(ImageGeometry.from_attrs(img.attrs))
         if size is not None and img.shape != size:
             img_v, m, ann, sp = _resample_case(img.values, m, ann, sp, size)
+            geometries[-1] = None  # resampled: only the spacing is kept
         else:
             img_v = img.values
         images.append(np.clip(img_v, 0, None).astype(np.float32))
@@ -461,6 +503,8 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         coords["y_mm"] = ("y", np.arange(h) * dy, {"units": "mm"})
         coords["x_mm"] = ("x", np.arange(w) * dx, {"units": "mm"})
         attrs["spacing_mm"] = [dy, dx]
+        if len(set(geometries)) == 1 and geometries[0] is not None:
+            attrs.update(geometries[0].to_attrs())  # every case in the same place: keep it
     ds = xr.Dataset(
         {
             "bmode": (dims3, np.stack(images)),
@@ -514,38 +558,12 @@ def _resample_case(img, masks, ann, spacing, size):
 # ---------------------------------------------------------------------------------------------
 # Soft maps out
 # ---------------------------------------------------------------------------------------------
-def _map_values(soft):
-    values = np.asarray(getattr(soft, "values", soft), dtype=np.float64)
-    if values.ndim != 2:
-        raise ValueError(f"`soft` must be a 2-D map (H, W), got shape {values.shape}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("`soft` must be finite: got NaN or infinite values")
-    return values
+MAP_FORMATS = ("netcdf", "png16", "nifti", "nrrd")
+_MAP_SUFFIXES = {".nc": "netcdf", ".png": "png16", ".nii": "nifti", ".nii.gz": "nifti", ".nrrd": "nrrd"}
 
 
-def _map_spacing(soft, spacing):
-    if spacing is not None:
-        return (float(spacing[0]), float(spacing[1]))
-    attrs = getattr(soft, "attrs", {}) or {}
-    if "spacing_mm" in attrs:
-        sp = np.atleast_1d(attrs["spacing_mm"])
-        return (float(sp[0]), float(sp[-1]))
-    coords = getattr(soft, "coords", {})
-    if (
-        "y_mm" in coords
-        and "x_mm" in coords
-        and coords["y_mm"].size > 1
-        and coords["x_mm"].size > 1
-    ):
-        return (
-            float(np.diff(coords["y_mm"].values[:2])[0]),
-            float(np.diff(coords["x_mm"].values[:2])[0]),
-        )
-    return None
-
-
-def save_map(soft, path, *, format: str | None = None, spacing=None):
-    """Write a soft map (values in [0, 1]) as NetCDF, 16-bit PNG or NIfTI float32, atomically.
+def save_map(soft, path, *, format: str | None = None, spacing=None, geometry=None):
+    """Write a soft map as NetCDF, 16-bit PNG, NIfTI float32 or NRRD float32, atomically.
 
     Parameters
     ----------
@@ -553,34 +571,45 @@ def save_map(soft, path, *, format: str | None = None, spacing=None):
         The map, e.g. from :func:`confmap.confidence_map`. Must be finite.
     path : str or os.PathLike
         Destination; the folder is created if needed.
-    format : {"netcdf", "png16", "nifti"}, optional
+    format : {"netcdf", "png16", "nifti", "nrrd"}, optional
         Default from the extension: ``.nc`` -> netcdf, ``.png`` -> png16, ``.nii``/``.nii.gz`` ->
-        nifti.
+        nifti, ``.nrrd`` -> nrrd.
     spacing : (float, float), optional
-        Pixel spacing ``(dy, dx)`` in mm (default from ``soft.attrs["spacing_mm"]`` or its
-        ``y_mm``/``x_mm`` coordinates); stored in NetCDF and NIfTI.
+        Pixel spacing ``(dy, dx)`` in mm, if neither ``geometry`` nor the map says.
+    geometry : confmap.geometry.ImageGeometry or xarray.DataArray, optional
+        Where the pixels lie: an ``ImageGeometry``, or the source image as read by this module
+        (its shape must equal the map's). Default: the map's own attrs (``spacing_mm``,
+        ``origin_lps_mm``, ``direction_lps``), else its ``y_mm``/``x_mm`` spacing. Stored in NetCDF
+        (attrs), NIfTI and NRRD; a PNG has no place for it.
 
     Returns
     -------
     pathlib.Path
 
+    Raises
+    ------
+    ValueError
+        NaN/inf in the map, an unknown format, or a geometry that does not fit the map (see
+        :func:`confmap.export.map_geometry`).
+
     Notes
     -----
-    The 16-bit PNG stores ``round(65535 * clip(map, 0, 1))`` (a step of 1.5e-5); NIfTI stores
-    float32 with ``i`` = column and ``j`` = row (ITK order) and pixdim ``(dx, dy, 1)``; NetCDF
-    keeps the values, coordinates and attributes exactly.
+    The 16-bit PNG stores ``round(65535 * clip(map, 0, 1))`` (a step of 1.5e-5). NIfTI and NRRD:
+    see :func:`confmap.export.write_nifti` and :func:`confmap.export.write_nrrd` -- pixel ``(x, y)``
+    lies at ``geometry.index_to_physical([[x, y]])`` in every reader (nibabel, SimpleITK, 3D Slicer);
+    a map without any geometry gets 1 mm pixels at the origin. NetCDF keeps the values, coordinates
+    and attributes exactly. DICOM-SEG needs its source instance: :func:`confmap.export.write_dicom_seg`.
     """
     path = _path(path)
-    values = _map_values(soft)
-    spacing = _map_spacing(soft, spacing)
+    values = check_map(soft)
+    g = map_geometry(soft, geometry=geometry, spacing=spacing)
     if format is None:
-        suffix = _suffix(path)
-        format = {".nc": "netcdf", ".png": "png16", ".nii": "nifti", ".nii.gz": "nifti"}.get(suffix)
+        format = _MAP_SUFFIXES.get(_suffix(path))
         if format is None:
             raise ValueError(
-                f"cannot tell the format from {path.name!r}: use .nc, .png, .nii or .nii.gz, or pass `format`"
+                f"cannot tell the format from {path.name!r}: use {', '.join(_MAP_SUFFIXES)}, or pass `format`"
             )
-    check_choice("format", format, ("netcdf", "png16", "nifti"))
+    check_choice("format", format, MAP_FORMATS)
     if format == "png16":
         import imageio.v3 as iio
 
@@ -588,39 +617,20 @@ def save_map(soft, path, *, format: str | None = None, spacing=None):
         buf = _io.BytesIO()
         iio.imwrite(buf, q, extension=".png")
         return atomic_write_bytes(path, buf.getvalue())
-    if format == "netcdf":
-        import xarray as xr
+    if format == "nifti":
+        return write_nifti(values, path, geometry=g)
+    if format == "nrrd":
+        return write_nrrd(values, path, geometry=g)
+    import xarray as xr
 
-        from .phantom import _netcdf_engine
+    from .phantom import _netcdf_engine
 
-        da = (
-            soft
-            if isinstance(soft, xr.DataArray)
-            else _as_dataarray(values, spacing, name="confidence")
-        )
-        da = da.copy()
-        da.attrs = {k: v for k, v in da.attrs.items() if _netcdf_attr_ok(v)}
-        if spacing is not None:
-            da.attrs["spacing_mm"] = [spacing[0], spacing[1]]
-        ds = da.to_dataset(name=da.name or "confidence")
-        return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=_netcdf_engine()), suffix=".nc")
-    # NIfTI float32
-    sp = spacing or (1.0, 1.0)
-    data = values.astype(np.float32).T[:, :, None]  # (x, y, 1)
-    if _has("nibabel"):
-        import nibabel as nib
-
-        affine = np.diag([sp[1], sp[0], 1.0, 1.0])
-        img = nib.Nifti1Image(data, affine)
-        img.header.set_zooms((sp[1], sp[0], 1.0))
-        img.header.set_xyzt_units("mm")
-        ext = ".nii.gz" if _suffix(path) == ".nii.gz" else ".nii"
-        return atomic_write(path, lambda tmp: nib.save(img, tmp), suffix=ext)
-    sitk = _require("SimpleITK", "writing NIfTI", "nibabel")
-    img = sitk.GetImageFromArray(values.astype(np.float32))
-    img.SetSpacing((sp[1], sp[0]))
-    ext = ".nii.gz" if _suffix(path) == ".nii.gz" else ".nii"
-    return atomic_write(path, lambda tmp: sitk.WriteImage(img, tmp), suffix=ext)
+    da = soft.copy() if isinstance(soft, xr.DataArray) else _as_dataarray(values, g, name="confidence")
+    da.attrs = {k: v for k, v in da.attrs.items() if _netcdf_attr_ok(v)}
+    if g is not None:
+        da.attrs.update(g.to_attrs())
+    ds = da.to_dataset(name=da.name or "confidence")
+    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=_netcdf_engine()), suffix=".nc")
 
 
 def _netcdf_attr_ok(v):
@@ -633,12 +643,13 @@ def _netcdf_attr_ok(v):
 
 
 def read_map(path):
-    """Read a soft map written by :func:`save_map` (NetCDF, 16-bit PNG or NIfTI).
+    """Read a soft map written by :func:`save_map` (NetCDF, 16-bit PNG, NIfTI or NRRD).
 
     Returns
     -------
     xarray.DataArray, shape (H, W)
         float64 for NetCDF (as written), float32 otherwise; 16-bit PNG values divided by 65535.
+        The geometry in ``attrs`` as written (NetCDF, NIfTI, NRRD; see :func:`read_volume`).
     """
     path = _existing(path)
     suffix = _suffix(path)
@@ -653,6 +664,6 @@ def read_map(path):
         return ds[name]
     if suffix == ".png":
         return read_image(path)
-    if suffix in (".nii", ".nii.gz"):
+    if suffix in (".nii", ".nii.gz", ".nrrd"):
         return read_volume(path)
-    raise ValueError(f"cannot read a map from {path.name!r}: use .nc, .png, .nii or .nii.gz")
+    raise ValueError(f"cannot read a map from {path.name!r}: use {', '.join(_MAP_SUFFIXES)}")

@@ -90,3 +90,50 @@ def test_offplane_position_is_refused():
 def test_bad_geometry(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ImageGeometry(**kwargs)
+
+
+def _dicom(**fields):
+    import pydicom
+
+    ds = pydicom.Dataset()
+    for k, v in fields.items():
+        setattr(ds, k, v)
+    return ds
+
+
+def _region(dy_cm, dx_cm, units=3):
+    import pydicom
+
+    reg = pydicom.Dataset()
+    reg.PhysicalUnitsXDirection = reg.PhysicalUnitsYDirection = units
+    reg.PhysicalDeltaX, reg.PhysicalDeltaY = dx_cm, dy_cm
+    return reg
+
+
+def test_from_dicom_order_of_preference():
+    c, s = np.cos(0.3), np.sin(0.3)
+    plane = {
+        "PixelSpacing": [0.2, 0.3],
+        "ImagePositionPatient": [1.0, 2.0, 3.0],
+        "ImageOrientationPatient": [c, s, 0.0, -s, c, 0.0],
+        "SliceThickness": 2.5,
+    }
+    g = ImageGeometry.from_dicom(_dicom(**plane, SequenceOfUltrasoundRegions=[_region(0.05, 0.05)]))
+    # the DICOM standard's equation: P = IPP + x dx F_row + y dy F_col
+    x, y = 7, 4
+    expected = np.array([1, 2, 3]) + x * 0.3 * np.array([c, s, 0]) + y * 0.2 * np.array([-s, c, 0])
+    np.testing.assert_allclose(g.index_to_physical([[x, y]])[0], expected, atol=1e-12)
+    assert g.slice_thickness == 2.5 and g.spacing == (0.2, 0.3)
+    # regions (cm) before a bare PixelSpacing; non-spatial regions are skipped
+    regions = [_region(0.1, 0.1, units=4), _region(0.0125, 0.02)]
+    g = ImageGeometry.from_dicom(_dicom(PixelSpacing=[0.5, 0.5], SequenceOfUltrasoundRegions=regions))
+    assert g == ImageGeometry(spacing=(0.125, 0.2))
+    assert ImageGeometry.from_dicom(_dicom(PixelSpacing=[0.5, 0.4])) == ImageGeometry(spacing=(0.5, 0.4))
+    assert ImageGeometry.from_dicom(_dicom(Rows=4)) is None
+
+
+def test_from_dicom_refuses_a_skewed_orientation():
+    with pytest.raises(ValueError, match=r"ImageOrientationPatient \(0020,0037\) must be two orthogonal"):
+        ImageGeometry.from_dicom(
+            _dicom(PixelSpacing=[1, 1], ImagePositionPatient=[0, 0, 0], ImageOrientationPatient=[1, 0, 0, 0.5, 1, 0])
+        )

@@ -138,9 +138,13 @@ def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
 
     img = _image(5, 6)
     _write_dicom(tmp_path / "m1.dcm", img, photometric="MONOCHROME1", region=None)
-    da = cio.read_dicom(tmp_path / "m1.dcm")
+    with pytest.raises(ValueError, match=r"m1.dcm' has no pixel spacing.*PixelSpacing \(0028,0030\).*`spacing="):
+        cio.read_dicom(tmp_path / "m1.dcm")
+    da = cio.read_dicom(tmp_path / "m1.dcm", spacing=(1, 1))
     np.testing.assert_allclose(da.values, 1 - img / 255.0, atol=1e-6)
-    assert "spacing_mm" not in da.attrs
+    assert da.attrs["spacing_mm"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="contradicts the spacing"):
+        cio.read_dicom(tmp_path / "rgb.dcm", spacing=(1, 1))
 
     cine = np.stack([_image(5, 6, seed=s) for s in range(3)])
     _write_dicom(tmp_path / "cine.dcm", cine, frames=3)
@@ -340,3 +344,18 @@ def test_load_folder_errors(tmp_path):
     (tmp_path / "other" / "c0").mkdir(parents=True)
     with pytest.raises(ValueError, match="'c0' has no image file"):
         cio.load_folder(tmp_path / "other")
+
+
+def test_load_folder_keeps_a_common_dicom_geometry(tmp_path):
+    from confmap import export
+    from confmap.geometry import ImageGeometry
+
+    g = ImageGeometry(spacing=(0.3, 0.3), origin=(5.0, -2.0, 1.0), direction=(0, 1, 0, 1, 0, 0, 0, 0, -1))
+    for i, name in enumerate(("case_001", "case_002")):
+        _write_case(tmp_path, name, seed=i)
+        (tmp_path / name / "image.png").unlink()
+        export.write_us_dicom(_image(20, 24, i) / 255.0, tmp_path / name / "image.dcm", geometry=g)
+    ds = cio.load_folder(tmp_path)
+    assert ImageGeometry.from_attrs(ds.attrs) == g
+    resampled = cio.load_folder(tmp_path, size=(10, 12))
+    assert resampled.attrs["spacing_mm"] == pytest.approx([0.6, 0.6]) and "origin_lps_mm" not in resampled.attrs
