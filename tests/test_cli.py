@@ -175,3 +175,25 @@ def test_workers_flag_runs_a_local_cluster(demo, tmp_path):
 def test_usage_errors_exit_2():
     assert run("maps").returncode == EXIT_USAGE
     assert run("maps", "x", "-o", "y", "--workers", 2, "--scheduler", "tcp://a:1").returncode == EXIT_USAGE
+
+
+def test_convert_between_tool_formats_and_map_from_them(demo, tmp_path):
+    from confmap import Annotation
+    from confmap.io import read_map
+
+    r = run("convert", demo / "demo", tmp_path / "all.xml", "--to", "cvat", "-q")
+    assert r.returncode == EXIT_OK, r.stderr
+    r = run("convert", tmp_path / "all.xml", tmp_path / "back", "--to", "confmap", "-q")
+    assert r.returncode == EXIT_OK, r.stderr
+    for c in ("case_0000", "case_0001", "case_0002"):
+        a, b = Annotation.load(demo / "demo" / c / "annotation.json"), Annotation.load(tmp_path / "back" / f"{c}.json")
+        for t in ("high", "medium", "low"):
+            np.testing.assert_array_equal(a.points(t), b.points(t))  # CVAT round trip is exact
+    r = run("maps", tmp_path / "all.xml", "-o", tmp_path / "m", "-q", "--lam", 60)  # one case per image
+    assert r.returncode == EXIT_OK, r.stderr
+    r2 = run("maps", demo / "demo", "-o", tmp_path / "m2", "-q", "--lam", 60, "--format", "nrrd")
+    assert r2.returncode == EXIT_OK, r2.stderr
+    for c in ("case_0000", "case_0001", "case_0002"):
+        np.testing.assert_allclose(
+            read_map(tmp_path / "m" / f"{c}.nc").values, read_map(tmp_path / "m2" / f"{c}.nrrd").values, atol=1e-7
+        )  # NRRD stores float32

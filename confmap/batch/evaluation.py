@@ -55,7 +55,7 @@ PER_IMAGE = (
     "f1",
     "accuracy",
 )
-_MAP_SUFFIXES = (".nc", ".png", ".nii", ".nii.gz")
+_MAP_SUFFIXES = (".nc", ".png", ".nii", ".nii.gz", ".nrrd")
 
 
 def _read_agreement(case: Path):

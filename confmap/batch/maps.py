@@ -37,63 +37,85 @@ __all__ = [
     "maps_to_zarr",
     "read_annotation",
     "sniff_format",
+    "source_image",
 ]
 
 #: Name of the manifest file in an output folder.
 MANIFEST = "confmap-maps.json"
-#: Map file formats of :func:`confmap.io.save_map`, by the suffix written.
-MAP_FORMATS = {"netcdf": ".nc", "png16": ".png", "nifti": ".nii.gz"}
+#: Map file formats (:func:`confmap.io.save_map`, and DICOM-SEG through
+#: :func:`confmap.export.write_dicom_seg`), by the suffix written.
+MAP_FORMATS = {"netcdf": ".nc", "png16": ".png", "nifti": ".nii.gz", "nrrd": ".nrrd", "dicom-seg": ".dcm"}
 #: Annotation suffixes looked for in folders.
 ANNOTATION_SUFFIXES = (".json", ".csv", ".xml")
-#: Formats this version can read (the core JSON format of :class:`confmap.Annotation`).
-READABLE = ("confmap",)
+#: Formats that hold the annotations of several images in one file.
+MULTI_IMAGE = ("labelstudio", "cvat", "coco")
+#: Image files looked for next to an annotation (its shape and geometry; DICOM-SEG's source).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".nii", ".nii.gz", ".nrrd")
 
 
 def sniff_format(path) -> str:
-    """Tell an annotation file's format from its name and content.
+    """Tell an annotation file's format (:func:`confmap.formats.detect_format`), or ``"unknown"``.
 
     Returns
     -------
     str
-        ``"confmap"`` (core JSON), ``"slicer"`` (``.mrk.json``), ``"coco"``, ``"label-studio"``,
-        ``"csv"``, ``"cvat"`` or ``"unknown"``.
+        One of :data:`confmap.formats.FORMATS` (``"confmap"`` is the core JSON format), or
+        ``"unknown"`` for a file of no known annotation format.
 
     Raises
     ------
     ValueError
         If a JSON file cannot be parsed (corrupt or truncated).
     """
+    from ..formats import detect_format
+
     path = Path(os.fspath(path))
-    name = path.name.lower()
-    if name.endswith(".mrk.json"):
-        return "slicer"
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith(".xml"):
-        return "cvat"
-    if not name.endswith(".json"):
-        return "unknown"
+    if path.name.lower().endswith(".json"):
+        try:
+            json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{str(path)!r} is not readable JSON (corrupt or truncated: {exc})") from None
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{str(path)!r} is not readable JSON (corrupt or truncated: {exc})") from None
-    if isinstance(data, dict) and data.get("format") == "confmap.annotation":
-        return "confmap"
-    if isinstance(data, dict) and "images" in data and "annotations" in data:
-        return "coco"
-    if isinstance(data, list) or (isinstance(data, dict) and ("annotations" in data or "predictions" in data)):
-        return "label-studio"
-    return "unknown"
+        return detect_format(path)
+    except ValueError:
+        return "unknown"
 
 
-def read_annotation(path):
-    """Read one annotation file of a readable format (:data:`READABLE`) as a ``confmap.Annotation``."""
-    from ..annotation import Annotation
+def source_image(path) -> Path | None:
+    """The image an annotation file belongs to, if it lies beside it: ``image.*`` for
+    ``annotation.json`` (the :func:`confmap.io.load_folder` layout), else ``<stem>.<image suffix>``
+    for ``<stem>.json`` / ``.mrk.json`` / ``.csv`` / ``.xml``."""
+    path = Path(os.fspath(path))
+    stem = "image" if path.name == "annotation.json" else _case_name(path)
+    for suffix in IMAGE_SUFFIXES:
+        cand = path.parent / f"{stem}{suffix}"
+        if cand.is_file():
+            return cand
+    return None
 
+
+def read_annotation(path, *, index: int = 0, shape=None):
+    """Read annotation ``index`` of a file of any format of :mod:`confmap.formats`.
+
+    Formats without an image size (napari CSV, Slicer files from Slicer itself) take it from
+    ``shape``, else from the image beside the file (:func:`source_image`).
+    """
+    from ..formats import read_annotations
+
+    path = Path(os.fspath(path))
     fmt = sniff_format(path)
-    if fmt not in READABLE:
-        raise ValueError(f"{str(path)!r} is a {fmt!r} file; this confmap reads {list(READABLE)} annotations")
-    return Annotation.load(path)
+    if fmt == "unknown":
+        raise ValueError(f"{str(path)!r} is not an annotation file of a known format")
+    if shape is None and fmt in ("napari", "slicer"):
+        img = source_image(path)
+        if img is not None:
+            from ..io import load_image
+
+            shape = load_image(img).shape
+    anns = read_annotations(path, format=fmt, shape=shape)
+    if not 0 <= index < len(anns):
+        raise ValueError(f"{str(path)!r} holds {len(anns)} annotation(s), not one numbered {index}")
+    return anns[index]
 
 
 def _case_name(path: Path) -> str:
@@ -104,6 +126,15 @@ def _case_name(path: Path) -> str:
             break
     # the multi-rater folder layout (confmap.io): case_001/annotation.json -> "case_001"
     return path.parent.name if name == "annotation" and path.parent.name else name
+
+
+def _safe(name: str) -> str:
+    stem = Path(str(name)).name
+    for suffix in IMAGE_SUFFIXES:
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "image"
 
 
 @dataclass
@@ -117,18 +148,20 @@ class Problem:
         return f"{self.path}: {self.reason}"
 
 
-def find_annotations(inputs, *, readable=READABLE):
-    """Annotation files among files and folders, with their format; bad inputs reported.
+def find_annotations(inputs):
+    """Annotations among files and folders, with their format; bad inputs reported.
 
     Folders are searched recursively for ``.json``, ``.csv`` and ``.xml`` files (hidden files
-    and the manifest excluded). A folder holding more than one annotation format is a problem:
-    the files of its most common readable format are kept, the others reported.
+    and confmap's own manifests excluded). A folder holding more than one annotation format is a
+    problem: the files of its most common format are kept, the others reported. A file of a
+    multi-image format (Label Studio, CVAT, COCO) gives one case per image.
 
     Returns
     -------
     cases : dict
-        ``{case name: Path}``; the name is the file name without its suffix, or the folder's
-        name for ``<case>/annotation.json``.
+        ``{case name: (Path, index)}``: the name is the file name without its suffix, the
+        folder's name for ``<case>/annotation.json``, or the image name inside a multi-image
+        file; ``index`` numbers the annotations of that file.
     problems : list of Problem
         Unreadable files, unreadable formats, mixed formats, duplicate case names, missing paths.
     """
@@ -148,7 +181,7 @@ def find_annotations(inputs, *, readable=READABLE):
                 if q.is_file()
                 and q.name.lower().endswith(ANNOTATION_SUFFIXES)
                 and not q.name.startswith(".")
-                and q.name not in (MANIFEST, "confmap-phantom.json")
+                and not q.name.startswith("confmap-")
             )
         )
         by_folder: dict[Path, list[tuple[Path, str]]] = {}
@@ -166,23 +199,29 @@ def find_annotations(inputs, *, readable=READABLE):
             formats = sorted({fmt for _, fmt in entries})
             if len(formats) > 1:
                 counts = {fmt: sum(f == fmt for _, f in entries) for fmt in formats}
-                keep = max((f for f in formats if f in readable), key=lambda f: counts[f], default=None)
+                keep = max(formats, key=lambda f: (counts[f], f == "confmap"))
                 for f, fmt in entries:
                     if fmt != keep:
                         problems.append(Problem(str(f), f"mixed formats in {str(folder)!r} ({counts}); kept {keep!r}"))
                 entries = [(f, fmt) for f, fmt in entries if fmt == keep]
-            for f, fmt in entries:
-                if fmt not in readable:
-                    problems.append(Problem(str(f), f"{fmt!r} annotations are not readable by this confmap"))
-                else:
-                    found.append((f, fmt))
-    cases: dict[str, Path] = {}
-    for f, _ in found:
-        name = _case_name(f)
-        if name in cases:
-            problems.append(Problem(str(f), f"case name {name!r} also used by {str(cases[name])!r}"))
-            continue
-        cases[name] = f
+            found += entries
+    cases: dict[str, tuple[Path, int]] = {}
+    for f, fmt in found:
+        names = [_case_name(f)]
+        if fmt in MULTI_IMAGE:
+            from ..formats import read_annotations
+
+            try:
+                anns = read_annotations(f, format=fmt)
+            except (OSError, ValueError) as exc:
+                problems.append(Problem(str(f), str(exc)))
+                continue
+            names = [_safe(a.image_id) if a.image_id else f"{names[0]}-{i}" for i, a in enumerate(anns)]
+        for i, name in enumerate(names):
+            if name in cases:
+                problems.append(Problem(f"{f}[{i}]", f"case name {name!r} also used by {str(cases[name][0])!r}"))
+                continue
+            cases[name] = (f, i)
     return cases, problems
 
 
@@ -192,8 +231,11 @@ def map_file(job: dict) -> dict:
     Parameters
     ----------
     job : dict
-        ``name``, ``source`` (annotation path), ``target`` (map path), ``params`` (keyword
-        arguments of :func:`confmap.confidence_map`), ``format`` (of :func:`confmap.io.save_map`).
+        ``name``, ``source`` (annotation path), ``index`` (annotation number in that file,
+        default 0), ``target`` (map path), ``params`` (keyword arguments of
+        :func:`confmap.confidence_map`), ``format`` (a key of :data:`MAP_FORMATS`). The image
+        beside the annotation (:func:`source_image`), if any, gives NIfTI/NRRD/NetCDF maps its
+        geometry and is DICOM-SEG's source instance (required for it).
 
     Returns
     -------
@@ -203,17 +245,28 @@ def map_file(job: dict) -> dict:
         raised, so one bad case does not stop a run.
     """
     from ..construct import confidence_map
-    from ..io import save_map
+    from ..io import load_image, save_map
 
     tic = time.perf_counter()
     out = {"name": job["name"], "target": job["target"], "ok": False, "error": None, "warnings": []}
     try:
-        ann = read_annotation(job["source"])
+        fmt = job["format"]
+        ann = read_annotation(job["source"], index=job.get("index", 0))
+        image = source_image(job["source"]) if job.get("index", 0) == 0 else None
+        if fmt == "dicom-seg" and (image is None or image.suffix.lower() != ".dcm"):
+            raise ValueError(f"DICOM-SEG needs the source DICOM image beside {job['source']!r} (image.dcm)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cm = confidence_map(ann, **job["params"])
         out["warnings"] = sorted({str(w.message) for w in caught})
-        save_map(cm, job["target"], format=job["format"])
+        if fmt == "dicom-seg":
+            from ..export import write_dicom_seg
+
+            write_dicom_seg(cm, job["target"], source=image)
+        elif fmt == "png16" or image is None or image.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+            save_map(cm, job["target"], format=fmt)  # geometry from the annotation's spacing
+        else:
+            save_map(cm, job["target"], format=fmt, geometry=load_image(image))
         v = np.asarray(cm.values)
         out.update(
             ok=True,
@@ -303,9 +356,10 @@ def make_maps(
         Keyword arguments of :func:`confmap.confidence_map` (``lam``, ``betas``, ``bandwidth``,
         ``kernel``, ``region``, ``alpha``, ``sink_radius``, ``ripple_warn``); JSON-serialisable.
         Default: the paper's parameters.
-    format : {"netcdf", "png16", "nifti"}, default "netcdf"
-        Map file format (NetCDF keeps the values and attributes exactly; 16-bit PNG; NIfTI
-        float32).
+    format : {"netcdf", "png16", "nifti", "nrrd", "dicom-seg"}, default "netcdf"
+        Map file format (NetCDF keeps the values and attributes exactly; 16-bit PNG; NIfTI and
+        NRRD float32 with the source image's geometry; DICOM-SEG FRACTIONAL referencing the
+        source DICOM, which must lie beside the annotation).
     client : distributed.Client, optional
         Run the cases as dask tasks on this cluster. Default: in this process.
     overwrite : bool, default False
@@ -363,7 +417,7 @@ def make_maps(
             (out_dir / entry["file"]).unlink(missing_ok=True)
         manifest = None
     if manifest is None and out_dir.exists() and not overwrite:
-        stray = [p.name for p in out_dir.iterdir() if p.suffix in (".nc", ".png", ".gz", ".nii")]
+        stray = [p.name for p in out_dir.iterdir() if p.suffix in (".nc", ".png", ".gz", ".nii", ".nrrd", ".dcm")]
         if stray:
             raise FolderConflict(
                 f"{str(out_dir)!r} holds map files ({stray[:3]}...) but no {MANIFEST}: parameters unknown; "
@@ -375,7 +429,7 @@ def make_maps(
     report.removed_temporaries += remove_temporaries(out_dir)
     report.problems = problems
     jobs = []
-    for name, src in cases.items():
+    for name, (src, index) in cases.items():
         sha = _sha256(src)
         target = out_dir / f"{name}{suffix}"
         old = manifest["cases"].get(name)
@@ -384,7 +438,15 @@ def make_maps(
             continue
         manifest["cases"].pop(name, None)
         jobs.append(
-            {"name": name, "source": str(src), "target": str(target), "params": params, "format": format, "sha256": sha}
+            {
+                "name": name,
+                "source": str(src),
+                "index": index,
+                "target": str(target),
+                "params": params,
+                "format": format,
+                "sha256": sha,
+            }
         )
     _write_manifest(out_dir, manifest)
     task = map_file if task is None else task

@@ -58,8 +58,10 @@ A rerun with the same parameters skips finished cases; other parameters need --o
 Writes report/evaluation.nc, per_image.csv, summary.csv, roc.png, joint_thresholds.png,
 margin_correlation.png, reliability.png and cases/<case>.nc.""",
     "convert": """examples:
-  confmap convert demo/case_0000/annotation.json case0.json --to confmap
-  confmap convert annotations/ converted/ --to confmap   every annotation file in a folder""",
+  confmap convert demo/case_0000/annotation.json case0.mrk.json --to slicer   one file for 3D Slicer
+  confmap convert demo/ demo-cvat.xml --to cvat          every case of a folder into one CVAT XML
+  confmap convert export.json cases/ --to confmap        a Label Studio/COCO export -> one JSON per image
+  confmap convert points.csv case.json --to confmap --shape 256 256   napari CSV has no image size""",
     "validate": """examples:
   confmap validate demo/                          every annotation and map file under demo/
   confmap validate demo/case_0000/annotation.json demo-maps/case_0000.nc
@@ -121,10 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"), help="image shape")
     _common(p)
 
-    p = add("maps", "annotation files -> confidence maps (NetCDF, 16-bit PNG or NIfTI), one file per case")
+    p = add("maps", "annotation files -> confidence maps (NetCDF, 16-bit PNG, NIfTI, NRRD, DICOM-SEG), one per case")
     p.add_argument("inputs", nargs="+", metavar="IN", help="annotation files or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, help="output folder")
-    p.add_argument("--format", choices=("netcdf", "png16", "nifti"), default="netcdf", help="map file format")
+    p.add_argument(
+        "--format",
+        choices=("netcdf", "png16", "nifti", "nrrd", "dicom-seg"),
+        default="netcdf",
+        help="map file format (dicom-seg needs the source image.dcm beside each annotation)",
+    )
     p.add_argument("--settings", metavar="FILE", help="map parameters from a TOML or JSON file (flags win)")
     g = p.add_argument_group("map parameters (default: the paper's)")
     g.add_argument("--lam", type=int, help="grid subsampling lambda (100)")
@@ -149,7 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("convert", "convert annotation files between formats")
     p.add_argument("input", metavar="IN", help="annotation file or folder")
     p.add_argument("output", metavar="OUT", help="output file (or folder for a folder)")
-    p.add_argument("--to", required=True, metavar="FORMAT", help="target format (this version: confmap)")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="FORMAT",
+        help="target format: slicer, napari, labelstudio, cvat, coco or confmap",
+    )
+    p.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"), help="image size for files without one")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable file")
     _common(p, batch=False)
 

@@ -140,62 +140,75 @@ def evaluate(args) -> int:
     return EXIT_OK if not rep["problems"] and not rep["failed"] else EXIT_PROBLEMS
 
 
-def _formats():
-    """Readers and writers by format name: the core JSON, plus confmap.formats when present."""
-    from ..annotation import Annotation
-
-    readers = {"confmap": Annotation.load}
-    writers = {"confmap": lambda ann, path: ann.save(path)}
-    return readers, writers
+_SUFFIX = {"slicer": ".mrk.json", "napari": ".csv", "confmap": ".json"}
 
 
 def convert(args) -> int:
     """``confmap convert IN OUT --to FORMAT``."""
-    from ..batch.maps import find_annotations, read_annotation
+    from ..batch.maps import MULTI_IMAGE, find_annotations, read_annotation
+    from ..formats import FORMATS, write_annotations
 
-    _, writers = _formats()
-    if args.to not in writers:
-        print(
-            f"confmap convert: error: cannot write {args.to!r}; this confmap writes {sorted(writers)}", file=sys.stderr
-        )
+    if args.to not in FORMATS:
+        print(f"confmap convert: error: cannot write {args.to!r}; formats are {list(FORMATS)}", file=sys.stderr)
         return EXIT_USAGE
     src, dst = Path(args.input), Path(args.output)
-    if src.is_dir():
-        cases, problems = find_annotations([src])
-        if args.strict and problems:
-            report_problems(map(str, problems))
-            return EXIT_PROBLEMS
-        jobs = [(p, dst / f"{name}.json") for name, p in cases.items()]
-    elif src.is_file():
-        jobs, problems = [(src, dst)], []
-    else:
+    if not src.exists():
         print(f"confmap convert: error: no such file or folder {str(src)!r}", file=sys.stderr)
         return EXIT_USAGE
-    failed = []
-    for p, q in jobs:
+    cases, problems = find_annotations([src])
+    if args.strict and problems:
+        report_problems(map(str, problems))
+        return EXIT_PROBLEMS
+    anns, failed = [], []
+    for name, (path, index) in cases.items():
         try:
-            writers[args.to](read_annotation(p), q)
+            ann = read_annotation(path, index=index, shape=None if args.shape is None else tuple(args.shape))
+            anns.append((name, ann if ann.image_id else ann.replace(image_id=name)))
         except (OSError, ValueError) as exc:
-            failed.append(f"{p}: {exc}")
+            failed.append(f"{path}[{index}]: {exc}")
             if args.strict:
                 break
+    written = 0
+    if anns and not (args.strict and failed):
+        if args.to in MULTI_IMAGE:
+            write_annotations([a for _, a in anns], dst, format=args.to)
+            written = len(anns)
+        elif src.is_file() and len(anns) == 1 and dst.suffix:
+            write_annotations(anns[0][1], dst, format=args.to)
+            written = 1
+        else:
+            for name, ann in anns:
+                write_annotations(ann, dst / f"{name}{_SUFFIX[args.to]}", format=args.to)
+                written += 1
     report_problems(map(str, problems))
     report_problems(failed)
-    say(args, f"{len(jobs) - len(failed)} annotation(s) written as {args.to}")
+    say(args, f"{written} annotation(s) written as {args.to} to {dst}")
+    if not cases and not problems:
+        print(f"confmap convert: error: no annotation file in {str(src)!r}", file=sys.stderr)
+        return EXIT_PROBLEMS
     return EXIT_OK if not failed and not problems else EXIT_PROBLEMS
 
 
-_MAP_SUFFIXES = (".nc", ".nii", ".nii.gz")
+_MAP_SUFFIXES = (".nc", ".nii", ".nii.gz", ".nrrd")
 
 
 def _check_annotation(path: Path) -> list[str]:
-    from ..batch.maps import read_annotation, sniff_format
+    from ..batch.maps import MULTI_IMAGE, read_annotation, sniff_format
     from ..construct import tier_regions
+    from ..formats import read_annotations
 
     fmt = sniff_format(path)
     if fmt == "unknown":
         return ["not an annotation file of a known format"]
-    ann = read_annotation(path)
+    if fmt in MULTI_IMAGE:
+        out = []
+        for i, ann in enumerate(read_annotations(path, format=fmt)):
+            out += [f"[{i}] {ann.image_id or ''}: {m}" for m in _annotation_issues(ann, tier_regions)]
+        return out
+    return _annotation_issues(read_annotation(path), tier_regions)
+
+
+def _annotation_issues(ann, tier_regions) -> list[str]:
     out = []
     if ann.n_points == 0:
         out.append("no points")
