@@ -17,6 +17,7 @@ Images/s include file I/O; the ratio is against the loop. The machine is shared 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,11 +120,14 @@ def main(n=1000, folder=None):
     root = Path(folder)
     rows = []
     with PeakMemory() as mem:
-        t = cli("phantom", "-n", n, "-o", root / "data", "--workers", 2)
+        t = cli("phantom", "-n", n, "-o", root / "data", "--workers", 2)  # resumes: a kept folder is reused
         print(f"phantom: {n} cases of 256x256 with 2 workers in {t:.1f} s ({n / t:.1f} cases/s)", flush=True)
+        for old in root.glob("*"):
+            if old.name not in ("data", "one"):
+                shutil.rmtree(old)
         one = root / "one"
-        one.mkdir()
-        os.symlink(root / "data" / "case_0000", one / "case_0000")
+        if not one.exists():
+            shutil.copytree(root / "data" / "case_0000", one / "case_0000")
         fixed = {}  # start-up: the same command on one case (process start, imports, cluster)
         for w in (1, 2):
             fixed["maps", w] = cli("maps", one, "-o", root / f"one-maps-{w}", "--workers", w)

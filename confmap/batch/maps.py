@@ -176,12 +176,12 @@ def find_annotations(inputs):
             [p]
             if p.is_file()
             else sorted(
-                q
-                for q in p.rglob("*")
-                if q.is_file()
-                and q.name.lower().endswith(ANNOTATION_SUFFIXES)
-                and not q.name.startswith(".")
-                and not q.name.startswith("confmap-")
+                Path(folder) / name
+                for folder, _, names in os.walk(p, followlinks=True)  # case folders may be symlinks
+                for name in names
+                if name.lower().endswith(ANNOTATION_SUFFIXES)
+                and not name.startswith(".")
+                and not name.startswith("confmap-")
             )
         )
         by_folder: dict[Path, list[tuple[Path, str]]] = {}
