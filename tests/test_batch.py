@@ -272,6 +272,17 @@ def test_maps_to_zarr_is_a_chunked_stack(tmp_path, client):
             warnings.simplefilter("ignore", RippleWarning)
             want = confidence_map(ann, **PARAMS).values
         np.testing.assert_allclose(ds.confidence[i].values, want, rtol=0, atol=1e-7)  # float32 storage
+    # the stack evaluated chunk by chunk from the lazily opened store, against metrics.evaluate
+    from confmap.batch import evaluate_stack
+    from confmap.metrics import evaluate
+
+    agreement = (ds.confidence > 0.3).astype(float).chunk({"image": 2})  # still lazy
+    got = evaluate_stack(ds.confidence, agreement, client=client)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = evaluate(ds.confidence.values, agreement.values)
+    for v in ("brier", "soft_dice", "auc", "tpr_mean", "f1_pooled", "bin_count", "pearson_r"):
+        np.testing.assert_allclose(got[v].values, want[v].values, rtol=1e-12, err_msg=v)
     with pytest.raises(ValueError, match="share one image shape"):
         maps_to_zarr([anns[0], _ann((30, 30), 0, "x")], tmp_path / "bad.zarr")
 

@@ -11,6 +11,8 @@ None to run in this process. :func:`open_client` makes one for a ``with`` block.
   into Zarr, chunk by chunk.
 - :func:`evaluate_folder`: the paper's evaluation, one task per image, combined from small
   per-image summaries (one image in memory per worker).
+- :func:`evaluate_stack`: the same for a dask-backed (N, H, W) stack (lazily opened Zarr or
+  NetCDF), one image chunk per task.
 - :func:`sweep_folder`: a parameter sweep (:func:`confmap.sweep.sweep`) over every case, one task
   per case, small metric grids back.
 - :func:`make_phantom_folder`: a simulated dataset on disk (the folder layout of
@@ -21,7 +23,7 @@ None to run in this process. :func:`open_client` makes one for a ``with`` block.
 
 from .crossval import cross_validate  # torch is imported only when it is called
 from .engine import BadInput, FolderConflict, SchedulerUnreachable, open_client, remove_temporaries, run_tasks
-from .evaluation import combine_evaluations, evaluate_case, evaluate_folder, sweep_case, sweep_folder
+from .evaluation import combine_evaluations, evaluate_case, evaluate_folder, evaluate_stack, sweep_case, sweep_folder
 from .maps import MAP_FORMATS, MapsReport, find_annotations, make_maps, map_file, maps_to_zarr, read_annotation
 from .phantom_folder import make_phantom_folder, phantom_case
 
@@ -35,6 +37,7 @@ __all__ = [
     "cross_validate",
     "evaluate_case",
     "evaluate_folder",
+    "evaluate_stack",
     "find_annotations",
     "make_maps",
     "make_phantom_folder",

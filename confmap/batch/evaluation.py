@@ -30,6 +30,7 @@ __all__ = [
     "combine_evaluations",
     "evaluate_case",
     "evaluate_folder",
+    "evaluate_stack",
     "sweep_case",
     "sweep_folder",
 ]
@@ -451,3 +452,55 @@ def sweep_folder(refs_dir, *, client=None, progress=True, **grid):
         raise ValueError(f"no case of {str(refs_dir)!r} could be swept: {failed}")
     out = xr.concat([parts[i] for i in sorted(parts)], dim="image")
     return out.assign_coords(image=np.arange(out.sizes["image"])), failed
+
+
+def _evaluate_block(maps, agreement, options):
+    from ..metrics import evaluate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [_summary(evaluate(m[None], a[None], **options)) for m, a in zip(maps, agreement, strict=True)]
+
+
+def evaluate_stack(maps, agreement, *, client=None, **options):
+    """The paper's evaluation of a large (N, H, W) stack, one image chunk at a time.
+
+    Parameters
+    ----------
+    maps, agreement : xarray.DataArray, dims ``("image", "y", "x")``
+        Best dask-backed and chunked along ``image`` only, e.g. ``xr.open_zarr(...)["confidence"]``
+        from :func:`maps_to_zarr` or ``xr.open_dataset(path, chunks={"image": 16})``: each task
+        loads one chunk of each, evaluates its images and returns per-image summaries, so memory
+        holds a few chunks whatever N is. NumPy-backed arrays are evaluated in chunks of 16.
+    client : distributed.Client, optional
+        Default: dask's threaded scheduler in this process.
+    **options
+        Keyword arguments of :func:`confmap.metrics.evaluate`.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`combine_evaluations` (identical per-image values to
+        :func:`confmap.metrics.evaluate`; no pooled ROC).
+    """
+    import dask
+    import dask.array as da
+
+    for name, v in (("maps", maps), ("agreement", agreement)):
+        if getattr(v, "dims", None) != ("image", "y", "x"):
+            raise ValueError(f"`{name}` must be a DataArray with dims ('image', 'y', 'x'), got {describe(v)}")
+    if maps.shape != agreement.shape:
+        raise ValueError(f"`maps` and `agreement` must have the same shape, got {maps.shape} and {agreement.shape}")
+    m = maps.data if isinstance(maps.data, da.Array) else da.from_array(maps.values, chunks=(16, -1, -1))
+    a = agreement.data if isinstance(agreement.data, da.Array) else da.from_array(agreement.values, chunks=(16, -1, -1))
+    m = m.rechunk({1: -1, 2: -1})
+    a = a.rechunk(m.chunks)
+    blocks = [
+        dask.delayed(_evaluate_block)(mb, ab, options)
+        for mb, ab in zip(m.to_delayed().ravel(), a.to_delayed().ravel(), strict=True)
+    ]
+    parts = dask.compute(*blocks, scheduler="threads" if client is None else client)
+    summaries = [s for part in parts for s in part]
+    names = [str(v) for v in (maps["image_id"].values if "image_id" in maps.coords else maps["image"].values)]
+    kinds = maps["kind"].values if "kind" in maps.coords else None
+    return combine_evaluations(summaries, names=names, kinds=kinds, options=options)
