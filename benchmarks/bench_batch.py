@@ -186,3 +186,40 @@ def main(n=1000, folder=None):
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, sys.argv[2] if len(sys.argv) > 2 else None)
+
+
+#: For the benchmark runner (``python -m benchmarks``): 1,000 phantoms take ~15 min on 2 shared cores.
+FULL_ONLY = True
+REQUIRES = ("dask", "distributed", "psutil")
+
+
+def benchmark(*, quick: bool) -> list[dict]:
+    """Figures for ``python -m benchmarks``: images/s per row, ratio to the loop, peak memory."""
+    from benchmarks.report import claim, figure
+
+    n = 40 if quick else 1000
+    rows, peak = main(n)
+    figs, base = [], {}
+    for step, how, sec in rows:
+        base.setdefault(step, sec)
+        key = how.split("--workers ")[-1] if "--workers" in how else "loop"
+        figs.append(
+            figure(
+                f"batch.{step}.{'loop' if key == 'loop' else f'workers_{key}'}",
+                n / sec,
+                "images/s",
+                label=f"{step}, {how}, {n} phantom images of 256x256 (start-up included)",
+                baseline=n / base[step],
+                ratio=base[step] / sec,
+            )
+        )
+    figs.append(
+        figure(
+            "batch.peak_memory",
+            peak / 2**30,
+            "GiB",
+            label=f"peak RSS of the whole process tree (commands and dask workers), {n} images",
+            claim=claim("<=", 2.0, quick=2.0, text="under 2 GiB for the whole run"),
+        )
+    )
+    return figs
