@@ -314,3 +314,33 @@ def test_batch_public_names():
     assert "batch" not in confmap.__all__
     for name in confmap.batch.__all__:
         assert getattr(confmap.batch, name).__doc__
+
+
+def test_existing_scheduler_by_address_from_api_and_command_line(ann_dir, tmp_path, client):
+    address = client.scheduler.address
+    with open_client(scheduler=address) as other:
+        rep = make_maps([ann_dir], tmp_path / "api", params=PARAMS, client=other, progress=False)
+    assert rep.ok and len(rep.done) == 3
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "confmap",
+            "maps",
+            str(ann_dir),
+            "-o",
+            str(tmp_path / "cli"),
+            "--lam",
+            "40",
+            "--scheduler",
+            address,
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    _check_maps(tmp_path / "cli", ["c0", "c1", "c2"])
