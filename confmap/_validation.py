@@ -23,12 +23,17 @@ __all__ = [
     "check_finite_array",
     "check_image_shape",
     "check_int",
+    "check_memory",
     "check_number",
     "check_points",
     "check_same_shape",
     "check_unit_interval",
     "describe",
     "import_optional",
+    "format_bytes",
+    "map_memory_bytes",
+    "memory_limit",
+    "physical_memory",
 ]
 
 
@@ -227,3 +232,79 @@ def import_optional(module: str, purpose: str, pip_name: str, *, extra: str = "i
             f"{purpose} needs the optional package `{pip_name}`: pip install {pip_name} "
             f"(or pip install 'confmap[{extra}]')"
         ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# memory limits
+# ---------------------------------------------------------------------------------------------
+#: environment variable that overrides the default memory limit (bytes, e.g. ``8e9``)
+MAX_MEMORY_ENV = "CONFMAP_MAX_MEMORY"
+
+
+def physical_memory() -> int | None:
+    """Total physical memory of this machine in bytes, or None where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_limit(max_memory=None) -> tuple[float, str]:
+    """The memory limit in bytes and where it came from.
+
+    ``max_memory`` (bytes) if given; else the ``CONFMAP_MAX_MEMORY`` environment variable (bytes);
+    else half the physical memory (so a request that fits in virtual memory but not in RAM is refused
+    before it can take the kernel down); else no limit (``inf``).
+    """
+    if max_memory is not None:
+        return check_number("max_memory", max_memory, minimum=0.0, strict_min=True), "`max_memory`"
+    env = os.environ.get(MAX_MEMORY_ENV)
+    if env not in (None, ""):
+        try:
+            value = float(env)
+        except ValueError:
+            raise ValueError(f"environment variable {MAX_MEMORY_ENV} must be a number of bytes, got {env!r}") from None
+        return check_number(MAX_MEMORY_ENV, value, minimum=0.0, strict_min=True), MAX_MEMORY_ENV
+    total = physical_memory()
+    if total is None:
+        return float("inf"), "no limit (physical memory unknown)"
+    return total / 2, "half the physical memory"
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in binary units, e.g. ``'298 GiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def map_memory_bytes(shape, lam: int) -> dict[str, float]:
+    """Estimated peak memory of one confidence map, in bytes, by the argument that drives it.
+
+    ``"annotation.shape"``: 3 float64 arrays of ``H x W`` (the map, the density crop, the sink
+    factor); ``"lam"``: 6 arrays of ``(lam + 1)**2`` (grid weights, masks, grid coordinates). A lower
+    bound on the peak, within a small factor of it.
+    """
+    h, w = shape
+    return {"annotation.shape": 8.0 * 3 * h * w, "lam": 8.0 * 6 * (lam + 1) ** 2}
+
+
+def check_memory(what: str, parts: dict[str, float], values: dict[str, object], *, max_memory=None) -> float:
+    """Raise ``ValueError`` when the estimated memory ``sum(parts.values())`` exceeds the limit.
+
+    ``parts`` maps an argument name to the bytes it drives; ``values`` maps it to what arrived. The
+    message names the argument that drives most of the estimate, the estimate and the limit.
+    """
+    need = float(sum(parts.values()))
+    limit, source = memory_limit(max_memory)
+    if need > limit:
+        name = max(parts, key=parts.get)
+        raise ValueError(
+            f"{what} would need about {format_bytes(need)} of memory, more than the limit of "
+            f"{format_bytes(limit)} ({source}); `{name}` = {describe(values[name])} drives "
+            f"{format_bytes(parts[name])} of it. Reduce `{name}`, or raise the limit with "
+            f"`max_memory=` (bytes) or the {MAX_MEMORY_ENV} environment variable"
+        )
+    return need

@@ -323,8 +323,10 @@ class Annotation:
         FileNotFoundError
             If ``path`` does not exist.
         ValueError
-            If the file is not valid JSON (corrupt or truncated), not a confmap annotation, of an
-            unsupported version, or holds invalid points. Nothing is written.
+            If the file is not valid JSON (corrupt, truncated, not UTF-8, nested too deeply), not a
+            confmap annotation, of an unsupported version, or holds invalid points or metadata. The
+            message names the file. This is the only error for any content (fuzz-tested); the
+            file is only read, never written.
         """
         path = Path(os.fspath(path))
         raw = path.read_bytes()
@@ -334,10 +336,15 @@ class Annotation:
             raise ValueError(
                 f"{str(path)!r} is not a readable confmap annotation (corrupt or truncated JSON: {exc})"
             ) from None
+        except RecursionError:
+            raise ValueError(
+                f"{str(path)!r} is not a readable confmap annotation (JSON nested too deeply to parse)"
+            ) from None
         try:
             return cls.from_dict(data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{str(path)!r} is not a valid confmap annotation: {exc}") from None
+        except (TypeError, ValueError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise ValueError(f"{str(path)!r} is not a valid confmap annotation: {why}") from None
 
 
 def _check_optional_str(name, value):

@@ -1,8 +1,10 @@
 import json
 import os
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from confmap import TIERS, Annotation, image_sha256
 
@@ -172,3 +174,69 @@ def test_points_table_pads_with_nan_and_empty_tiers():
     assert np.isnan(x[1]).all() and tier[1].tolist() == [""] * 4
     assert x[2, 0] == 0.5 and tier[2].tolist() == ["low", "", "", ""]
     assert points_table([None])[0].shape == (1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile input: any content gives only the documented ValueError naming the file, and the file
+# is left untouched
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("depth", [10_000, 100_000])
+def test_deeply_nested_json_is_a_value_error_naming_the_file(tmp_path, depth):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * depth + "]" * depth)
+    with pytest.raises(ValueError, match=r"deep\.json.*nested too deeply"):
+        Annotation.load(p)
+    # nested inside a valid document, where from_dict walks into it
+    doc = _ann().to_dict()
+    doc["metadata"] = {"notes": None}
+    text = json.dumps(doc).replace('"notes": null', '"notes": ' + "[" * depth + "]" * depth)
+    p.write_text(text)
+    with pytest.raises(ValueError, match=r"deep\.json"):
+        Annotation.load(p)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=20,
+)
+
+
+@st.composite
+def mutated_documents(draw):
+    """A valid annotation document with some fields replaced by arbitrary JSON values."""
+    doc = _ann().to_dict()
+    keys = ["format", "version", "shape", "points", "metadata", "extra"]
+    for key in draw(st.lists(st.sampled_from(keys), max_size=3, unique=True)):
+        doc[key] = draw(json_values)
+    if isinstance(doc.get("points"), dict):
+        for tier in draw(st.lists(st.sampled_from([*TIERS, "other"]), max_size=2, unique=True)):
+            doc["points"][tier] = draw(json_values)
+    if isinstance(doc.get("metadata"), dict):
+        fields = st.sampled_from(["spacing", "image_id", "notes", "annotator", "image_sha256"])
+        for key in draw(st.lists(fields, max_size=2, unique=True)):
+            doc["metadata"][key] = draw(json_values)
+    return doc
+
+
+def _load_only_value_error(path, data):
+    path.write_bytes(data)
+    try:
+        Annotation.load(path)
+    except ValueError as exc:
+        assert str(path) in str(exc)  # names the file
+    assert path.read_bytes() == data  # read only, never written
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300))
+def test_fuzz_load_with_arbitrary_bytes(tmp_path, data):
+    _load_only_value_error(tmp_path / "fuzz.json", data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=st.one_of(json_values, mutated_documents()))
+def test_fuzz_load_with_arbitrary_json_documents(tmp_path, doc):
+    data = json.dumps(doc).encode()
+    _load_only_value_error(tmp_path / "fuzz.json", data)

@@ -1,7 +1,10 @@
 """Tests of confmap.io: every reader and writer round-trips tiny files the tests write themselves."""
 
+import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
+import SimpleITK as sitk
 
 import confmap
 from confmap import io as cio
@@ -73,7 +76,6 @@ def test_reader_errors(tmp_path):
 def _write_dicom(
     path, pixels, *, photometric="MONOCHROME2", region=(0.0125, 0.02), pixel_spacing=None, frames=1
 ):
-    pydicom = pytest.importorskip("pydicom")  # optional dependency group "io"
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -159,7 +161,6 @@ def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
 # NIfTI / NRRD volumes
 # ---------------------------------------------------------------------------------------------
 def test_nifti_volume_slices(tmp_path):
-    nib = pytest.importorskip("nibabel")
     vol = np.random.default_rng(1).random((5, 6, 7)).astype(np.float32)  # (z, y, x)
     img = nib.Nifti1Image(vol.T, np.diag([0.5, 0.6, 0.7, 1.0]))  # i=x, j=y, k=z
     nib.save(img, tmp_path / "v.nii.gz")
@@ -174,7 +175,6 @@ def test_nifti_volume_slices(tmp_path):
 
 
 def test_nrrd_volume_slice(tmp_path):
-    sitk = pytest.importorskip("SimpleITK")
     vol = np.random.default_rng(2).random((4, 5, 6)).astype(np.float32)
     img = sitk.GetImageFromArray(vol)
     img.SetSpacing((0.2, 0.3, 1.5))
@@ -223,7 +223,7 @@ def test_save_map_nifti_float32(tmp_path, soft_map, name):
     back = cio.read_map(p)
     np.testing.assert_array_equal(back.values, soft_map.values.astype(np.float32))
     np.testing.assert_allclose(back.attrs["spacing_mm"], [0.25, 0.3])
-    sitk = pytest.importorskip("SimpleITK")  # an independent reader agrees on orientation
+    # an independent reader (SimpleITK) agrees on orientation
     arr = sitk.GetArrayFromImage(sitk.ReadImage(str(p)))
     np.testing.assert_array_equal(arr.reshape(soft_map.shape), soft_map.values.astype(np.float32))
 
@@ -242,7 +242,6 @@ def test_save_map_errors(tmp_path):
 def test_save_map_atomic_keeps_old_file_on_failure(tmp_path, monkeypatch):
     p = cio.save_map(np.full((4, 4), 0.5), tmp_path / "m.nii")
     before = p.read_bytes()
-    nib = pytest.importorskip("nibabel")
 
     def boom(img, fname):
         with open(fname, "wb") as fh:

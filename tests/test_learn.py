@@ -9,10 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from confmap.learn import (  # noqa: E402
+from confmap.learn import (
     LOSSES,
     BCELoss,
     BrierLoss,
@@ -28,7 +27,7 @@ from confmap.learn import (  # noqa: E402
     soft_wins,
     table1,
 )
-from confmap.metrics import brier, soft_dice  # noqa: E402
+from confmap.metrics import brier, soft_dice
 
 SOFT_CORRECT = ("brier", "dice", "bce", "huber", "tversky_fuzzy")
 
@@ -456,3 +455,97 @@ def test_cross_validate_errors(tiny_ds):
         cross_validate(tiny_ds, {"epochs": 1})
     with pytest.raises(ValueError, match="progress"):
         cross_validate(tiny_ds, TINY, progress="epochs")
+
+
+# ------------------------------------------------------------------------------ killed processes
+_KILLED_CHILD = r"""
+import pathlib, sys, time
+import confmap.learn.crossval as cv
+from confmap.learn import CVConfig, cross_validate
+from confmap.phantom import make_dataset
+
+out = pathlib.Path(sys.argv[1])
+config = CVConfig(**__import__("json").loads(sys.argv[2]))
+ds = make_dataset(6, seed=1, size=(32, 32), progress=False)
+armed = []
+make_loss = cv.make_loss
+
+
+def hanging_make_loss(name):
+    loss = make_loss(name)
+    forward = loss.forward
+
+    def hang_when_armed(inp, target):
+        if armed:  # inside an epoch's batch loop: say so, then wait to be killed
+            (out / "mid-epoch").write_text("now")
+            time.sleep(600)
+        return forward(inp, target)
+
+    loss.forward = hang_when_armed
+    return loss
+
+
+cv.make_loss = hanging_make_loss
+
+
+def on_epoch_end(loss, label, fold, epoch, value):
+    if (loss, label, fold, epoch) == ("tversky", "soft", 1, 1):
+        armed.append(True)
+
+
+cross_validate(ds, config, out_dir=out / "run", progress=False, on_epoch_end=on_epoch_end, num_threads=1)
+"""
+
+
+def test_sigkill_mid_epoch_and_truncated_files_resume_bit_identical(tiny_ds, tiny_run, tmp_path):
+    """A training process killed with SIGKILL in the middle of an epoch, its latest checkpoint and
+    its latest finished unit then truncated: the rerun warns, redoes what it cannot read, resumes the
+    rest, and ends bit-identical to an uninterrupted run."""
+    import os
+    import signal
+    import time
+
+    from confmap import ConfmapWarning
+
+    with subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, str(tmp_path), json.dumps(TINY.to_dict())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as child:
+        try:
+            deadline = time.monotonic() + 300
+            while not (tmp_path / "mid-epoch").exists():
+                assert child.poll() is None, child.stdout.read().decode()
+                assert time.monotonic() < deadline, "the child never reached epoch 2 of tversky/soft/fold 1"
+                time.sleep(0.05)
+            os.kill(child.pid, signal.SIGKILL)
+            assert child.wait(timeout=60) == -signal.SIGKILL
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    units = tmp_path / "run" / "units"
+    assert len(list(units.glob("*/result.pt"))) == 7  # one folder per unit
+    ckpt = units / "tversky-soft-fold1" / "checkpoint.pt"  # the latest checkpoint (after epoch 1)
+    last_done = units / "tversky-soft-fold0" / "result.pt"  # the latest finished unit
+    for path in (ckpt, last_done):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    calls = []
+    with pytest.warns(ConfmapWarning, match="unreadable checkpoint") as rec:
+        resumed = cross_validate(
+            tiny_ds,
+            TINY,
+            out_dir=tmp_path / "run",
+            progress=False,
+            on_epoch_end=lambda *a: calls.append(a[:4]),
+            num_threads=1,
+        )
+    warned = sorted(str(w.message).split("'")[1].rsplit("/", 1)[-1] for w in rec)
+    assert warned == sorted([ckpt.name, last_done.name])
+    # the two damaged units were trained from epoch 1; the six brier units were not retrained
+    assert ("tversky", "soft", 0, 1) in calls and ("tversky", "soft", 1, 1) in calls
+    assert not any(c[0] == "brier" for c in calls)
+    for name in ("score", "prediction", "train_loss", "fold_score"):
+        np.testing.assert_array_equal(resumed[name].values, tiny_run[name].values, err_msg=name)
+

@@ -3,16 +3,18 @@ edge cases, tolerance semantics (truncating the map's far tail changes nothing) 
 
 from __future__ import annotations
 
+import hypothesis as hyp
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+import scipy.stats as stats
+import sklearn.metrics as sk
 import xarray as xr
 
 from confmap import ConfmapWarning
 from confmap import metrics as M
 from confmap.metrics import UndefinedMetricWarning
-
-sk = pytest.importorskip("sklearn.metrics")
-stats = pytest.importorskip("scipy.stats")
 
 TOL = M.EIGHT_BIT_HALF_STEP
 
@@ -581,9 +583,6 @@ def test_plot_rejects_other_datasets():
 
 
 # --------------------------------------------------------------------------------- properties
-hyp = pytest.importorskip("hypothesis")
-st = pytest.importorskip("hypothesis.strategies")
-hnp = pytest.importorskip("hypothesis.extra.numpy")
 
 
 @hyp.settings(max_examples=60, deadline=None)
@@ -603,3 +602,71 @@ def test_auc_equals_sklearn_on_tied_scores(levels, data):
     rf, rt, _ = sk.roc_curve(labels, levels, drop_intermediate=False)
     np.testing.assert_allclose(fpr, rf, atol=1e-15)
     np.testing.assert_allclose(tpr, rt, atol=1e-15)
+
+
+# --------------------------------------------------------------------------------- independent oracles
+def test_soft_dice_equals_scipy_distance_identity():
+    """Eq. 9 rewritten: 1 - 2 p.y / (|p|^2 + |y|^2) = |p - y|^2 / (|p|^2 + |y|^2), with scipy's
+    squared Euclidean distance (a different formula, computed by a different library)."""
+    from scipy.spatial import distance
+
+    maps, agree = blobs(n=4, seed=21)
+    got = M.soft_dice(maps, agree)
+    zero = np.zeros(maps[0].size)
+    for i in range(4):
+        p, y = maps[i].ravel(), agree[i].ravel()
+        ref = distance.sqeuclidean(p, y) / (distance.sqeuclidean(p, zero) + distance.sqeuclidean(y, zero))
+        assert got[i] == pytest.approx(ref, rel=1e-12)
+
+
+def test_psi_equals_scipy_percentileofscore():
+    """psi = the percentage of the positive values (> zero_tol) strictly below 1 - one_tol."""
+    maps, agree = blobs(n=3, seed=22, ties=True)
+    for values in (maps, agree):
+        for tol in (M.EIGHT_BIT_HALF_STEP, 0.0, 0.05):
+            got = M.psi(values, zero_tol=tol, one_tol=tol)
+            for i in range(len(values)):
+                pos = values[i][values[i] > tol]
+                ref = stats.percentileofscore(pos, 1.0 - tol, kind="strict")
+                assert got[i] == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("n_bins", [5, 10, 13])
+def test_reliability_and_ece_equal_sklearn_calibration_curve(n_bins):
+    """Each pixel of an R-rater Agreement k/R becomes R binary labels (k ones); scikit-learn's
+    calibration_curve then gives each non-empty bin's mean Agreement and mean confidence, and
+    np.histogram the bin counts (values on bin edges have probability 0 here)."""
+    from sklearn.calibration import calibration_curve
+
+    maps, agree = blobs(n=4, seed=23)
+    r = M.reliability(maps, agree, n_bins=n_bins, region="all")
+    c = M.snap(maps).ravel()
+    a = M.snap(agree).ravel()
+    raters = 4
+    k = np.rint(a * raters).astype(int)
+    assert np.allclose(k / raters, a)
+    labels = (np.arange(raters)[None, :] < k[:, None]).astype(int).ravel()
+    prob_true, prob_pred = calibration_curve(labels, np.repeat(c, raters), n_bins=n_bins, strategy="uniform")
+    count = np.histogram(c, bins=np.linspace(0, 1, n_bins + 1))[0]
+    nz = count > 0
+    np.testing.assert_array_equal(r["count"], count)
+    np.testing.assert_allclose(r["agreement"][nz], prob_true, rtol=1e-12)
+    np.testing.assert_allclose(r["confidence"][nz], prob_pred, rtol=1e-12)
+    gap = np.abs(prob_true - prob_pred)
+    assert r["ece"] == pytest.approx((count[nz] * gap).sum() / count.sum(), rel=1e-12)
+    assert r["mce"] == pytest.approx(gap.max(), rel=1e-12)
+    assert r["mean_gap"] == pytest.approx(gap.mean(), rel=1e-12)
+
+
+def test_agreement_equals_sum_of_mask_files_read_back_separately(tmp_path):
+    """Each rater's mask written to its own PNG, read back one by one, summed with np.add.reduce."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(24)
+    masks = rng.integers(0, 2, (5, 9, 11)).astype(np.uint8)
+    for i, m in enumerate(masks):
+        iio.imwrite(tmp_path / f"rater{i}.png", m * 255)
+    read = [iio.imread(tmp_path / f"rater{i}.png") // 255 for i in range(5)]
+    ref = np.add.reduce([r.astype(np.int64) for r in read]) / 5
+    np.testing.assert_array_equal(M.agreement(masks), ref)
+    assert set(np.unique(ref * 5)) <= set(range(6))

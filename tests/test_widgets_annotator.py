@@ -367,7 +367,12 @@ def test_drag_moves_a_point_in_one_undo_step(make):
     # Pressing on a point and releasing in place changes nothing.
     click(a, *HIGH[0])
     np.testing.assert_array_equal(a.annotation.high, HIGH)
-    assert not a.can_redo or a.effort["moved"] == 1
+    # ... is not an edit: the undone move stays redoable and is still counted once.
+    assert a.can_redo
+    assert a.effort["moved"] == 1
+    assert a.redo()
+    np.testing.assert_allclose(a.annotation.high[1], (66, 36), atol=1e-6)
+    assert not a.can_redo
 
 
 @pytest.mark.parametrize("how", ["right", "shift"])
@@ -510,3 +515,65 @@ def test_cursor_readout_shows_image_and_map_values(make):
     text = a._display.format_cursor_data(data)
     assert f"map {a.confidence.values[row, col]:.2f}" in text and text.startswith("[image ")
     assert a._display.get_cursor_data(SimpleNamespace(xdata=-5.0, ydata=1.0)) is None
+
+
+# ------------------------------------------------------------------------------ a killed kernel
+_ANNOTATOR_CHILD = r"""
+import pathlib, sys, time
+import matplotlib
+matplotlib.use("Agg")
+import numpy as np
+from confmap.widgets import Annotator
+
+path, n = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+image = np.random.default_rng(0).random((60, 80)).astype(np.float32)
+a = Annotator(image, path=path)
+rng = np.random.default_rng(1)
+for i in range(n):
+    a.add_point(*rng.uniform(2, 58, 2), tier=("high", "medium", "low")[i % 3])
+(path.parent / "clicked").write_text(str(n))
+time.sleep(600)  # a kernel that is killed, not shut down
+"""
+
+
+def test_killing_the_kernel_after_n_clicks_keeps_all_n_points(tmp_path):
+    """No browser: an Annotator in a subprocess, N add_point calls, then SIGKILL; reopening the
+    file (as a new Annotator would) gives all N points, in order."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    n = 25
+    path = tmp_path / "ann.json"
+    with subprocess.Popen(
+        [sys.executable, "-c", _ANNOTATOR_CHILD, str(path), str(n)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as child:
+        try:
+            deadline = time.monotonic() + 120
+            while not (tmp_path / "clicked").exists():
+                assert child.poll() is None, child.stdout.read().decode()
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            os.kill(child.pid, signal.SIGKILL)
+            assert child.wait(timeout=60) == -signal.SIGKILL
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    ann = Annotation.load(path)
+    assert ann.n_points == n
+    rng = np.random.default_rng(1)
+    expected = {"high": [], "medium": [], "low": []}
+    for i in range(n):
+        expected[("high", "medium", "low")[i % 3]].append(rng.uniform(2, 58, 2))
+    for tier, pts in expected.items():
+        np.testing.assert_array_equal(ann.points(tier), np.array(pts))
+    image = np.random.default_rng(0).random((60, 80)).astype(np.float32)
+    a = Annotator(image, path=path)
+    try:
+        assert a.annotation == ann and a.effort["added"] == n
+    finally:
+        a.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.effort.json", "ann.json", "clicked"]

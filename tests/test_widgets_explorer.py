@@ -4,11 +4,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import ipywidgets  # noqa: E402, F401  (required by confmap.widgets; an ImportError here is a failure)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-pytest.importorskip("ipywidgets")
 
 from confmap import Annotation, confidence_map, metrics  # noqa: E402
 from confmap.widgets import ParameterExplorer  # noqa: E402

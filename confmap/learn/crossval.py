@@ -12,7 +12,10 @@ folder ``out_dir/units/<loss>-<label>-fold<k>/``: an epoch checkpoint and, when 
 and predictions, written atomically (:func:`confmap.batch.cross_validate` runs the units as
 dask tasks); calling :func:`cross_validate`
 again with the same arguments and ``out_dir`` skips finished units and resumes an interrupted one
-from its last epoch, with results identical to an uninterrupted run (CPU).
+from its last epoch, with results identical to an uninterrupted run (CPU). This holds after the
+process is killed outright (SIGKILL, tested): the files are written atomically, so a kill leaves the
+previous version. A checkpoint or unit file that cannot be read anyway (truncated or corrupted on disk)
+is reported with a :class:`~confmap.ConfmapWarning`, deleted, and its unit trained again from the start.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +36,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .. import ConfmapWarning
 from .._validation import (
     atomic_write_bytes,
     check_choice,
@@ -209,6 +216,21 @@ def _unit_seed(seed: int, *parts: int) -> int:
     return int.from_bytes(h[:6], "little")
 
 
+def _load_or_discard(path: Path, device=None):
+    """``torch.load(path)``, or None (with a warning, the file deleted) when it is unreadable."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        warnings.warn(
+            f"unreadable checkpoint {str(path)!r} ({type(exc).__name__}: {str(exc)[:120]}); deleted, "
+            "its unit is trained again from the start",
+            ConfmapWarning,
+            stacklevel=3,
+        )
+        path.unlink(missing_ok=True)
+        return None
+
+
 def _save_torch(path: Path, obj) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -286,8 +308,10 @@ def train_network(
     criterion = make_loss(loss)
     history: list[float] = []
     start = 0
+    state = None
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        state = _load_or_discard(Path(checkpoint), device)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         history = [float(v) for v in state["history"]]
@@ -562,7 +586,9 @@ def train_unit(
         unit_dir.mkdir(parents=True, exist_ok=True)
         done, ckpt = unit_dir / "result.pt", unit_dir / "checkpoint.pt"
         if done.exists():
-            return torch.load(done, weights_only=True)
+            unit = _load_or_discard(done)
+            if unit is not None:
+                return unit
     device = _pick_device(device)
     folds = kfold_split(ds.sizes["image"], n_folds=config.n_folds, seed=config.seed)
     train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)

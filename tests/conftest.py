@@ -1,0 +1,70 @@
+"""Suite-wide test configuration: the CI skip rule and the hypothesis profiles.
+
+CI skip rule
+    Every piece the suite tests is required (the ``test`` extra installs all of it), so a skipped test
+    means a missing feature, not an optional one. When the ``CI`` environment variable is set (to
+    anything but ``""``, ``0`` or ``false``), every skipped test -- and every skipped module -- is turned
+    into a failure that names the skip reason.
+
+Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=<name>``)
+    ``ci`` (the default)
+        2,000 examples for each construction property (``tests/test_construct_properties.py``): what
+        ``bash scripts/test.sh`` and ``.ci/run`` run, sized so the whole CI run stays within its budget
+        on a 2-core machine (the README's testing section has the measured times).
+    ``thorough``
+        10,000 examples for each construction property; run it before a release or after changing the
+        construction (about 5x the ``ci`` time).
+    ``dev``
+        300 examples: a quick check while developing.
+    Tests that set their own ``max_examples`` keep it; the construction properties take theirs from
+    the profile (the weights-vs-Delaunay oracle, whose oracle is slow, a quarter of it).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+#: examples per construction property in each profile
+PROFILE_EXAMPLES = {"dev": 300, "ci": 2000, "thorough": 10_000}
+for _name, _n in PROFILE_EXAMPLES.items():
+    settings.register_profile(_name, max_examples=_n, **_COMMON)
+
+_profile = os.environ.get("HYPOTHESIS_PROFILE") or "ci"
+if _profile not in PROFILE_EXAMPLES:
+    raise ValueError(f"HYPOTHESIS_PROFILE must be one of {sorted(PROFILE_EXAMPLES)}, got {_profile!r}")
+settings.load_profile(_profile)
+
+
+def skips_fail() -> bool:
+    """True when the ``CI`` environment variable asks for skips to fail the run."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _fail_skip(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped test fails the run because CI is set (a required piece is missing): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if skips_fail():
+        _fail_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    if skips_fail():
+        _fail_skip(outcome.get_result())
+
+
+def pytest_report_header(config):
+    rule = "skips FAIL (CI is set)" if skips_fail() else "skips allowed (CI not set)"
+    return f"confmap: hypothesis profile {_profile!r}; {rule}"
