@@ -289,7 +289,6 @@ def test_maps_to_zarr_is_a_chunked_stack(tmp_path, client):
 
 @pytest.mark.slow
 def test_cross_validation_units_as_tasks_equal_serial(tmp_path, client):
-    torch = pytest.importorskip("torch")  # noqa: F841  (the learn extra)
     from confmap.batch import cross_validate as cv_dask
     from confmap.learn import CVConfig, cross_validate
     from confmap.phantom import make_dataset
