@@ -136,6 +136,7 @@ def main(n=1000, folder=None):
             )
         t_loop = loop_maps(root / "data", root / "maps-loop")
         rows.append(("maps", "plain loop (this process)", t_loop))
+        print(rows[-1], flush=True)
         for w in (1, 2):
             rows.append(
                 (
@@ -144,8 +145,10 @@ def main(n=1000, folder=None):
                     cli("maps", root / "data", "-o", root / f"maps-{w}", "--workers", w),
                 )
             )
+            print(rows[-1], flush=True)
         t_eval, brier = loop_evaluate(root / "maps-loop", root / "data")
         rows.append(("evaluate", "plain loop (this process)", t_eval))
+        print(rows[-1], flush=True)
         for w in (1, 2):
             rows.append(
                 (
@@ -163,6 +166,7 @@ def main(n=1000, folder=None):
                     ),
                 )
             )
+            print(rows[-1], flush=True)
     print(f"\n{n} images of 256x256 (2-core machine, shared; cluster start-up included)")
     print(
         f"{'step':<10}{'how':<34}{'seconds':>9}{'images/s':>10}{'vs loop':>9}"

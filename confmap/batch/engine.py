@@ -117,11 +117,19 @@ def open_client(*, workers: int | None = None, scheduler: str | None = None, tim
         yield client
 
 
-def _capped(func, item):
-    from threadpoolctl import threadpool_limits
+_BLAS_CAPPED = False
 
-    with threadpool_limits(limits=1):
-        return func(item)
+
+def _capped(func, item):
+    """Run one task with BLAS/OpenMP pools capped to one thread (set once per worker process:
+    threadpoolctl's limit holds for the process, and re-applying it costs ~10 ms per task)."""
+    global _BLAS_CAPPED
+    if not _BLAS_CAPPED:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+        _BLAS_CAPPED = True
+    return func(item)
 
 
 def run_tasks(
