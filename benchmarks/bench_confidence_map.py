@@ -2,28 +2,43 @@
 
 The baseline is what the paper's construction does literally: ``scipy.stats.gaussian_kde`` over
 all (lam + 1)**2 weighted grid points, evaluated at every pixel. Its cost is linear in the number of
-pixels, so it is timed on a random subset of pixels and scaled (``--baseline-pixels``).
+pixels, so it is timed on a random subset of pixels and scaled.
 
-    python benchmarks/bench_confidence_map.py            # 512x512, lam = 100 (the issue's bar)
-    python benchmarks/bench_confidence_map.py --quick    # fewer repeats
+    python -m benchmarks --only confidence_map [--quick]
+    python benchmarks/bench_confidence_map.py [--quick]        # the same
 
-Prints the median time of confidence_map, the scaled scipy time, and their ratio, then how the
-cost scales with image size and lam (it follows the annotated area, not pixels x grid points).
+Figures (CPU time, which a busy neighbour on a shared machine disturbs far less than wall time):
+for three annotations at 512x512, lam = 100, the median time of confidence_map, the scaled scipy
+time and their ratio (claim: >= 5,000x; quick mode >= 1,000x), the largest
+difference between confmap's map and scipy's density on the timed pixels after normalisation
+(claim: <= 1e-9), and (full mode) the median time at 256^2, 512^2 and 1024^2 with lam = 100 and
+200; claim: going from 256^2 to 1024^2 (16x the pixels) costs at most 8x the time, since the cost
+follows the annotated region, not pixels x grid points.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
-import numpy as np
-from scipy.stats import gaussian_kde
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import confmap
-from confmap import Annotation, RippleWarning, confidence_map, grid_weights, mesh_grid
+import numpy as np  # noqa: E402
+from scipy.stats import gaussian_kde  # noqa: E402
+
+from benchmarks.report import claim, figure  # noqa: E402
+from confmap import Annotation, RippleWarning, confidence_map, grid_weights, mesh_grid  # noqa: E402
+
+CASES = {
+    "round": ("round tumour", {}),
+    "elongated30": ("elongated, 30° (integer shear)", {"seed": 1, "aspect": 0.45, "angle": math.radians(30)}),
+    "elongated45": ("elongated, 45° (sheared direct sum)", {"seed": 2, "aspect": 0.2, "angle": math.radians(45)}),
+}
 
 
 def ring(rng, centre, r, n, *, aspect=1.0, angle=0.0):
@@ -47,17 +62,23 @@ def tumour(size, *, seed=0, aspect=1.0, angle=0.0):
 
 
 def median_time(fn, repeats):
+    """Median CPU seconds of ``fn()`` (CPU time: on a shared machine, wall time measures the neighbours)."""
     fn()  # warm up
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return statistics.median(times)
 
 
-def scipy_baseline(ann, *, lam, n_pixels, rng):
-    """Seconds for the straightforward scipy map at every pixel, timed on a subset and scaled."""
+def scipy_baseline(ann, *, lam, n_pixels, rng, cm=None):
+    """Seconds for the straightforward scipy map at every pixel, timed on a subset and scaled.
+
+    With ``cm`` (confmap's map of ``ann``) also the largest difference between ``cm`` and
+    scipy's density on the timed pixels, scipy's scaled by the least-squares factor onto ``cm``
+    (the map is the density divided by its maximum, Eq. 7).
+    """
     h, w = ann.shape
     gx, gy = mesh_grid(ann.shape, lam=lam)
     weights = grid_weights(ann, lam=lam)
@@ -65,51 +86,81 @@ def scipy_baseline(ann, *, lam, n_pixels, rng):
     kde = gaussian_kde(np.vstack([gxx.ravel(), gyy.ravel()]), weights=weights.ravel(), bw_method=0.1)
     idx = rng.choice(h * w, size=min(n_pixels, h * w), replace=False)
     pts = np.vstack([idx % w, idx // w]).astype(float)
-    t0 = time.perf_counter()
-    kde(pts)
-    return (time.perf_counter() - t0) * (h * w) / pts.shape[1]
+    t0 = time.process_time()
+    dens = kde(pts)
+    seconds = (time.process_time() - t0) * (h * w) / pts.shape[1]
+    if cm is None:
+        return seconds
+    ours = np.asarray(cm)[idx // w, idx % w]
+    scale = float(ours @ ours) / float(ours @ dens)
+    return seconds, float(np.abs(dens * scale - ours).max())
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--lam", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=41)
-    ap.add_argument("--baseline-pixels", type=int, default=8192)
-    ap.add_argument("--quick", action="store_true", help="fewer repeats and baseline pixels")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.repeats, args.baseline_pixels = 11, 2048
+def benchmark(*, quick: bool) -> list[dict]:
+    """The figures (see the module docstring)."""
     warnings.simplefilter("ignore", RippleWarning)
+    size, lam = 512, 100
+    repeats, n_pixels = (7, 1024) if quick else (41, 8192)
     rng = np.random.default_rng(0)
-    print(f"confmap {confmap.__version__}: confidence_map vs scipy.stats.gaussian_kde, same run")
-    print(f"image {args.size}x{args.size}, lam = {args.lam} ({(args.lam + 1) ** 2} grid points)\n")
-    header = f"{'annotation':<28}{'rho':>7}{'confmap (ms)':>14}{'scipy (s)':>11}{'ratio':>10}"
-    print(header)
-    print("-" * len(header))
-    cases = [
-        ("round tumour", tumour(args.size)),
-        ("elongated, 30 deg", tumour(args.size, seed=1, aspect=0.45, angle=math.radians(30))),
-        ("elongated, 45 deg (|rho| high)", tumour(args.size, seed=2, aspect=0.2, angle=math.radians(45))),
-    ]
-    for name, ann in cases:
-        cm = confidence_map(ann, lam=args.lam)
+    figs = []
+    for key, (label, kw) in CASES.items():
+        ann = tumour(size, **kw)
+        cm = confidence_map(ann, lam=lam)
         s_xx, s_xy, s_yy = cm.attrs["kernel_cov"]
-        rho = s_xy / math.sqrt(s_xx * s_yy)
-        t_fast = median_time(lambda a=ann: confidence_map(a, lam=args.lam), args.repeats)
-        t_ref = scipy_baseline(ann, lam=args.lam, n_pixels=args.baseline_pixels, rng=rng)
-        print(f"{name:<28}{rho:>7.2f}{1e3 * t_fast:>14.2f}{t_ref:>11.1f}{t_ref / t_fast:>9.0f}x")
-
-    print("\nscaling (round tumour of the same relative size; median ms):")
-    print(f"{'size':>6}" + "".join(f"{'lam=' + str(lam):>10}" for lam in (50, 100, 200)))
-    for size in (256, 512, 1024):
-        ann = tumour(size)
-        row = [
-            median_time(lambda a=ann, lam=lam: confidence_map(a, lam=lam), max(5, args.repeats // 4))
-            for lam in (50, 100, 200)
-        ]
-        print(f"{size:>6}" + "".join(f"{1e3 * t:>10.2f}" for t in row))
+        t_fast = median_time(lambda a=ann: confidence_map(a, lam=lam), repeats)
+        t_ref, err = scipy_baseline(ann, lam=lam, n_pixels=n_pixels, rng=rng, cm=cm.values)
+        figs.append(
+            figure(
+                f"confidence_map.{key}.seconds",
+                t_fast,
+                "s",
+                label=f"{label}, {size}x{size}, lam = {lam}: confmap (median) vs scipy gaussian_kde at every pixel",
+                baseline=t_ref,
+                ratio=t_ref / t_fast,
+                claim=claim(">=", 5000, quick=1000, text="confmap >= 5,000x faster than scipy at 512^2"),
+                rho=s_xy / math.sqrt(s_xx * s_yy),
+                repeats=repeats,
+                baseline_pixels=n_pixels,
+            )
+        )
+        figs.append(
+            figure(
+                f"confidence_map.{key}.max_abs_diff",
+                err,
+                "",
+                label=f"{label}: max |confmap - scipy| of the normalised map on {n_pixels} pixels",
+                claim=claim("<=", 1e-9, text="confmap's map equals scipy's to 1e-9"),
+            )
+        )
+    if not quick:
+        times = {}
+        for sz in (256, 512, 1024):
+            ann = tumour(sz)
+            for lm in (100, 200):
+                times[sz, lm] = median_time(lambda a=ann, lm=lm: confidence_map(a, lam=lm), 11)
+                figs.append(
+                    figure(
+                        f"confidence_map.scaling.{sz}.lam{lm}",
+                        times[sz, lm],
+                        "s",
+                        label=f"round tumour of the same relative size, {sz}x{sz}, lam = {lm} (median of 11)",
+                    )
+                )
+        figs.append(
+            figure(
+                "confidence_map.scaling.1024_over_256",
+                times[1024, 100],
+                "s",
+                label="time at 1024^2 over time at 256^2 (lam = 100; 16x the pixels)",
+                baseline=times[256, 100],
+                ratio=times[1024, 100] / times[256, 100],
+                claim=claim("<=", 8, quick=None, text="16x the pixels cost at most 8x the time"),
+            )
+        )
+    return figs
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks.run import main
+
+    sys.exit(main(["--only", "confidence_map", *sys.argv[1:]]))

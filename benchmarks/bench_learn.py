@@ -12,6 +12,15 @@ the same run and on the same batches, a reference UNet of the same widths:
   (the other common UNet decoder), equally sized.
 
 Run: ``python benchmarks/bench_learn.py [--size 64] [--batch 4] [--steps 20] [--threads 1]``.
+
+In the suite (``python -m benchmarks --only learn``), :func:`benchmark` measures, interleaved on
+the same batches with 1 thread, confmap's UNet, MONAI's ``BasicUNet`` (the classic architecture:
+two 3x3 convolutions per level, max-pooling; ``features=(8, 16, 32, 64, 64, 8)``, i.e. one level
+deeper, since BasicUNet always has five) and MONAI's ``UNet`` as above, at 64x64 and 256x256.
+Figures: images/s, GFLOP per image and GFLOP/s; claims: confmap's images/s at least 0.5x
+BasicUNet's, and confmap's GFLOP/s at least MONAI UNet's. The quick mode (and a run without
+MONAI, whose import alone takes ~10 s of CPU) compares with the plain reference above at 64x64
+only (claim: at least 0.25x its images/s).
 Prints images/s, training FLOPs per image and achieved GFLOP/s for each, and the ratios
 confmap / reference; nothing is asserted. MONAI's UNet down-samples with strided convolutions from
 the first layer, so at the same widths it does about 3.8x fewer FLOPs per image than the classic
@@ -51,12 +60,8 @@ class PlainUNet(nn.Module):
         for c in channels:
             self.enc.append(block(cin, c))
             cin = c
-        self.up = nn.ModuleList(
-            nn.Conv2d(channels[i], channels[i - 1], 1) for i in range(len(channels) - 1, 0, -1)
-        )
-        self.dec = nn.ModuleList(
-            block(2 * channels[i - 1], channels[i - 1]) for i in range(len(channels) - 1, 0, -1)
-        )
+        self.up = nn.ModuleList(nn.Conv2d(channels[i], channels[i - 1], 1) for i in range(len(channels) - 1, 0, -1))
+        self.dec = nn.ModuleList(block(2 * channels[i - 1], channels[i - 1]) for i in range(len(channels) - 1, 0, -1))
         self.head = nn.Conv2d(channels[0], 1, 1)
 
     def forward(self, x):
@@ -67,9 +72,7 @@ class PlainUNet(nn.Module):
                 skips.append(x)
                 x = nn.functional.max_pool2d(x, 2)
         for up, dec in zip(self.up, self.dec, strict=True):
-            x = up(
-                nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            )
+            x = up(nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
             x = dec(torch.cat([skips.pop(), x], 1))
         return torch.sigmoid(self.head(x))
 
@@ -120,6 +123,83 @@ def train_flops(net, size):
     return fc.get_total_flops()
 
 
+def basic_unet(channels):
+    """MONAI's BasicUNet of the given widths (one level deeper, see the module docstring) + sigmoid."""
+    from monai.networks.nets import BasicUNet
+
+    c = tuple(channels)
+    return nn.Sequential(
+        BasicUNet(spatial_dims=2, in_channels=1, out_channels=1, features=(*c, c[-1], c[0]), norm="batch"),
+        nn.Sigmoid(),
+    )
+
+
+def benchmark(*, quick: bool) -> list[dict]:
+    """The suite's figures (see the module docstring)."""
+    import importlib.util
+
+    from benchmarks.report import claim, figure
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        channels = (8, 16, 32, 64)
+        have_monai = not quick and importlib.util.find_spec("monai") is not None
+        figs = []
+        for size, batch, steps, repeats in ((64, 4, 2, 2),) if quick else ((64, 4, 10, 3), (256, 4, 3, 2)):
+            torch.manual_seed(0)
+            x = torch.rand(batch, 1, size, size)
+            y = (torch.rand_like(x) > 0.8).float()
+            nets = {"confmap": ("confmap.learn.UNet", UNet(channels=channels))}
+            if have_monai:
+                nets["monai_basicunet"] = ("MONAI BasicUNet", basic_unet(channels))
+                nets["monai_unet"] = reference_network(channels)
+            else:
+                nets["plain"] = ("plain bilinear-decoder UNet", PlainUNet(channels))
+            rates = {k: [] for k in nets}
+            for _ in range(2):  # interleave to share the machine's noise
+                for k, (_, net) in nets.items():
+                    rates[k].append(throughput(net, x, y, steps, repeats))
+            rate = {k: max(v) for k, v in rates.items()}
+            flops = {k: train_flops(net, size) for k, (_, net) in nets.items()}
+            for k, (name, net) in nets.items():
+                kw = {}
+                if k in ("monai_basicunet", "plain"):
+                    kw = {
+                        "baseline": rate[k],
+                        "ratio": rate["confmap"] / rate[k],
+                        "claim": claim(">=", 0.5, quick=0.25, text=f"confmap UNet >= 0.5x {name}'s images/s"),
+                    }
+                figs.append(
+                    figure(
+                        f"learn.{size}.{k}.images_per_s",
+                        rate[k],
+                        "images/s",
+                        label=f"{name}, training steps of batch {batch} x 1 x {size} x {size}, 1 thread",
+                        params=sum(p.numel() for p in net.parameters()),
+                        gflop_per_image=flops[k] / 1e9,
+                        gflop_per_s=rate[k] * flops[k] / 1e9,
+                        **kw,
+                    )
+                )
+            if have_monai:
+                ours, ref = rate["confmap"] * flops["confmap"], rate["monai_unet"] * flops["monai_unet"]
+                figs.append(
+                    figure(
+                        f"learn.{size}.gflops_ratio_vs_monai_unet",
+                        ours / 1e9,
+                        "GFLOP/s",
+                        label=f"achieved GFLOP/s, confmap UNet vs MONAI UNet at {size}x{size}",
+                        baseline=ref / 1e9,
+                        ratio=ours / ref,
+                        claim=claim(">=", 1.0, quick=0.5, text="per FLOP confmap's UNet is as fast as MONAI's UNet"),
+                    )
+                )
+        return figs
+    finally:
+        torch.set_num_threads(before)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=64)
@@ -156,10 +236,7 @@ def main(argv=None):
             f"{name:<40s} {n:>9,d} params  {fl / 1e9:6.2f} GFLOP/image  {rate:8.1f} images/s  "
             f"{rate * fl / 1e9:6.1f} GFLOP/s"
         )
-    print(
-        f"ratio confmap / reference: {a / b:.2f}x images/s, "
-        f"{(a * f_ours) / (b * f_ref):.2f}x GFLOP/s"
-    )
+    print(f"ratio confmap / reference: {a / b:.2f}x images/s, {(a * f_ours) / (b * f_ref):.2f}x GFLOP/s")
 
 
 if __name__ == "__main__":

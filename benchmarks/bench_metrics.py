@@ -10,7 +10,10 @@ The baseline computes the same per-image quantities with one scikit-learn call e
 ``mean_squared_error`` for Brier) on the same snapped values, and the script checks that both agree.
 
 Run ``python benchmarks/bench_metrics.py`` (``--quick`` for 6 images of 256x256;
-``--figures docs/images`` also writes the documentation figures).
+``--figures docs/images`` also writes the documentation figures). In the suite
+(``python -m benchmarks --only metrics``), :func:`benchmark` gives the figures: CPU seconds of
+both (claim: scikit-learn / confmap >= 10x, quick mode >= 3x) and the largest difference
+between them (claim: <= 1e-12).
 """
 
 from __future__ import annotations
@@ -93,9 +96,7 @@ def sklearn_evaluation(maps, agree, thresholds, zero_tol, one_tol):
                     out["auc"][i, r, k] = roc_auc_score(yy, p[sel])
                     roc_curve(yy, p[sel])  # the curve of Figure 3, as the baseline would draw it
             pb = p >= thr - one_tol
-            _, _, f1, _ = precision_recall_fscore_support(
-                y, pb, average="binary", zero_division=np.nan
-            )
+            _, _, f1, _ = precision_recall_fscore_support(y, pb, average="binary", zero_division=np.nan)
             out["f1"][i, k] = f1
             out["accuracy"][i, k] = accuracy_score(y, pb)
     pa, ta = ps.ravel(), ts.ravel()
@@ -107,14 +108,72 @@ def sklearn_evaluation(maps, agree, thresholds, zero_tol, one_tol):
     return out
 
 
+def measure(n, size, repeat=3):
+    """Seconds (wall, CPU) of confmap and of the scikit-learn baseline, and their max difference."""
+    from confmap.metrics import EIGHT_BIT_HALF_STEP, evaluate
+
+    maps, agree, _ = synthetic(n, size)
+    thresholds = (0.25, 0.5, 0.75, 1.0)
+    times, cpus = [], []
+    for _ in range(max(1, repeat)):
+        t0, c0 = time.perf_counter(), time.process_time()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = evaluate(maps, agree, thresholds=thresholds)
+        times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sklearn_evaluation(maps, agree, thresholds, EIGHT_BIT_HALF_STEP, EIGHT_BIT_HALF_STEP)
+    t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
+    worst = max(
+        np.nanmax(np.abs(ds.auc.values - ref["auc"])),
+        np.max(np.abs(ds.auc_pooled.values - ref["auc_pooled"])),
+        np.nanmax(np.abs(ds.f1.values - ref["f1"])),
+        np.max(np.abs(ds.accuracy.values - ref["accuracy"])),
+        np.max(np.abs(ds.brier.values - ref["brier"])),
+    )
+    return min(times), min(cpus), t_ref, c_ref, float(worst)
+
+
+def benchmark(*, quick: bool) -> list[dict]:
+    """The suite's figures (see the module docstring)."""
+    from benchmarks.report import claim, figure
+
+    n, size = (6, 256) if quick else (30, 512)
+    t, c, t_ref, c_ref, worst = measure(n, size)
+    what = f"{n} images of {size}x{size}"
+    return [
+        figure(
+            "metrics.evaluate.cpu_seconds",
+            c,
+            "s",
+            label=f"confmap.metrics.evaluate vs the same numbers with scikit-learn calls, {what} (CPU time)",
+            baseline=c_ref,
+            ratio=c_ref / c,
+            claim=claim(">=", 10, quick=3, text="metrics >= 10x faster than scikit-learn calls"),
+            wall_seconds=t,
+            baseline_wall_seconds=t_ref,
+            n_images=n,
+            size=size,
+        ),
+        figure(
+            "metrics.evaluate.max_abs_diff",
+            worst,
+            "",
+            label=f"max |confmap - scikit-learn| over AUC, pooled AUC, F1, accuracy, Brier ({what})",
+            claim=claim("<=", 1e-12, text="metrics identical to scikit-learn"),
+        ),
+    ]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="6 images of 256x256 (CI smoke run)")
     parser.add_argument("--n", type=int, default=None, help="number of images (default 30)")
     parser.add_argument("--size", type=int, default=None, help="image side in pixels (default 512)")
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="repeats of the confmap timing (best of)"
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="repeats of the confmap timing (best of)")
     parser.add_argument("--figures", default=None, help="folder to write the documentation figures")
     args = parser.parse_args(argv)
     n = args.n or (6 if args.quick else 30)
@@ -124,10 +183,7 @@ def main(argv=None):
 
     maps, agree, kinds = synthetic(n, size)
     thresholds = (0.25, 0.5, 0.75, 1.0)
-    print(
-        f"{n} images of {size}x{size} ({n * size * size / 1e6:.1f} M pixels), "
-        f"thresholds {thresholds}"
-    )
+    print(f"{n} images of {size}x{size} ({n * size * size / 1e6:.1f} M pixels), thresholds {thresholds}")
 
     times, cpus = [], []
     for _ in range(max(1, args.repeat)):
@@ -149,8 +205,7 @@ def main(argv=None):
         ref = sklearn_evaluation(maps, agree, thresholds, EIGHT_BIT_HALF_STEP, EIGHT_BIT_HALF_STEP)
     t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
     print(
-        f"scikit-learn calls (AUC + ROC curves, F1, accuracy, Brier only):        "
-        f"{t_ref:.3f} s wall, {c_ref:.3f} s CPU"
+        f"scikit-learn calls (AUC + ROC curves, F1, accuracy, Brier only):        {t_ref:.3f} s wall, {c_ref:.3f} s CPU"
     )
     print(f"ratio: scikit-learn / confmap = {t_ref / t_ours:.1f}x wall, {c_ref / c_ours:.1f}x CPU")
 

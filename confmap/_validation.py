@@ -29,8 +29,8 @@ __all__ = [
     "check_same_shape",
     "check_unit_interval",
     "describe",
-    "import_optional",
     "format_bytes",
+    "import_optional",
     "map_memory_bytes",
     "memory_limit",
     "physical_memory",
@@ -221,19 +221,6 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return atomic_write(path, write)
 
 
-def import_optional(module: str, purpose: str, pip_name: str, *, extra: str = "io"):
-    """Import an optional dependency, or raise ``ImportError`` saying how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(
-            f"{purpose} needs the optional package `{pip_name}`: pip install {pip_name} "
-            f"(or pip install 'confmap[{extra}]')"
-        ) from None
-
-
 # ---------------------------------------------------------------------------------------------
 # memory limits
 # ---------------------------------------------------------------------------------------------
@@ -308,3 +295,14 @@ def check_memory(what: str, parts: dict[str, float], values: dict[str, object], 
             f"`max_memory=` (bytes) or the {MAX_MEMORY_ENV} environment variable"
         )
     return need
+def import_optional(module: str, purpose: str, pip_name: str, *, extra: str = "io"):
+    """Import an optional dependency, or raise ``ImportError`` saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"{purpose} needs the optional package `{pip_name}`: pip install {pip_name} "
+            f"(or pip install 'confmap[{extra}]')"
+        ) from None

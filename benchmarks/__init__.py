@@ -1,0 +1,1 @@
+"""confmap's benchmark suite: ``python -m benchmarks [--quick]`` (see :mod:`benchmarks.run`)."""
