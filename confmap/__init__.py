@@ -10,19 +10,21 @@ Coordinate convention: points are ``(x, y) = (column, row)`` in pixels, pixel ce
 imported when those subpackages are.
 """
 
+from ._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
 from .annotation import TIERS, Annotation, image_sha256, points_table
 from .construct import (
-    ConfmapWarning,
-    NoRegionWarning,
-    RippleWarning,
+    MapParams,
     TierRegion,
     confidence_map,
     confidence_maps,
+    grid_tiers,
     grid_weights,
     kde_covariance,
+    lam_for_ripple,
     lattice_ripple,
     make_region,
     mesh_grid,
+    normalise,
     tier_regions,
     weighted_kde,
 )
@@ -33,19 +35,23 @@ __all__ = [
     "TIERS",
     "Annotation",
     "ConfmapWarning",
+    "MapParams",
     "NoRegionWarning",
     "RippleWarning",
     "TierRegion",
     "__version__",
     "confidence_map",
     "confidence_maps",
+    "grid_tiers",
     "grid_weights",
     "image_sha256",
     "points_table",
     "kde_covariance",
+    "lam_for_ripple",
     "lattice_ripple",
     "make_region",
     "mesh_grid",
+    "normalise",
     "tier_regions",
     "weighted_kde",
 ]

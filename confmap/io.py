@@ -51,7 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import atomic_write, atomic_write_bytes, check_choice, check_image_shape, check_int, describe
-from .annotation import TIERS, Annotation, points_table
+from .annotation import TIERS, Annotation
+from .dataset import build_dataset, netcdf_engine, pixel_coords
 from .export import check_map, map_geometry, write_nifti, write_nrrd
 from .geometry import ImageGeometry
 
@@ -131,15 +132,11 @@ def _as_dataarray(values, geometry=None, name="image", attrs=None):
     """A (H, W) DataArray; ``geometry`` (ImageGeometry or (dy, dx)) into attrs and mm coordinates."""
     import xarray as xr
 
-    h, w = values.shape
-    coords = {"y": np.arange(h), "x": np.arange(w)}
+    if geometry is not None and not isinstance(geometry, ImageGeometry):
+        geometry = ImageGeometry(spacing=geometry)
+    coords = pixel_coords(values.shape, None if geometry is None else geometry.spacing)
     attrs = dict(attrs or {})
     if geometry is not None:
-        if not isinstance(geometry, ImageGeometry):
-            geometry = ImageGeometry(spacing=geometry)
-        dy, dx = geometry.spacing
-        coords["y_mm"] = ("y", np.arange(h) * dy, {"units": "mm"})
-        coords["x_mm"] = ("x", np.arange(w) * dx, {"units": "mm"})
         attrs.update(geometry.to_attrs())
     return xr.DataArray(values, dims=("y", "x"), coords=coords, name=name, attrs=attrs)
 
@@ -386,7 +383,6 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         If the folder has no cases, a case has no image or no masks, raters differ between
         cases, or shapes differ (without ``size``).
     """
-    import xarray as xr
 
     from .construct import confidence_map
 
@@ -480,47 +476,30 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
     for i, ann in enumerate(anns):
         if ann is not None:
             conf[i] = np.asarray(confidence_map(ann, **(confidence_kwargs or {})).values)
-    px, py, pt = points_table(anns)
-    dims3 = ("image", "y", "x")
-    coords = {
-        "image": np.arange(n),
-        "image_id": ("image", np.array([c.name for c in cases])),
-        "kind": ("image", np.array(kinds)),
-        "has_annotation": ("image", np.array([a is not None for a in anns])),
-        "rater": np.arange(len(rater_names)),
-        "rater_name": ("rater", np.array(rater_names)),
-        "y": np.arange(h),
-        "x": np.arange(w),
-    }
-    attrs = {
-        "title": f"confmap multi-rater folder {root.name}",
-        "source": str(root),
-        "reference_rater": int(ref),
-        "truth_source": "reference rater mask (real data has no ground-truth infiltration field)",
-    }
-    if len(set(spacings)) == 1 and spacings[0] is not None:
-        dy, dx = spacings[0]
-        coords["y_mm"] = ("y", np.arange(h) * dy, {"units": "mm"})
-        coords["x_mm"] = ("x", np.arange(w) * dx, {"units": "mm"})
-        attrs["spacing_mm"] = [dy, dx]
-        if len(set(geometries)) == 1 and geometries[0] is not None:
-            attrs.update(geometries[0].to_attrs())  # every case in the same place: keep it
-    ds = xr.Dataset(
-        {
-            "bmode": (dims3, np.stack(images)),
-            "truth": (dims3, masks[:, ref].astype(np.float64)),
-            "masks": (("image", "rater", "y", "x"), masks),
-            "agreement": (dims3, masks.mean(axis=1, dtype=np.float64)),
-            "confidence": (dims3, conf),
-            "sector": (dims3, np.ones((n, h, w), bool)),
-            "point_x": (("image", "point"), px),
-            "point_y": (("image", "point"), py),
-            "point_tier": (("image", "point"), pt),
+    spacing = spacings[0] if len(set(spacings)) == 1 and spacings[0] is not None else None
+    same_place = spacing is not None and len(set(geometries)) == 1 and geometries[0] is not None
+    return build_dataset(
+        np.stack(images),
+        masks,
+        annotations=anns,
+        confidence=conf,
+        truth=masks[:, ref].astype(np.float64),
+        spacing=spacing,
+        image_coords={
+            "image_id": np.array([c.name for c in cases]),
+            "kind": np.array(kinds),
+            "has_annotation": np.array([a is not None for a in anns]),
         },
-        coords=coords,
-        attrs=attrs,
+        rater_coords={"rater_name": np.array(rater_names)},
+        attrs={
+            "title": f"confmap multi-rater folder {root.name}",
+            "source": str(root),
+            "reference_rater": int(ref),
+            "truth_source": "reference rater mask (real data has no ground-truth infiltration field)",
+            # every case in the same place (and none resampled): keep the whole geometry
+            **(geometries[0].to_attrs() if same_place else {}),
+        },
     )
-    return ds
 
 
 def _resample_case(img, masks, ann, spacing, size):
@@ -623,14 +602,12 @@ def save_map(soft, path, *, format: str | None = None, spacing=None, geometry=No
         return write_nrrd(values, path, geometry=g)
     import xarray as xr
 
-    from .phantom import _netcdf_engine
-
     da = soft.copy() if isinstance(soft, xr.DataArray) else _as_dataarray(values, g, name="confidence")
     da.attrs = {k: v for k, v in da.attrs.items() if _netcdf_attr_ok(v)}
     if g is not None:
         da.attrs.update(g.to_attrs())
     ds = da.to_dataset(name=da.name or "confidence")
-    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=_netcdf_engine()), suffix=".nc")
+    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=netcdf_engine()), suffix=".nc")
 
 
 def _netcdf_attr_ok(v):
@@ -656,9 +633,7 @@ def read_map(path):
     if suffix == ".nc":
         import xarray as xr
 
-        from .phantom import _netcdf_engine
-
-        with xr.open_dataset(path, engine=_netcdf_engine()) as ds:
+        with xr.open_dataset(path, engine=netcdf_engine()) as ds:
             ds = ds.load()
         name = next(iter(ds.data_vars))
         return ds[name]

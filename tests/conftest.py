@@ -18,14 +18,22 @@ Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=<name>``)
         300 examples: a quick check while developing.
     Tests that set their own ``max_examples`` keep it; the construction properties take theirs from
     the profile (the weights-vs-Delaunay oracle, whose oracle is slow, a quarter of it).
+
+Shared fixtures
+    ``rng`` (a seeded generator), ``tiered_annotation`` (every weighted tier and a sink on 60 x 80),
+    ``tiny_phantoms`` (two simulated 32 x 32 images of the dataset contract, session-scoped, read-only).
+    Fixtures only one test file needs stay in that file.
 """
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+from confmap import Annotation
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 #: examples per construction property in each profile
@@ -68,3 +76,29 @@ def pytest_make_collect_report(collector):
 def pytest_report_header(config):
     rule = "skips FAIL (CI is set)" if skips_fail() else "skips allowed (CI not set)"
     return f"confmap: hypothesis profile {_profile!r}; {rule}"
+
+
+@pytest.fixture
+def rng():
+    """A seeded generator: every test that draws random numbers starts from the same state."""
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def tiered_annotation():
+    """A small annotation with every weighted tier and a sink, on a 60 x 80 image (points (x, y))."""
+    return Annotation(
+        (60, 80),
+        high=[(30, 20), (50, 22), (40, 40)],
+        medium=[(20, 10), (60, 12), (62, 50), (18, 48)],
+        low=[(10, 5), (70, 5), (72, 56), (8, 55)],
+        sinks=[(41, 27)],
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_phantoms():
+    """Two simulated 32 x 32 images with raters and annotations (the dataset contract); read-only."""
+    from confmap.phantom import make_dataset
+
+    return make_dataset(2, seed=0, size=(32, 32), progress=False)

@@ -223,8 +223,9 @@ def test_annotate_in_jupyterlab(lab):
             def errors():
                 page.screenshot(path=str(lab["tmp"] / "failure.png"))
                 texts = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-                return (" | ".join(t[:500] for t in texts.all_inner_texts()[-3:]) + f"\nscreenshot: {lab['tmp'] / 'failure.png'}"
-                        + "\nserver log:\n" + lab["log"]())
+                shot = f"\nscreenshot: {lab['tmp'] / 'failure.png'}"
+                last = " | ".join(t[:500] for t in texts.all_inner_texts()[-3:])
+                return last + shot + "\nserver log:\n" + lab["log"]()
 
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             geom = _wait_for(lambda: _read_json(probe / "geometry.json"), 120, "all cells to run", 0.3, errors)
@@ -291,11 +292,11 @@ def test_annotate_in_jupyterlab(lab):
                     n_before = (_read_json(probe / "state.json") or before)["n_timings"]
                     page.mouse.click(*canvas_xy(x, y))
                     clicked.append((tier, x, y))
-                    _wait_for(lambda: (_read_json(probe / "state.json") or before)["n_timings"] > n_before,
+                    _wait_for(lambda n0=n_before: (_read_json(probe / "state.json") or before)["n_timings"] > n0,
                               20, f"the kernel to receive the {tier} click at ({x}, {y})", diagnose=errors)
-                    lat = _wait_for(lambda: page.evaluate(
-                        "() => { const s = window.__confmapLatency; return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }"),
-                        20, "the canvas to redraw")
+                    latency_js = ("() => { const s = window.__confmapLatency; "
+                                  "return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }")
+                    lat = _wait_for(lambda js=latency_js: page.evaluate(js), 20, "the canvas to redraw")
                     latencies.append(lat)
 
             after = _read_json(probe / "state.json")

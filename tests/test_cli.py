@@ -94,11 +94,10 @@ def test_settings_file_and_flags(tmp_path):
         "alpha": None,
         "sink_radius": None,
     }
-    import inspect
+    from confmap import MapParams
 
-    from confmap import confidence_map
-
-    assert set(s.to_kwargs()) <= set(inspect.signature(confidence_map).parameters)  # 1:1 keyword arguments
+    assert set(s.to_kwargs()) <= set(MapParams.fields())  # 1:1 onto MapParams fields
+    assert s.to_params() == MapParams(lam=80, betas=(1.0, 0.4, 0.1), bandwidth="scott")
     (tmp_path / "bad.json").write_text('{"lam": 60, "gamma": 2}')
     r = run("maps", tmp_path, "-o", tmp_path / "o", "--settings", tmp_path / "bad.json")
     assert r.returncode == EXIT_USAGE and "unknown map parameter(s) ['gamma']" in r.stderr

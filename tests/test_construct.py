@@ -14,7 +14,7 @@ from confmap import (
     RippleWarning,
     confidence_map,
     confidence_maps,
-    construct,
+    construct,  # noqa: F401
     grid_weights,
     kde_covariance,
     lattice_ripple,
@@ -23,6 +23,7 @@ from confmap import (
     tier_regions,
     weighted_kde,
 )
+from confmap.construct import _fastkde
 
 
 def ring(rng, centre, r, n, *, aspect=1.0, angle=0.0, jitter=0.15):
@@ -150,8 +151,8 @@ def test_series_and_direct_sum_agree_with_brute_force(rho):
     inv = np.linalg.inv(cov)
     q = np.einsum("pgi,ij,pgj->pg", d, inv, d)
     brute = (np.exp(-0.5 * q) @ (w.ravel() / w.sum())).reshape(40, 50) / (2 * np.pi * np.sqrt(np.linalg.det(cov)))
-    u = construct._mehler(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), sx, sy, rho, 200 if rho else 1)
-    v = construct._sheared_sum(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), cov)
+    u = _fastkde.mehler(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), sx, sy, rho, 200 if rho else 1)
+    v = _fastkde.sheared_sum(w / w.sum(), gx, gy, np.arange(50.0), np.arange(40.0), cov)
     assert np.max(np.abs(v - brute)) <= 1e-12 * brute.max()
     if abs(rho) <= 0.7:
         assert np.max(np.abs(u - brute)) <= 1e-12 * brute.max()
@@ -183,11 +184,11 @@ def test_every_evaluation_plan_equals_brute_force(shape, lam, rho, plan, monkeyp
         h_ratio = (gy[1] - gy[0]) / (gx[1] - gx[0]) if plan == "mehler" else (gx[1] - gx[0]) / (gy[1] - gy[0])
         shears = [c for c in range(-4, 5) if abs(c * h_ratio - round(c * h_ratio)) < 1e-9 and (c or plan == "mehler")]
         if plan == "direct":
-            choice = ("direct", 0, 0)
+            choice = _fastkde.Plan("direct")
         else:
             c = shears[-1]
-            choice = (plan, c, int(round(c * h_ratio)))
-        monkeypatch.setattr(construct, "_plan", lambda *a, **k: choice)
+            choice = _fastkde.Plan(plan, c, int(round(c * h_ratio)))
+        monkeypatch.setattr(_fastkde, "choose_plan", lambda *a, **k: choice)
     fast = weighted_kde(w, (gx, gy), shape, cov=cov)
     ref = brute_density(w, gx, gy, shape, cov)
     assert np.max(np.abs(fast - ref)) <= 1e-11 * ref.max()
@@ -197,8 +198,8 @@ def test_correlated_wide_region_uses_a_shear_not_a_slow_sum():
     # a tier stretched across the image (a misclick far away): strongly correlated kernel
     gx, gy = mesh_grid((256, 256), lam=100)
     cov = np.array([[10.8, 7.5], [7.5, 8.5]])  # rho = 0.78
-    plan = construct._plan((101, 101), gx, gy, np.arange(256.0), np.arange(256.0), cov)
-    assert plan[0].startswith("mehler") and plan[1] != 0
+    plan = _fastkde.choose_plan((101, 101), gx, gy, np.arange(256.0), np.arange(256.0), cov)
+    assert plan.kind.startswith("mehler") and plan.shear != 0
 
 
 def test_isotropic_kernel_is_eq6_brute_force():
@@ -243,13 +244,13 @@ def test_weighted_kde_is_zero_far_from_the_region_and_cost_follows_the_annotatio
     """Work = kernel evaluations (evaluated pixels x weighted-crop grid points), counted, not timed:
     the same annotation at the same grid spacing costs the same on a 16x larger image."""
     work = []
-    kde_crop = construct._kde_crop
+    kde_crop = _fastkde._kde_crop
 
     def counting(wc, gxc, gyc, px, py, cov):
         work.append(wc.size * px.size * py.size)
         return kde_crop(wc, gxc, gyc, px, py, cov)
 
-    monkeypatch.setattr(construct, "_kde_crop", counting)
+    monkeypatch.setattr(_fastkde, "_kde_crop", counting)
     high = [(10, 10), (30, 12), (20, 30)]
     small = confidence_map(Annotation((400, 400), high=high), lam=100, ripple_warn=None)
     big = confidence_map(Annotation((1600, 1600), high=high), lam=400, ripple_warn=None)  # same 4 px spacing
@@ -480,7 +481,8 @@ def test_import_confmap_stays_light():
     import subprocess
     import sys
 
-    code = "import sys, confmap; bad = [m for m in ('torch', 'ipywidgets', 'ipympl', 'matplotlib.pyplot') if m in sys.modules]; print(bad)"
+    heavy = "('torch', 'ipywidgets', 'ipympl', 'matplotlib.pyplot')"
+    code = f"import sys, confmap; bad = [m for m in {heavy} if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert confmap.__version__

@@ -315,6 +315,7 @@ def test_load_folder_matches_phantom_contract(tmp_path):
     anns = phantom.annotations_from_dataset(ds)
     assert anns[0].counts() == {"high": 3, "medium": 4, "low": 0, "sinks": 0}
     assert anns[1].n_points == 0
+    assert anns[0].annotator == ""  # a real folder: not the phantom's virtual annotator
     np.testing.assert_allclose(ds.confidence.values[0], confmap.confidence_map(anns[0]).values)
 
 

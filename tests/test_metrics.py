@@ -604,6 +604,21 @@ def test_auc_equals_sklearn_on_tied_scores(levels, data):
     np.testing.assert_allclose(tpr, rt, atol=1e-15)
 
 
+def test_score_registry_is_the_brier_foreground_brier_soft_dice_trio(rng):
+    from confmap import phantom
+    from confmap.metrics import SCORES, pairwise_dice
+
+    p, t = rng.random((3, 20, 30)), rng.random((3, 20, 30))
+    assert list(SCORES) == ["brier", "brier_fg", "soft_dice"]
+    assert all(s.better == "lower" for s in SCORES.values())
+    np.testing.assert_array_equal(SCORES["brier"](p, t), M.brier(p, t))
+    np.testing.assert_array_equal(SCORES["brier_fg"](p, t), M.brier(p, t, region="foreground"))
+    np.testing.assert_array_equal(SCORES["soft_dice"](p[0], t[0]), M.soft_dice(p[0], t[0]))
+    # Eq. 8 written out: the mean squared difference
+    assert SCORES["brier"](p[0], t[0]) == pytest.approx(np.mean((p[0] - t[0]) ** 2), rel=1e-12)
+    assert phantom.pairwise_dice is pairwise_dice  # moved, still reachable from phantom
+
+
 # --------------------------------------------------------------------------------- independent oracles
 def test_soft_dice_equals_scipy_distance_identity():
     """Eq. 9 rewritten: 1 - 2 p.y / (|p|^2 + |y|^2) = |p - y|^2 / (|p|^2 + |y|^2), with scipy's

@@ -517,6 +517,34 @@ def test_cursor_readout_shows_image_and_map_values(make):
     assert a._display.get_cursor_data(SimpleNamespace(xdata=-5.0, ydata=1.0)) is None
 
 
+def test_draws_into_a_given_axes_and_is_a_view_over_its_session():
+    import matplotlib.pyplot as plt
+
+    from confmap.session import AnnotationSession
+
+    fig, (left, right) = plt.subplots(1, 2)
+    image = np.random.default_rng(1).random((40, 50))
+    a = Annotator(image, ax=left)
+    try:
+        assert a.figure is fig and a.ax is left
+        a.add_point(10, 10)
+        assert isinstance(a.session, AnnotationSession) and a.session.annotation is a.annotation
+        a.session.add_point(20, 12)  # an edit through the model redraws the view
+        np.testing.assert_array_equal(a._scatter["high"].get_offsets(), a.annotation.high)
+        a.close()
+        assert plt.fignum_exists(fig.number)  # a given figure stays open
+    finally:
+        plt.close(fig)
+
+
+def test_map_options_values_are_checked_by_the_construction_rules():
+    image = np.zeros((20, 20))
+    with pytest.raises(ValueError, match="`lam` must be >= 1"):
+        Annotator(image, map_options={"lam": 0})
+    with pytest.raises(ValueError, match="`bandwidth`"):
+        Annotator(image, map_options={"bandwidth": "wide"})
+
+
 # ------------------------------------------------------------------------------ a killed kernel
 _ANNOTATOR_CHILD = r"""
 import pathlib, sys, time

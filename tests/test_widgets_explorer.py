@@ -260,3 +260,41 @@ def test_on_change_callback(explorer):
     with pytest.raises(TypeError, match="`callback` must be callable"):
         explorer.on_change("print")
     assert "confmap-explorer" in explorer.widget._dom_classes
+
+
+@pytest.mark.parametrize("rule", ["scott", "silverman"])
+def test_bandwidth_rules_are_accepted_like_the_core(ann, agreement, rule):
+    ex = ParameterExplorer(ann, agreement=agreement, lam=60, bandwidth=rule)
+    try:
+        assert ex.bandwidth == rule and ex.params["bandwidth"] == rule
+        np.testing.assert_array_equal(ex.map.values, _expected(ex, ann))
+        ex.bandwidth = 0.2  # the slider takes over again
+        assert ex.controls["bandwidth"].value == pytest.approx(0.2)
+        ex.set(bandwidth=rule)
+        np.testing.assert_array_equal(ex.map.values, _expected(ex, ann))
+        with pytest.raises(ValueError, match="bandwidth"):
+            ex.set(bandwidth="wide")
+    finally:
+        ex.close()
+
+
+def test_draws_into_a_given_axes(ann, agreement):
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2)
+    ex = ParameterExplorer(ann, agreement=agreement, lam=60, ax=right)
+    try:
+        assert ex.figure is fig and ex._im.axes is right
+        np.testing.assert_array_equal(ex.map.values, _expected(ex, ann))
+    finally:
+        ex.close()
+        plt.close(fig)
+
+
+def test_map_params_is_the_current_setting(explorer, ann):
+    from confmap import MapParams
+
+    explorer.set(lam=70, beta_m=0.3)
+    p = explorer.map_params
+    assert isinstance(p, MapParams) and (p.lam, p.betas[1]) == (70, 0.3)
+    np.testing.assert_array_equal(confidence_map(ann, params=p.replace(ripple_warn=None)).values, explorer.map.values)

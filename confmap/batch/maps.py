@@ -300,18 +300,15 @@ class MapsReport:
 
 
 def _full_params(params: dict) -> dict:
-    """``params`` completed with confidence_map's defaults, JSON-ready (so equal maps compare equal)."""
-    import inspect
+    """``params`` completed with MapParams' defaults (checked), JSON-ready (equal maps compare equal)."""
+    from ..construct import MapParams
 
-    from ..construct import confidence_map
-
-    sig = inspect.signature(confidence_map)
-    allowed = [n for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    allowed = list(MapParams.fields())
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"`params` has unknown keyword(s) {unknown}; confidence_map takes {allowed}")
-    full = {n: params.get(n, sig.parameters[n].default) for n in allowed}
-    return json.loads(json.dumps(full, default=list))
+    full = MapParams(**params)
+    return json.loads(json.dumps({n: getattr(full, n) for n in allowed}, default=list))
 
 
 def _sha256(path: Path) -> str:

@@ -1,8 +1,9 @@
-"""Map parameters from flags or a TOML/JSON settings file, 1:1 onto :func:`confmap.confidence_map`.
+"""Map parameters from flags or a TOML/JSON settings file, 1:1 onto :class:`confmap.MapParams`.
 
-A stand-in until the package has one shared parameter class: :class:`MapSettings` holds exactly
-the keyword arguments of :func:`confmap.confidence_map` that shape a map, and
-:meth:`MapSettings.to_kwargs` passes them on unchanged.
+:class:`MapSettings` holds the fields of :class:`confmap.MapParams` that shape a map (all but
+``ripple_warn``), checked by the same :func:`confmap.construct.check_param`;
+:meth:`MapSettings.to_params` builds the :class:`~confmap.MapParams` and :meth:`MapSettings.to_kwargs`
+gives the same fields as JSON-ready keyword arguments (what the batch manifests record).
 """
 
 from __future__ import annotations
@@ -13,15 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._validation import check_choice, check_int, check_number, describe
+from ..construct import MapParams, check_param
 
 __all__ = ["MapSettings"]
-
-
-def _bandwidth(value):
-    if isinstance(value, str):
-        return check_choice("bandwidth", value, ("scott", "silverman"))
-    return check_number("bandwidth", value, minimum=0.0, strict_min=True)
 
 
 @dataclass(frozen=True)
@@ -47,6 +42,8 @@ class MapSettings:
     --------
     >>> MapSettings(lam=60).to_kwargs()["lam"]
     60
+    >>> MapSettings(lam=60).to_params().lam
+    60
     """
 
     lam: int = 100
@@ -58,19 +55,12 @@ class MapSettings:
     sink_radius: float | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "lam", check_int("lam", self.lam, minimum=1))
-        betas = self.betas
-        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 3:
-            raise ValueError(f"`betas` must be three numbers (high, medium, low), got {describe(betas)}")
-        betas = tuple(check_number(f"betas[{i}]", b, minimum=0.0) for i, b in enumerate(betas))
-        object.__setattr__(self, "betas", betas)
-        object.__setattr__(self, "bandwidth", _bandwidth(self.bandwidth))
-        object.__setattr__(self, "kernel", check_choice("kernel", self.kernel, ("full", "isotropic")))
-        object.__setattr__(self, "region", check_choice("region", self.region, ("convex", "alpha")))
-        for name in ("alpha", "sink_radius"):
-            v = getattr(self, name)
-            if v is not None:
-                object.__setattr__(self, name, check_number(name, v, minimum=0.0, strict_min=True))
+        for f in dataclasses.fields(self):  # the checks of confmap.MapParams
+            object.__setattr__(self, f.name, check_param(f.name, getattr(self, f.name)))
+
+    def to_params(self) -> MapParams:
+        """The :class:`confmap.MapParams` of these settings (``ripple_warn`` at its default)."""
+        return MapParams(**dataclasses.asdict(self))
 
     def to_kwargs(self) -> dict:
         """Keyword arguments of :func:`confmap.confidence_map` (JSON-serialisable)."""

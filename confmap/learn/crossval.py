@@ -45,6 +45,7 @@ from .._validation import (
     check_number,
     describe,
 )
+from ..dataset import check_dataset
 from .losses import LOSS_LABELS, LOSSES, PAPER_LOSSES, make_loss
 from .unet import UNet
 
@@ -376,18 +377,10 @@ def _labels(ds: xr.Dataset, label: str) -> np.ndarray:
 
 
 def _check_dataset(ds, config: CVConfig):
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(
-            f"`ds` must be an xarray.Dataset from confmap.phantom.make_dataset, got {describe(ds)}"
-        )
     need = ["bmode", "agreement", "truth"]
     need += ["confidence"] if "soft" in config.labels else []
     need += ["masks"] if "hard" in config.labels else []
-    missing = [v for v in need if v not in ds]
-    if missing:
-        raise ValueError(
-            f"`ds` is missing the variable(s) {missing}; it has {sorted(ds.data_vars)}"
-        )
+    check_dataset(ds, require=need)  # the dataset contract (confmap.dataset)
     n, h, w = ds["bmode"].shape
     div = 2 ** (len(config.channels) - 1)
     if h % div or w % div:
@@ -575,7 +568,7 @@ def train_unit(
         ``image`` (held-out indices), ``score`` (reference, metric, image), ``train_loss``
         (epoch,), ``train_seconds``, ``prediction`` (image, y, x): torch tensors and a float.
     """
-    from ..metrics import brier, soft_dice
+    from ..metrics import SCORES
 
     check_choice("loss", loss, config.losses)
     check_choice("label", label, config.labels)
@@ -612,8 +605,8 @@ def train_unit(
     score = np.empty((len(_REFERENCES), len(_METRICS), len(test)))
     for r, ref in enumerate(_REFERENCES):
         ref_values = np.asarray(ds[ref].values, dtype=np.float64)[test]
-        score[r, 0] = brier(pred, ref_values)
-        score[r, 1] = soft_dice(pred, ref_values)
+        for j, name in enumerate(_METRICS):  # the per-image scores of confmap.metrics.SCORES
+            score[r, j] = SCORES[name](pred, ref_values)
     unit = {
         "image": torch.as_tensor(test),  # (image,) indices of the held-out images
         "score": torch.as_tensor(score),  # (reference, metric, image)

@@ -1,10 +1,12 @@
 """Point annotator: click tiered confidence points on an image and watch the map follow.
 
-The :class:`Annotator` owns one matplotlib figure (an ipympl canvas in JupyterLab) and a row of
-ipywidgets controls. Its event callbacks only translate mouse and key events into the public
-methods (:meth:`Annotator.add_point`, :meth:`Annotator.move_point`,
-:meth:`Annotator.remove_point`, :meth:`Annotator.undo`, ...), so everything a user can do with
-the mouse can also be done, and tested, from Python.
+The :class:`Annotator` is a view over a :class:`confmap.session.AnnotationSession` (the points,
+undo/redo, the effort log and the autosave, with no matplotlib): it owns one matplotlib figure (an
+ipympl canvas in JupyterLab, or the given ``ax``) and a row of ipywidgets controls. Its event
+callbacks only translate mouse and key events into the public methods
+(:meth:`Annotator.add_point`, :meth:`Annotator.move_point`, :meth:`Annotator.remove_point`,
+:meth:`Annotator.undo`, ...), so everything a user can do with the mouse can also be done, and
+tested, from Python.
 
 Mouse and keys
 --------------
@@ -24,10 +26,7 @@ Clicks outside the image are ignored. Coordinates follow the package convention:
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
-import json
-import os
 import time
 import warnings
 from pathlib import Path
@@ -35,18 +34,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import construct as _construct
-from .._validation import atomic_write_bytes, check_choice, check_finite_array, check_number, describe
+from .._validation import check_finite_array, check_number, describe
 from ..annotation import TIERS, Annotation, image_sha256
+from ..construct import MapParams
+from ..session import EFFORT_FORMAT, EFFORT_VERSION, AnnotationSession, effort_path
+from ..style import TIER_STYLE  # the one tier style: (colour, marker, label)
 
-__all__ = ["Annotator", "effort_path"]
+__all__ = ["EFFORT_FORMAT", "EFFORT_VERSION", "Annotator", "effort_path"]
 
-#: Marker style of each tier: (colour, marker, label).
-TIER_STYLE = {
-    "high": ("#d62728", "o", "high"),
-    "medium": ("#ff7f0e", "s", "medium"),
-    "low": ("#e6d800", "^", "low"),
-    "sinks": ("#17becf", "X", "sink"),
-}
 _SYMBOLS = {"o": "&#9679;", "s": "&#9632;", "^": "&#9650;", "X": "&#10006;"}
 _LEGEND_HTML = " ".join(
     f'<span style="color:{c}">{_SYMBOLS[m]}</span>&nbsp;{label}' for c, m, label in TIER_STYLE.values()
@@ -55,10 +50,8 @@ _KEY_TIERS = {"1": "high", "2": "medium", "3": "low", "4": "sinks"}
 _UNDO_KEYS = ("z", "ctrl+z", "cmd+z")
 _REDO_KEYS = ("y", "ctrl+y", "cmd+y", "ctrl+Z", "ctrl+shift+z", "cmd+Z")
 _DELETE_MODIFIERS = ("shift",)
-_MAP_KEYS = ("lam", "betas", "bandwidth", "kernel", "region", "alpha", "sink_radius", "ripple_warn")
+_MAP_KEYS = MapParams.fields()
 
-EFFORT_FORMAT = "confmap.effort"
-EFFORT_VERSION = 1
 
 
 def _format_cursor_data(data):
@@ -68,35 +61,6 @@ def _format_cursor_data(data):
     value = np.asarray(value)
     shown = f"{float(value):.3g}" if value.ndim == 0 else ", ".join(f"{float(v):.3g}" for v in value)
     return f"[image {shown}" + ("" if conf is None else f", map {conf:.2f}") + "]"
-
-
-def effort_path(path) -> Path:
-    """The effort-log sidecar of an annotation file: ``case.json`` -> ``case.effort.json``."""
-    path = Path(os.fspath(path))
-    return path.with_name(path.stem + ".effort.json")
-
-
-def _now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _new_effort() -> dict:
-    return {
-        "active_s": 0.0,
-        "clicks": 0,
-        "ignored_clicks": 0,
-        "added": 0,
-        "moved": 0,
-        "removed": 0,
-        "cleared": 0,
-        "undos": 0,
-        "redos": 0,
-        "tier_switches": 0,
-        "sessions": 1,
-        "started": None,
-        "last_change": None,
-        "events": [],
-    }
 
 
 class Annotator:
@@ -130,7 +94,9 @@ class Annotator:
     cmap, map_cmap : str, default "gray", "inferno"
         Colour maps of the image and of the overlay.
     figsize : (float, float), default (6, 6)
-        Figure size in inches (100 dpi).
+        Figure size in inches (100 dpi); ignored with ``ax``.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (of a figure you own, e.g. next to other panels) instead of a new figure.
     pick_radius : float, default 8
         How close, in screen pixels, a click must be to a point to drag or delete it.
     idle_cap_s : float, default 60
@@ -141,7 +107,9 @@ class Annotator:
     Attributes
     ----------
     figure, ax : matplotlib Figure and Axes
-        The owned figure (built under ``plt.ioff()``).
+        The owned figure (built under ``plt.ioff()``), or the given ``ax`` and its figure.
+    session : AnnotationSession
+        The model: points, undo/redo, effort log, autosave, replayable events.
     timings : list of dict
         For each change: ``map_ms`` (computing the map) and ``update_ms`` (from the event, or the
         method call, to the overlay's data updated and a redraw requested).
@@ -194,6 +162,7 @@ class Annotator:
         pick_radius: float = 8.0,
         idle_cap_s: float = 60.0,
         clock=time.monotonic,
+        ax=None,
     ):
         img = check_finite_array("image", image, ndim=(2, 3))
         if img.ndim == 3 and img.shape[2] not in (3, 4):
@@ -201,39 +170,33 @@ class Annotator:
         self._image = np.asarray(image)
         self._shape = (int(img.shape[0]), int(img.shape[1]))
         self._sha = image_sha256(self._image)
-        self._path = None if path is None else Path(os.fspath(path))
-        self._autosave = bool(autosave)
         self._map_options = self._check_map_options(map_options)
         self._opacity = check_number("opacity", opacity, minimum=0.0, maximum=1.0)
         self._show_map = bool(show_map)
         self._pick_radius = check_number("pick_radius", pick_radius, minimum=0.0, strict_min=True)
-        self._idle_cap = check_number("idle_cap_s", idle_cap_s, minimum=0.0)
-        if not callable(clock):
-            raise TypeError(f"`clock` must be callable, got {describe(clock)}")
-        self._clock = clock
         self._callbacks = []
-        self._undo_stack: list[Annotation] = []
-        self._redo_stack: list[Annotation] = []
-        self._tier = "high"
-        self._effort = _new_effort()
-        self._last_action = None
         self._t_event = None
         self._drag = None
         self._map = None
         self._map_stale = True
         self._messages: list[str] = []
         self.timings: list[dict] = []
+        self.session = AnnotationSession(
+            self._shape,
+            annotation=annotation,
+            path=path,
+            autosave=autosave,
+            image_sha256=self._sha,
+            image_id=image_id,
+            annotator=annotator,
+            spacing=spacing,
+            idle_cap_s=idle_cap_s,
+            clock=clock,
+            on_edit=self._on_edit,
+        )
+        self.session.on_change(lambda _: self._notify())
 
-        if annotation is None and self._path is not None and self._path.exists():
-            annotation = Annotation.load(self._path)
-            self._load_effort(effort_path(self._path))
-        if annotation is None:
-            annotation = Annotation(
-                self._shape, image_id=image_id, image_sha256=self._sha, spacing=spacing, annotator=annotator
-            )
-        self._ann = self._check_annotation(annotation, "annotation")
-
-        self._build_figure(cmap, map_cmap, figsize)
+        self._build_figure(cmap, map_cmap, figsize, ax)
         self._build_controls()
         self._refresh(record=False)
 
@@ -241,18 +204,18 @@ class Annotator:
     # checked state
     # ------------------------------------------------------------------------------------------
     @property
+    def _ann(self) -> Annotation:
+        return self.session.annotation
+
+    @property
     def annotation(self) -> Annotation:
         """The current :class:`confmap.Annotation` (immutable; a new object after each change)."""
-        return self._ann
+        return self.session.annotation
 
     @annotation.setter
     def annotation(self, value):
         """Replace every point at once (one undo step), e.g. with points computed elsewhere."""
-        new = self._check_annotation(value, "annotation")
-        if new == self._ann:
-            return
-        self._commit(new, "replace", None)
-        self._after_change()
+        self.session.replace_annotation(value)
 
     @property
     def image(self) -> np.ndarray:
@@ -262,12 +225,12 @@ class Annotator:
     @property
     def path(self) -> Path | None:
         """The autosave / default save path, or None."""
-        return self._path
+        return self.session.path
 
     @property
     def tier(self) -> str:
         """The tier new points get: one of ``"high"``, ``"medium"``, ``"low"``, ``"sinks"``."""
-        return self._tier
+        return self.session.tier
 
     @tier.setter
     def tier(self, value):
@@ -326,170 +289,63 @@ class Annotator:
     @property
     def effort(self) -> dict:
         """A copy of the effort log (counts, ``active_s`` seconds, timestamps, event list)."""
-        out = json.loads(json.dumps(self._effort))
-        return out
+        return self.session.effort
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo_stack)
+        return self.session.can_undo
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._redo_stack)
+        return self.session.can_redo
 
     # ------------------------------------------------------------------------------------------
-    # public editing methods (the event callbacks call only these)
+    # public editing methods (the event callbacks call only these); the session does the edit
+    # and calls back _on_edit, which redraws, before it autosaves
     # ------------------------------------------------------------------------------------------
     def set_tier(self, tier: str) -> None:
         """Choose the tier of the next points (``"high"``, ``"medium"``, ``"low"``, ``"sinks"``)."""
-        check_choice("tier", tier, TIERS)
-        if tier != self._tier:
-            self._tier = tier
-            self._tick("tier", tier)
-            self._effort["tier_switches"] += 1
+        self.session.set_tier(tier)
         if self._tier_buttons.value != tier:
             self._tier_buttons.value = tier
         self._update_status()
         self._canvas_draw()
 
     def add_point(self, x, y, *, tier: str | None = None) -> int:
-        """Add the point ``(x, y)`` (pixels) to ``tier`` (default: the current tier).
-
-        Returns
-        -------
-        int
-            The new point's index within its tier.
-
-        Raises
-        ------
-        ValueError
-            If the point is outside the image or ``tier`` is not a tier.
-        """
-        tier = self._tier if tier is None else check_choice("tier", tier, TIERS)
-        p = self._check_xy(x, y)
-        pts = self._ann.points(tier)
-        self._commit(self._ann.replace(**{tier: np.vstack([pts, p[None]])}), "add", tier)
-        self._effort["added"] += 1
-        self._after_change()
-        return len(pts)
+        """Add the point ``(x, y)`` (pixels) to ``tier`` (default: the current); returns its index in the tier."""
+        return self.session.add_point(x, y, tier=tier)
 
     def move_point(self, tier: str, index: int, x, y) -> None:
         """Move point ``index`` of ``tier`` to ``(x, y)`` (pixels)."""
-        check_choice("tier", tier, TIERS)
-        pts = self._ann.points(tier)
-        index = self._check_index(tier, index, len(pts))
-        p = self._check_xy(x, y)
-        new = pts.copy()
-        new[index] = p
-        self._commit(self._ann.replace(**{tier: new}), "move", tier)
-        self._effort["moved"] += 1
-        self._after_change()
+        self.session.move_point(tier, index, x, y)
 
     def remove_point(self, tier: str, index: int) -> np.ndarray:
         """Delete point ``index`` of ``tier``; returns the removed ``(x, y)``."""
-        check_choice("tier", tier, TIERS)
-        pts = self._ann.points(tier)
-        index = self._check_index(tier, index, len(pts))
-        removed = pts[index].copy()
-        self._commit(self._ann.replace(**{tier: np.delete(pts, index, axis=0)}), "remove", tier)
-        self._effort["removed"] += 1
-        self._after_change()
-        return removed
+        return self.session.remove_point(tier, index)
 
     def remove_nearest(self, x, y, *, max_distance=None) -> tuple[str, int] | None:
-        """Delete the point nearest to ``(x, y)`` (any tier), if within ``max_distance`` pixels.
-
-        Returns
-        -------
-        (tier, index) or None
-            What was deleted, or None when there is no point (close enough).
-        """
-        hit = self.nearest_point(x, y)
-        if hit is None:
-            return None
-        tier, index, dist = hit
-        if max_distance is not None and dist > check_number("max_distance", max_distance, minimum=0.0):
-            return None
-        self.remove_point(tier, index)
-        return tier, index
+        """Delete the point nearest to ``(x, y)`` (any tier) within ``max_distance`` px: ``(tier, index)`` or None."""
+        return self.session.remove_nearest(x, y, max_distance=max_distance)
 
     def nearest_point(self, x, y, *, tiers=TIERS) -> tuple[str, int, float] | None:
         """The point nearest to ``(x, y)``: ``(tier, index, distance_px)``, or None if no points."""
-        x = check_number("x", x)
-        y = check_number("y", y)
-        best = None
-        for tier in tiers:
-            pts = self._ann.points(tier)
-            if len(pts):
-                d = np.hypot(pts[:, 0] - x, pts[:, 1] - y)
-                i = int(np.argmin(d))
-                if best is None or d[i] < best[2]:
-                    best = (tier, i, float(d[i]))
-        return best
+        return self.session.nearest_point(x, y, tiers=tiers)
 
     def clear_tier(self, tier: str | None = None) -> int:
         """Delete every point of ``tier`` (default: the current tier); returns how many."""
-        tier = self._tier if tier is None else check_choice("tier", tier, TIERS)
-        n = len(self._ann.points(tier))
-        if n == 0:
-            return 0
-        self._commit(self._ann.replace(**{tier: None}), "clear", tier)
-        self._effort["cleared"] += 1
-        self._after_change()
-        return n
+        return self.session.clear_tier(tier)
 
     def undo(self) -> bool:
         """Undo the last change; returns False when there is nothing to undo."""
-        if not self._undo_stack:
-            return False
-        self._redo_stack.append(self._ann)
-        self._ann = self._undo_stack.pop()
-        self._tick("undo", None)
-        self._effort["undos"] += 1
-        self._map_stale = True
-        self._after_change()
-        return True
+        return self.session.undo()
 
     def redo(self) -> bool:
         """Redo the last undone change; returns False when there is nothing to redo."""
-        if not self._redo_stack:
-            return False
-        self._undo_stack.append(self._ann)
-        self._ann = self._redo_stack.pop()
-        self._tick("redo", None)
-        self._effort["redos"] += 1
-        self._map_stale = True
-        self._after_change()
-        return True
+        return self.session.redo()
 
     def save(self, path=None) -> Path:
-        """Write the annotation (core JSON format) and its effort log, both atomically.
-
-        Parameters
-        ----------
-        path : str or os.PathLike, optional
-            Default: the ``path`` given at construction.
-
-        Returns
-        -------
-        pathlib.Path
-            The annotation file; the effort log is :func:`effort_path` of it.
-        """
-        if path is None:
-            if self._path is None:
-                raise ValueError("`path` is required: this Annotator was created without a `path`")
-            path = self._path
-        path = Path(os.fspath(path))
-        self._ann.save(path)
-        doc = {
-            "format": EFFORT_FORMAT,
-            "version": EFFORT_VERSION,
-            "annotation": path.name,
-            "counts": self._ann.counts(),
-            **self._effort,
-        }
-        atomic_write_bytes(effort_path(path), (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
-        return path
+        """Write the annotation and its effort log (:func:`effort_path`) atomically (default: ``self.path``)."""
+        return self.session.save(path)
 
     def load(self, path) -> Annotation:
         """Replace the points with those of an annotation file (and continue its effort log).
@@ -497,12 +353,7 @@ class Annotator:
         The undo history is cleared. The file must be for an image of this shape and, when both
         record one, the same image SHA-256.
         """
-        path = Path(os.fspath(path))
-        ann = self._check_annotation(Annotation.load(path), f"the annotation in {str(path)!r}")
-        self._ann = ann
-        self._undo_stack.clear()
-        self._redo_stack.clear()
-        self._load_effort(effort_path(path))
+        ann = self.session.load(path)
         self._map_stale = True
         self._refresh(record=False)
         self._notify()
@@ -515,10 +366,13 @@ class Annotator:
         self._callbacks.append(callback)
 
     def close(self) -> None:
-        """Close the figure (and release it from pyplot)."""
+        """Close the figure (and release it from pyplot); with a given ``ax``, only disconnect from it."""
         import matplotlib.pyplot as plt
 
-        plt.close(self.figure)
+        for cid in self._cids:
+            self.figure.canvas.mpl_disconnect(cid)
+        if self._owns_figure:
+            plt.close(self.figure)
 
     # ------------------------------------------------------------------------------------------
     # display
@@ -584,19 +438,19 @@ class Annotator:
         xy = self._event_xy(event)
         if xy is None:
             if event.inaxes is self.ax:
-                self._effort["ignored_clicks"] += 1
+                self.session.note_click(ignored=True)
             return
         button = int(event.button) if event.button is not None else 0
         delete = button == 3 or (button == 1 and self._modifiers(event) & set(_DELETE_MODIFIERS))
         if delete:
-            self._effort["clicks"] += 1
+            self.session.note_click()
             hit = self._pick(event)
             if hit is not None:
                 self.remove_point(*hit)
             return
         if button != 1:
             return
-        self._effort["clicks"] += 1
+        self.session.note_click()
         hit = self._pick(event)
         if hit is not None:
             self._drag = {"tier": hit[0], "index": hit[1], "start": xy, "xy": xy}
@@ -642,40 +496,6 @@ class Annotator:
     # ------------------------------------------------------------------------------------------
     # internals
     # ------------------------------------------------------------------------------------------
-    def _check_xy(self, x, y) -> np.ndarray:
-        x = check_number("x", x)
-        y = check_number("y", y)
-        h, w = self._shape
-        if not (-0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5):
-            raise ValueError(
-                f"point (x={x:.6g}, y={y:.6g}) is outside the image: allowed is -0.5 <= x <= {w - 0.5} "
-                f"and -0.5 <= y <= {h - 0.5} for an image of shape (H={h}, W={w})"
-            )
-        return np.array([x, y])
-
-    @staticmethod
-    def _check_index(tier, index, n) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"`index` must be an integer, got {describe(index)}")
-        index = int(index)
-        if not -n <= index < n:
-            raise ValueError(f"`index` must be in [{-n}, {n - 1}] for the {n} {tier} point(s), got {index}")
-        return index % n
-
-    def _check_annotation(self, ann, name) -> Annotation:
-        if not isinstance(ann, Annotation):
-            raise TypeError(f"`{name}` must be a confmap.Annotation, got {describe(ann)}")
-        if ann.shape != self._shape:
-            raise ValueError(f"{name} has shape {ann.shape}, but the image has shape {self._shape}")
-        if ann.image_sha256 is not None and ann.image_sha256 != self._sha:
-            raise ValueError(
-                f"{name} was made on another image (image_sha256 {ann.image_sha256[:12]}..., this image "
-                f"{self._sha[:12]}...)"
-            )
-        if ann.image_sha256 is None:
-            ann = ann.replace(image_sha256=self._sha)
-        return ann
-
     @staticmethod
     def _check_map_options(options) -> dict:
         if options is None:
@@ -685,52 +505,16 @@ class Annotator:
         unknown = sorted(set(options) - set(_MAP_KEYS))
         if unknown:
             raise ValueError(f"unknown `map_options` key(s) {unknown}; allowed are {list(_MAP_KEYS)}")
+        MapParams.make(**options)  # the construction's own checks, now rather than at the first map
         return dict(options)
 
-    def _tick(self, action, tier) -> None:
-        now = self._clock()
-        if self._last_action is not None:
-            self._effort["active_s"] += min(max(now - self._last_action, 0.0), self._idle_cap)
-        self._last_action = now
-        stamp = _now_iso()
-        if self._effort["started"] is None:
-            self._effort["started"] = stamp
-        self._effort["events"].append([round(self._effort["active_s"], 3), action, tier])
-
-    def _commit(self, new: Annotation, action: str, tier: str | None) -> None:
-        self._undo_stack.append(self._ann)
-        self._redo_stack.clear()
-        self._ann = new
+    def _on_edit(self, _session) -> None:
         self._map_stale = True
-        self._tick(action, tier)
-
-    def _after_change(self) -> None:
-        self._effort["last_change"] = _now_iso()
         self._refresh(record=True)
-        if self._autosave and self._path is not None:
-            self.save(self._path)
-        self._notify()
 
     def _notify(self) -> None:
         for cb in list(self._callbacks):
             cb(self)
-
-    def _load_effort(self, path: Path) -> None:
-        if not path.exists():
-            return
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{str(path)!r} is not a readable effort log ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("format") != EFFORT_FORMAT:
-            raise ValueError(f"{str(path)!r} is not a confmap effort log (format {EFFORT_FORMAT!r})")
-        effort = _new_effort()
-        for key in effort:
-            if key in doc:
-                effort[key] = doc[key]
-        effort["sessions"] = int(doc.get("sessions", 1)) + 1
-        self._effort = effort
-        self._last_action = None
 
     def _compute_map(self) -> None:
         t0 = time.perf_counter()
@@ -758,8 +542,8 @@ class Annotator:
             self._compute_map()
         self._compose()
         self._update_status()
-        self._undo_button.disabled = not self._undo_stack
-        self._redo_button.disabled = not self._redo_stack
+        self._undo_button.disabled = not self.session.can_undo
+        self._redo_button.disabled = not self.session.can_redo
         self._canvas_draw()
         if record:
             self.timings.append(
@@ -806,14 +590,19 @@ class Annotator:
 
     def _update_status(self) -> None:
         counts = self._ann.counts()
-        parts = [f"tier: {self._tier}", " · ".join(f"{t} {counts[t]}" for t in TIERS)]
-        regions = _construct.tier_regions(
-            self._ann,
-            region=self._map_options.get("region", "convex"),
-            alpha=self._map_options.get("alpha"),
-        )
-        missing = [regions[t].reason for t in regions if not regions[t].ok and counts[t] > 0]
-        if not any(r.ok for r in regions.values()):
+        parts = [f"tier: {self.session.tier}", " · ".join(f"{t} {counts[t]}" for t in TIERS)]
+        if self._map is not None and not self._map_stale:  # the map's attrs already say it
+            missing = [r for r in self._map.attrs.get("no_region", "").split("; ") if r]
+            any_region = bool(self._map.attrs["tiers_with_region"])
+        else:
+            regions = _construct.tier_regions(
+                self._ann,
+                region=self._map_options.get("region", "convex"),
+                alpha=self._map_options.get("alpha"),
+            )
+            missing = [regions[t].reason for t in regions if not regions[t].ok and counts[t] > 0]
+            any_region = any(r.ok for r in regions.values())
+        if not any_region:
             missing.append("no map yet: a tier needs 3 points that are not on one line")
         parts.extend(missing)
         parts.extend(self._messages if self._show_map else [])
@@ -829,12 +618,16 @@ class Annotator:
         else:
             canvas.draw_idle()
 
-    def _build_figure(self, cmap, map_cmap, figsize) -> None:
+    def _build_figure(self, cmap, map_cmap, figsize, ax=None) -> None:
         import matplotlib.pyplot as plt
 
-        with plt.ioff():
-            fig = plt.figure(figsize=figsize, dpi=100)
-        ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+        self._owns_figure = ax is None
+        if ax is None:
+            with plt.ioff():
+                fig = plt.figure(figsize=figsize, dpi=100)
+            ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+        else:
+            fig = ax.figure
         # The image's colours once, with imshow's default scaling (min-max for a scalar image).
         from matplotlib import colormaps
         from matplotlib.cm import ScalarMappable
@@ -881,7 +674,7 @@ class Annotator:
 
         self._tier_buttons = w.ToggleButtons(
             options=[("1 high", "high"), ("2 medium", "medium"), ("3 low", "low"), ("4 sink", "sinks")],
-            value=self._tier,
+            value=self.session.tier,
             description="tier",
             style={"button_width": "96px"},
         )
@@ -890,13 +683,15 @@ class Annotator:
         self._redo_button = w.Button(description="redo", icon="repeat", layout=w.Layout(width="80px"))
         self._clear_button = w.Button(description="clear tier", icon="trash", layout=w.Layout(width="100px"))
         self._save_button = w.Button(
-            description="save", icon="save", layout=w.Layout(width="80px"), disabled=self._path is None
+            description="save", icon="save", layout=w.Layout(width="80px"), disabled=self.session.path is None
         )
         self._undo_button.on_click(lambda _: self.undo())
         self._redo_button.on_click(lambda _: self.redo())
         self._clear_button.on_click(lambda _: self.clear_tier())
         self._save_button.on_click(lambda _: self.save())
-        self._map_toggle = w.Checkbox(value=self._show_map, description="map", indent=False, layout=w.Layout(width="60px"))
+        self._map_toggle = w.Checkbox(
+            value=self._show_map, description="map", indent=False, layout=w.Layout(width="60px")
+        )
         self._map_toggle.observe(lambda ch: setattr(self, "show_map", bool(ch["new"])), names="value")
         self._opacity_slider = w.FloatSlider(
             value=self._opacity, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=True
@@ -915,4 +710,5 @@ class Annotator:
         self._box.add_class("confmap-annotator")  # a handle for CSS and for the browser test
 
     def __repr__(self):
-        return f"Annotator({self._ann!r}, tier={self._tier!r}, path={None if self._path is None else str(self._path)!r})"
+        path = None if self.path is None else str(self.path)
+        return f"Annotator({self._ann!r}, tier={self.tier!r}, path={path!r})"

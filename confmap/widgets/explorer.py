@@ -14,20 +14,21 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_number, check_unit_interval, describe
+from .._validation import check_number, check_unit_interval, describe
 from ..annotation import Annotation
-from ..construct import confidence_map
+from ..construct import MapParams, check_param, confidence_map
+from ..metrics import SCORES
+from ..style import TIER_STYLE, marker_kwargs
 
 __all__ = ["ParameterExplorer"]
 
-_TIER_STYLE = {
-    "high": dict(marker="o", color="#d62728", label="high"),
-    "medium": dict(marker="o", color="#ff7f0e", label="medium"),
-    "low": dict(marker="o", color="#e7d331", label="low"),
-    "sinks": dict(marker="x", color="#1f77b4", label="sink"),
-}
 
 _PARAMS = ("lam", "beta_h", "beta_m", "beta_l", "bandwidth", "region", "alpha", "opacity")
+
+
+def _setting(name: str, doc: str) -> property:
+    """A property reading the explorer's setting ``name`` and setting it through ``set`` (one redraw)."""
+    return property(lambda self: self._state[name], lambda self, value: self.set(**{name: value}), doc=doc)
 
 
 class ParameterExplorer:
@@ -47,8 +48,8 @@ class ParameterExplorer:
         Grid subsampling lambda (slider 10-300; larger values widen the slider).
     betas : (float, float, float), default (1.0, 0.5, 0.1)
         ``(beta_H, beta_M, beta_L)`` (sliders 0-1; larger values widen the slider).
-    bandwidth : float, default 0.1
-        KDE bandwidth factor sigma (log slider 0.01-1).
+    bandwidth : float or {"scott", "silverman"}, default 0.1
+        KDE bandwidth factor sigma (log slider 0.01-1), or a rule as in :func:`confmap.confidence_map`.
     region : {"convex", "alpha"}, default "convex"
     alpha : float, optional
         Alpha-shape circumradius in pixels (None: 0, carve every removable triangle).
@@ -59,6 +60,9 @@ class ParameterExplorer:
     cmap : str, default "magma"
         Colour map of the confidence map.
     figsize : (float, float), default (5.0, 4.4)
+        Figure size in inches; ignored with ``ax``.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (of a figure you own) instead of a new figure.
 
     Attributes
     ----------
@@ -100,21 +104,17 @@ class ParameterExplorer:
         opacity: float = 0.6,
         cmap: str = "magma",
         figsize=(5.0, 4.4),
+        ax=None,
     ):
-        import ipywidgets as widgets
-        import matplotlib.pyplot as plt
-
         self._annotation = self._check_annotation(annotation)
         h, w = annotation.shape
         self._image = self._check_image(image, (h, w))
         self._agreement = self._check_agreement(agreement, (h, w))
-        self._kernel = check_choice("kernel", kernel, ("full", "isotropic"))
+        self._kernel = check_param("kernel", kernel)
         try:
             bh, bm, bl = betas
         except (TypeError, ValueError):
-            raise ValueError(
-                f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}"
-            ) from None
+            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}") from None
         state = dict(
             lam=lam,
             beta_h=bh,
@@ -133,9 +133,21 @@ class ParameterExplorer:
         self._syncing = False
         self._callbacks = []
 
-        # --- figure -------------------------------------------------------------------------
-        with plt.ioff():
-            self.figure, self._ax = plt.subplots(figsize=figsize, layout="constrained")
+        self._build_figure(cmap, figsize, ax)
+        self._build_controls()
+        self.update()
+
+    def _build_figure(self, cmap, figsize, ax) -> None:
+        """The figure: the image, the map layer, the agreement contours, the points."""
+        import matplotlib.pyplot as plt
+
+        annotation = self._annotation
+        h, w = annotation.shape
+        if ax is None:
+            with plt.ioff():
+                self.figure, self._ax = plt.subplots(figsize=figsize, layout="constrained")
+        else:
+            self.figure, self._ax = ax.figure, ax
         ax = self._ax
         canvas = self.figure.canvas
         for attr, value in (
@@ -176,21 +188,25 @@ class ParameterExplorer:
             )
             self._contours = cs
         self._scatter = {}
-        for tier, style in _TIER_STYLE.items():
+        for tier in TIER_STYLE:
             pts = annotation.points(tier)
+            style = marker_kwargs(tier)
             st = dict(style, label=style["label"] if len(pts) else "_" + style["label"])
-            (self._scatter[tier],) = ax.plot(
-                pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st
-            )
+            (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st)
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.autoscale(False)
         ax.set_xticks([])
         ax.set_yticks([])
-        if any(len(annotation.points(t)) for t in _TIER_STYLE):
+        if any(len(annotation.points(t)) for t in TIER_STYLE):
             ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
 
-        # --- controls -----------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        """The sliders, the metrics and status lines, and the widget box."""
+        import ipywidgets as widgets
+
+        h, w = self._annotation.shape
+        canvas = self.figure.canvas
         s = self._state
         style = {"description_width": "64px"}
         layout = widgets.Layout(width="290px")
@@ -237,10 +253,10 @@ class ParameterExplorer:
                 continuous_update=False,
             ),
             "bandwidth": widgets.FloatLogSlider(
-                value=s["bandwidth"],
+                value=_slider_bandwidth(s["bandwidth"]),
                 base=10,
-                min=min(-2.0, math.log10(s["bandwidth"])),
-                max=max(0.0, math.log10(s["bandwidth"])),
+                min=min(-2.0, math.log10(_slider_bandwidth(s["bandwidth"]))),
+                max=max(0.0, math.log10(_slider_bandwidth(s["bandwidth"]))),
                 step=0.01,
                 description="σ (bw)",
                 tooltip="KDE bandwidth factor sigma",
@@ -293,7 +309,6 @@ class ParameterExplorer:
         )
         self.widget = widgets.HBox([panel, view])
         self.widget.add_class("confmap-explorer")
-        self.update()
 
     # ----------------------------------------------------------------------------------------
     # validation
@@ -301,9 +316,7 @@ class ParameterExplorer:
     @staticmethod
     def _check_annotation(annotation):
         if not isinstance(annotation, Annotation):
-            raise TypeError(
-                f"`annotation` must be a confmap.Annotation, got {describe(annotation)}"
-            )
+            raise TypeError(f"`annotation` must be a confmap.Annotation, got {describe(annotation)}")
         return annotation
 
     @staticmethod
@@ -311,14 +324,9 @@ class ParameterExplorer:
         if image is None:
             return None
         arr = np.asarray(getattr(image, "values", image))
-        if (
-            arr.ndim not in (2, 3)
-            or arr.shape[:2] != shape
-            or (arr.ndim == 3 and arr.shape[2] not in (3, 4))
-        ):
+        if arr.ndim not in (2, 3) or arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
             raise ValueError(
-                f"`image` must have shape {shape} or {shape + (3,)}, the annotation's image shape, "
-                f"got {arr.shape}"
+                f"`image` must have shape {shape} or {shape + (3,)}, the annotation's image shape, got {arr.shape}"
             )
         arr = arr.astype(float)
         if not np.all(np.isfinite(arr)):
@@ -331,9 +339,7 @@ class ParameterExplorer:
             return None
         arr = check_unit_interval("agreement", getattr(agreement, "values", agreement), ndim=2)
         if arr.shape != shape:
-            raise ValueError(
-                f"`agreement` must have the annotation's image shape {shape}, got {arr.shape}"
-            )
+            raise ValueError(f"`agreement` must have the annotation's image shape {shape}, got {arr.shape}")
         return arr
 
     @staticmethod
@@ -343,18 +349,12 @@ class ParameterExplorer:
             raise TypeError(f"unknown parameter(s) {unknown}; allowed: {list(_PARAMS)}")
         new = dict(current)
         for name, value in changes.items():
-            if name == "lam":
-                new[name] = check_int("lam", value, minimum=1)
-            elif name in ("beta_h", "beta_m", "beta_l"):
-                new[name] = check_number(name, value, minimum=0.0)
-            elif name == "bandwidth":
-                new[name] = check_number("bandwidth", value, minimum=0.0, strict_min=True)
-            elif name == "region":
-                new[name] = check_choice("region", value, ("convex", "alpha"))
-            elif name == "alpha":
-                new[name] = 0.0 if value is None else check_number("alpha", value, minimum=0.0)
-            elif name == "opacity":
+            if name == "opacity":
                 new[name] = check_number("opacity", value, minimum=0.0, maximum=1.0)
+            elif name == "alpha":
+                new[name] = 0.0 if value is None else check_param("alpha", value)
+            else:  # the construction's own checks (a bandwidth may be "scott" or "silverman")
+                new[name] = check_param("beta" if name.startswith("beta_") else name, value, name=name)
         return new
 
     # ----------------------------------------------------------------------------------------
@@ -380,9 +380,7 @@ class ParameterExplorer:
         old, self._state = self._state, new
         self._sync_controls()
         changed = {k for k in _PARAMS if new[k] != old[k]}
-        if changed <= {"opacity"} or (
-            changed <= {"opacity", "alpha"} and new["region"] == "convex"
-        ):
+        if changed <= {"opacity"} or (changed <= {"opacity", "alpha"} and new["region"] == "convex"):
             self._im.set_alpha(new["opacity"])
             self._draw()
             return
@@ -396,6 +394,8 @@ class ParameterExplorer:
                 if hasattr(ctl, "max") and name != "bandwidth" and value > ctl.max:
                     ctl.max = value
                 if name == "bandwidth":
+                    if isinstance(value, str):  # "scott"/"silverman": the slider keeps its place
+                        continue
                     lv = math.log10(value)
                     if lv > ctl.max:
                         ctl.max = lv
@@ -422,51 +422,17 @@ class ParameterExplorer:
     def annotation(self, value):
         value = self._check_annotation(value)
         if value.shape != self._annotation.shape:
-            raise ValueError(
-                f"`annotation` must keep the image shape {self._annotation.shape}, "
-                f"got {value.shape}"
-            )
+            raise ValueError(f"`annotation` must keep the image shape {self._annotation.shape}, got {value.shape}")
         self._annotation = value
         for tier, line in self._scatter.items():
             pts = value.points(tier)
             line.set_data(pts[:, 0], pts[:, 1])
         self.update()
 
-    @property
-    def lam(self) -> int:
-        """Grid subsampling lambda."""
-        return self._state["lam"]
-
-    @lam.setter
-    def lam(self, value):
-        self.set(lam=value)
-
-    @property
-    def beta_h(self) -> float:
-        """Weight of the high tier, beta_H."""
-        return self._state["beta_h"]
-
-    @beta_h.setter
-    def beta_h(self, value):
-        self.set(beta_h=value)
-
-    @property
-    def beta_m(self) -> float:
-        """Weight of the medium tier, beta_M."""
-        return self._state["beta_m"]
-
-    @beta_m.setter
-    def beta_m(self, value):
-        self.set(beta_m=value)
-
-    @property
-    def beta_l(self) -> float:
-        """Weight of the low tier, beta_L."""
-        return self._state["beta_l"]
-
-    @beta_l.setter
-    def beta_l(self, value):
-        self.set(beta_l=value)
+    lam = _setting("lam", "Grid subsampling lambda.")
+    beta_h = _setting("beta_h", "Weight of the high tier, beta_H.")
+    beta_m = _setting("beta_m", "Weight of the medium tier, beta_M.")
+    beta_l = _setting("beta_l", "Weight of the low tier, beta_L.")
 
     @property
     def betas(self) -> tuple[float, float, float]:
@@ -479,46 +445,13 @@ class ParameterExplorer:
         try:
             bh, bm, bl = value
         except (TypeError, ValueError):
-            raise ValueError(
-                f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}"
-            ) from None
+            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}") from None
         self.set(beta_h=bh, beta_m=bm, beta_l=bl)
 
-    @property
-    def bandwidth(self) -> float:
-        """KDE bandwidth factor sigma."""
-        return self._state["bandwidth"]
-
-    @bandwidth.setter
-    def bandwidth(self, value):
-        self.set(bandwidth=value)
-
-    @property
-    def region(self) -> str:
-        """Region mode, ``"convex"`` or ``"alpha"``."""
-        return self._state["region"]
-
-    @region.setter
-    def region(self, value):
-        self.set(region=value)
-
-    @property
-    def alpha(self) -> float:
-        """Alpha-shape circumradius in pixels (used when ``region == "alpha"``)."""
-        return self._state["alpha"]
-
-    @alpha.setter
-    def alpha(self, value):
-        self.set(alpha=value)
-
-    @property
-    def opacity(self) -> float:
-        """Opacity of the map overlay."""
-        return self._state["opacity"]
-
-    @opacity.setter
-    def opacity(self, value):
-        self.set(opacity=value)
+    bandwidth = _setting("bandwidth", "KDE bandwidth factor sigma.")
+    region = _setting("region", 'Region mode, ``"convex"`` or ``"alpha"``.')
+    alpha = _setting("alpha", 'Alpha-shape circumradius in pixels (used when ``region == "alpha"``).')
+    opacity = _setting("opacity", "Opacity of the map overlay.")
 
     @property
     def params(self) -> dict:
@@ -534,6 +467,11 @@ class ParameterExplorer:
         if s["region"] == "alpha":
             kw["alpha"] = s["alpha"]
         return kw
+
+    @property
+    def map_params(self) -> MapParams:
+        """The current setting as a :class:`confmap.MapParams`."""
+        return MapParams.make(**self.params)
 
     @property
     def map(self):
@@ -560,13 +498,7 @@ class ParameterExplorer:
             cm = confidence_map(self._annotation, **self.params)
             values = cm.values
             if self._agreement is not None:
-                from .. import metrics as m
-
-                self._metrics = {
-                    "brier": float(m.brier(values, self._agreement)),
-                    "brier_fg": float(m.brier(values, self._agreement, region="foreground")),
-                    "soft_dice": float(m.soft_dice(values, self._agreement)),
-                }
+                self._metrics = {name: float(score(values, self._agreement)) for name, score in SCORES.items()}
         self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
         self._map = cm
         self._im.set_data(values)
@@ -584,14 +516,12 @@ class ParameterExplorer:
         status = f"points: {head}; ripple {ripple:.2%}"
         if self._messages:
             status += (
-                "<br><span style='color:#b35900'>"
-                + "<br>".join(_html_escape(t) for t in self._messages)
-                + "</span>"
+                "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in self._messages) + "</span>"
             )
         self._status.value = status
         self._ax.set_title(
             f"λ={self.lam}, β=({self.beta_h:g}, {self.beta_m:g}, {self.beta_l:g}), "
-            f"σ={self.bandwidth:.3g}, "
+            f"σ={_fmt_bandwidth(self.bandwidth)}, "
             f"{self.region}" + (f" α={self.alpha:g}" if self.region == "alpha" else ""),
             fontsize=8,
         )
@@ -653,6 +583,15 @@ class ParameterExplorer:
 
     def __repr__(self):
         return f"ParameterExplorer({self._annotation!r}, {self.params})"
+
+
+def _slider_bandwidth(bandwidth) -> float:
+    """The bandwidth slider's value: the factor, or 0.1 for a rule ("scott", "silverman")."""
+    return 0.1 if isinstance(bandwidth, str) else bandwidth
+
+
+def _fmt_bandwidth(bandwidth) -> str:
+    return bandwidth if isinstance(bandwidth, str) else f"{bandwidth:.3g}"
 
 
 def _html_escape(text):

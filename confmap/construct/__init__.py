@@ -1,0 +1,61 @@
+"""Confidence-map construction (the paper's Section 2.3, Eqs. 5-7), exact and at interactive speed.
+
+One private module per step, all public names here:
+
+=================  ==========================================================================
+``_params``        :class:`MapParams` (every parameter, checked once) and :func:`check_param`
+``_regions``       step 2: :func:`tier_regions`, :func:`make_region` (Delaunay or alpha shape)
+``_grid``          steps 1 and 3: :func:`mesh_grid`, :func:`grid_tiers` (each grid point's tier),
+                   :func:`grid_weights` (Eq. 5 as a lookup in the tiers), sinks
+``_kernel``        step 4a: :func:`kde_covariance`, :func:`lattice_ripple`, :func:`lam_for_ripple`
+``_fastkde``       step 4b: :func:`weighted_kde` (Mehler's series, integer shears, a :class:`Plan`)
+``_map``           step 5: :func:`normalise` (Eq. 7), :func:`confidence_map`, :func:`confidence_maps`
+=================  ==========================================================================
+
+The stages, each public so notebooks can show them:
+
+1. :func:`mesh_grid` -- the ``(lam + 1)**2`` grid ``x_k = k W / lam``, ``y_l = l H / lam``.
+2. :func:`tier_regions` -- the Delaunay region of each tier (convex, or a carved alpha shape).
+3. :func:`grid_weights` -- Eq. 5: ``beta_H`` inside the high region, else ``beta_M`` inside the
+   medium one, else ``beta_L`` inside the low one, else 0 (boundaries inclusive); sinks zero the
+   weights around them.
+4. :func:`kde_covariance` and :func:`weighted_kde` -- the weighted Gaussian KDE with the semantics of
+   ``scipy.stats.gaussian_kde(grid, weights=w, bw_method=bandwidth)`` (full 2x2 kernel covariance),
+   or the isotropic kernel of Eq. 6, evaluated at every pixel centre.
+5. :func:`confidence_map` -- all of the above, then the min-max normalisation of Eq. 7 (:func:`normalise`).
+"""
+
+from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
+from ._fastkde import Plan, weighted_kde
+from ._grid import TIER_CODES, grid_tiers, grid_weights, mesh_grid, sink_suppression, tier_weights
+from ._kernel import kde_covariance, lam_for_ripple, lattice_ripple
+from ._map import confidence_map, confidence_maps, normalise
+from ._params import DEFAULT_RIPPLE_WARN, WEIGHTED_TIERS, MapParams, check_param
+from ._regions import TierRegion, make_region, tier_regions
+
+__all__ = [
+    "DEFAULT_RIPPLE_WARN",
+    "TIER_CODES",
+    "WEIGHTED_TIERS",
+    "ConfmapWarning",
+    "MapParams",
+    "NoRegionWarning",
+    "Plan",
+    "RippleWarning",
+    "TierRegion",
+    "check_param",
+    "confidence_map",
+    "confidence_maps",
+    "grid_tiers",
+    "grid_weights",
+    "kde_covariance",
+    "lam_for_ripple",
+    "lattice_ripple",
+    "make_region",
+    "mesh_grid",
+    "normalise",
+    "sink_suppression",
+    "tier_regions",
+    "tier_weights",
+    "weighted_kde",
+]

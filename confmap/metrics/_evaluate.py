@@ -1,0 +1,288 @@
+"""The paper's whole evaluation of a dataset as one xarray.Dataset (Sections 3.1-3.2)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._validation import check_int, describe
+from .._warnings import UndefinedMetricWarning
+from ._calibration import bin_index, reliability_summary
+from ._common import (
+    DEFAULT_THRESHOLDS,
+    EIGHT_BIT_HALF_STEP,
+    as_values,
+    check_thresholds,
+    check_tols,
+    nanmean,
+    snap_raw,
+    warn_undefined,
+)
+from ._correlation import correlation, linear_fit, psi_stack
+from ._joint import confusion_stack, scores_from_counts
+from ._roc import RankedScores, agreement_levels, auc_ranks, key_offset, sample_part, sort_pairs
+from ._scores import brier_stack, soft_dice_stack
+
+
+def _stack_with_coords(name, value):
+    arr = as_values(name, value)
+    coords = {}
+    if hasattr(value, "dims") and "image" in value.dims and arr.ndim == 3:
+        for cname, c in value.coords.items():
+            if c.dims == ("image",):
+                coords[cname] = ("image", np.asarray(c.values))
+    return (arr[None] if arr.ndim == 2 else arr), coords
+
+
+def evaluate(
+    maps,
+    agreement,
+    *,
+    thresholds=DEFAULT_THRESHOLDS,
+    valid=None,
+    zero_tol=EIGHT_BIT_HALF_STEP,
+    one_tol=EIGHT_BIT_HALF_STEP,
+    n_bins=10,
+    fpr_points=101,
+    progress=False,
+):
+    """The paper's whole evaluation of confidence maps against Agreement maps, as one Dataset.
+
+    Parameters
+    ----------
+    maps : array_like or xarray.DataArray, (N, H, W) or (H, W), values in [0, 1]
+        Confidence maps (e.g. ``ds.confidence`` of :func:`confmap.phantom.make_dataset`).
+        Coordinates along ``image`` (such as ``kind``) are carried into the result.
+    agreement : array_like or xarray.DataArray, same shape, values in [0, 1]
+        Agreement maps (e.g. ``ds.agreement``, or :func:`agreement` of the masks).
+    thresholds : sequence of float, default (0.25, 0.5, 0.75, 1.0)
+        Levels for the ROC binarisation of the Agreement and for the joint thresholding.
+    valid : bool array, (H, W) or (N, H, W), optional
+        Pixels that count (e.g. ``ds.sector``, the field of view); default all.
+    zero_tol, one_tol : float, default 0.5/255
+        Tolerances of "> 0", "is 1" and "reaches a level" (:func:`snap`).
+    n_bins : int, default 10
+        Bins of the reliability diagram.
+    fpr_points : int, default 101
+        Points of the common false-positive-rate grid on which ROC curves are sampled.
+    progress : bool, default False
+        Show a tqdm bar over images (the ROC stage).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``image``, ``threshold``, ``region`` (``"all"``, ``"union"``), ``fpr``, ``bin``;
+        variables:
+
+        * per image: ``brier``, ``brier_foreground``, ``soft_dice`` (Eqs. 8-9), ``n_foreground``,
+          ``psi_conf``, ``psi_agree`` (Sec. 3.2);
+        * ROC (Fig. 3): ``auc`` (image, region, threshold), ``auc_pooled``, ``auc_mean``
+          (region, threshold), ``tpr`` (image, region, threshold, fpr) sampled on the grid,
+          ``tpr_mean`` and ``tpr_pooled`` (region, threshold, fpr);
+        * joint thresholds (Fig. 4): ``tp, fp, fn, tn, precision, recall, f1, accuracy`` (image,
+          threshold) and ``*_pooled`` scores (threshold) from the summed counts;
+        * margin correlation (Fig. 5): ``pearson_r, pearson_p, spearman_rho, spearman_p,
+          fit_slope, fit_intercept, fit_slope_stderr`` and ``fit_y, fit_lower, fit_upper`` on
+          coordinate ``fit_x``;
+        * reliability (conclusion): ``bin_count, bin_confidence, bin_agreement`` (bin), with
+          ``bin_lower``/``bin_upper`` coords, and ``ece``, ``mce``, ``mean_bin_gap``.
+
+        ``attrs`` hold the tolerances and the summaries ``brier_mean``, ``brier_foreground_mean``
+        and ``soft_dice_mean``. Undefined values are NaN, reported in one
+        :class:`UndefinedMetricWarning`.
+
+    Notes
+    -----
+    Sections 3.1-3.2 and the conclusion: Eqs. 8-15, Figures 3-5 and the reliability diagram. ROC
+    curves are exact (one vertex per distinct snapped score) and sampled on the grid by linear
+    interpolation, taking the top of a vertical segment; AUCs are computed from the exact curves.
+    Pooled values treat every pixel of every image as one sample; means average per-image values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[:32, :32]
+    >>> r = np.hypot(yy - 16, xx - 16)
+    >>> m = np.stack([np.clip(1.5 - r / s, 0, 1) for s in (4, 6, 9)])  # three blobs
+    >>> a = np.floor(m * 4) / 4  # an Agreement of 4 raters, nested
+    >>> ds = evaluate(m, a)
+    >>> ds.sizes["image"], float(ds.auc.sel(region="all", threshold=0.5).min())
+    (3, 1.0)
+    """
+    import xarray as xr
+
+    p, coords = _stack_with_coords("maps", maps)
+    t, _ = _stack_with_coords("agreement", agreement)
+    if p.shape != t.shape:
+        raise ValueError(f"`maps` and `agreement` must have the same shape, got {p.shape} and {t.shape}")
+    z, o = check_tols(zero_tol, one_tol)
+    thr = check_thresholds(thresholds, o)
+    n_bins = check_int("n_bins", n_bins, minimum=1, maximum=10_000)
+    fpr_points = check_int("fpr_points", fpr_points, minimum=2, maximum=100_000)
+    n, K = len(p), len(thr)
+    if valid is None:
+        vmask = None
+    else:
+        varr = np.asarray(getattr(valid, "values", valid))
+        if varr.dtype != bool:
+            raise TypeError(f"`valid` must be a bool array, got {describe(varr)}")
+        try:
+            vmask = np.broadcast_to(varr, p.shape)
+        except ValueError:
+            raise ValueError(f"`valid` must broadcast to the maps' shape {p.shape}, got shape {varr.shape}") from None
+
+    problems = []
+    ps, ts = snap_raw(p, z, o), snap_raw(t, z, o)
+    union = (ps > 0) | (ts > 0)
+    if vmask is not None:
+        union &= vmask
+
+    # Eqs. 8-9 (unsnapped values) and psi
+    brier_all = brier_stack(p, t, vmask)
+    brier_fg = brier_stack(p, t, union)
+    dice = soft_dice_stack(p, t) if vmask is None else soft_dice_stack(p * vmask, t * vmask)
+    psv = ps if vmask is None else ps * vmask
+    tsv = ts if vmask is None else ts * vmask
+    psi_c, psi_a = psi_stack(psv), psi_stack(tsv)
+    for name, arr in (
+        ("brier", brier_all),
+        ("brier_foreground", brier_fg),
+        ("soft_dice", dice),
+        ("psi_conf", psi_c),
+        ("psi_agree", psi_a),
+    ):
+        if np.isnan(arr).any():
+            problems.append(f"{name} in {int(np.isnan(arr).sum())} image(s)")
+
+    # ROC: per image, one sort of the positive scores (packed with their levels); score-0 pixels
+    # form one tie group, counted by level inside and outside the union
+    grid = np.linspace(0.0, 1.0, fpr_points)
+    auc = np.full((n, 2, K), np.nan)
+    tpr = np.full((n, 2, K, fpr_points), np.nan)
+    nbits = max(1, K.bit_length())
+    levels = agreement_levels(ts, thr, o)
+    pos = ps > 0
+    if vmask is not None:
+        pos &= vmask
+    lo = key_offset(ps[pos], nbits)
+    sorted_runs, zero_all, zero_union = [], np.zeros(K + 1, np.int64), np.zeros(K + 1, np.int64)
+    it = range(n)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="ROC", unit="image")
+    for i in it:
+        s_asc, lv_asc = sort_pairs(ps[i][pos[i]], levels[i][pos[i]], lo, nbits)
+        sorted_runs.append((s_asc, lv_asc))
+        zero = ~pos[i] if vmask is None else (vmask[i] & ~pos[i])
+        z_all = np.bincount(levels[i][zero], minlength=K + 1)
+        z_union = np.bincount(levels[i][zero & union[i]], minlength=K + 1)
+        zero_all += z_all
+        zero_union += z_union
+        part = RankedScores(s_asc, lv_asc, K)
+        for r, zl in enumerate((z_all, z_union)):
+            auc[i, r] = auc_ranks(part, zl)
+            tpr[i, r] = sample_part(part, zl, grid)
+    # pooled: every pixel of every image one sample; the sorted runs are merged by one more sort
+    s_all = np.concatenate([r[0] for r in sorted_runs])
+    lv_all = np.concatenate([r[1] for r in sorted_runs])
+    del sorted_runs
+    s_asc, lv_asc = sort_pairs(s_all, lv_all, lo, nbits)
+    auc_pooled = np.full((2, K), np.nan)
+    tpr_pooled = np.full((2, K, fpr_points), np.nan)
+    part = RankedScores(s_asc, lv_asc, K)
+    for r, zl in enumerate((zero_all, zero_union)):
+        auc_pooled[r] = auc_ranks(part, zl)
+        tpr_pooled[r] = sample_part(part, zl, grid)
+    if np.isnan(auc).any():
+        problems.append(f"auc in {int(np.isnan(auc).sum())} (image, region, threshold) case(s) with a single class")
+
+    # joint thresholds (Fig. 4)
+    counts = confusion_stack(ps, ts, thr, o, vmask)
+    scores = scores_from_counts(counts["tp"], counts["fp"], counts["fn"], counts["tn"])
+    pooled_scores = scores_from_counts(*(counts[k].sum(axis=0) for k in ("tp", "fp", "fn", "tn")))
+    for k, v in scores.items():
+        if np.isnan(v).any():
+            problems.append(f"{k} in {int(np.isnan(v).sum())} (image, threshold) case(s)")
+
+    # margin correlation (Fig. 5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        corr = correlation(psi_a, psi_c)
+        fit = linear_fit(psi_a, psi_c)
+    problems += [str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning)]
+
+    # reliability, pooled over the union
+    b = bin_index(ps[union], n_bins)
+    rel = reliability_summary(
+        np.bincount(b, minlength=n_bins),
+        np.bincount(b, weights=ps[union], minlength=n_bins),
+        np.bincount(b, weights=ts[union], minlength=n_bins),
+        n_bins,
+    )
+    if not rel["count"].any():
+        problems.append("reliability (empty foreground)")
+
+    if problems:
+        warn_undefined("undefined metrics are NaN: " + "; ".join(problems), stacklevel=2)
+
+    edges = rel["edges"]
+    image_coord = coords.pop("image", ("image", np.arange(n)))
+    ds = xr.Dataset(
+        {
+            "brier": ("image", brier_all),
+            "brier_foreground": ("image", brier_fg),
+            "soft_dice": ("image", dice),
+            "n_foreground": ("image", union.reshape(n, -1).sum(axis=1)),
+            "psi_conf": ("image", psi_c),
+            "psi_agree": ("image", psi_a),
+            "auc": (("image", "region", "threshold"), auc),
+            "auc_pooled": (("region", "threshold"), auc_pooled),
+            "auc_mean": (("region", "threshold"), nanmean(auc, axis=0)),
+            "tpr": (("image", "region", "threshold", "fpr"), tpr),
+            "tpr_mean": (("region", "threshold", "fpr"), nanmean(tpr, axis=0)),
+            "tpr_pooled": (("region", "threshold", "fpr"), tpr_pooled),
+            **{k: (("image", "threshold"), v) for k, v in counts.items()},
+            **{k: (("image", "threshold"), v) for k, v in scores.items()},
+            **{f"{k}_pooled": ("threshold", v) for k, v in pooled_scores.items()},
+            "pearson_r": corr["pearson_r"],
+            "pearson_p": corr["pearson_p"],
+            "spearman_rho": corr["spearman_rho"],
+            "spearman_p": corr["spearman_p"],
+            "fit_slope": fit["slope"],
+            "fit_intercept": fit["intercept"],
+            "fit_slope_stderr": fit["slope_stderr"],
+            "fit_y": ("fit_x", fit["y"]),
+            "fit_lower": ("fit_x", fit["lower"]),
+            "fit_upper": ("fit_x", fit["upper"]),
+            "bin_count": ("bin", rel["count"]),
+            "bin_confidence": ("bin", rel["confidence"]),
+            "bin_agreement": ("bin", rel["agreement"]),
+            "ece": rel["ece"],
+            "mce": rel["mce"],
+            "mean_bin_gap": rel["mean_gap"],
+        },
+        coords={
+            "image": image_coord,
+            **coords,
+            "region": ["all", "union"],
+            "threshold": thr,
+            "fpr": grid,
+            "fit_x": fit["x"],
+            "bin": np.arange(n_bins),
+            "bin_lower": ("bin", edges[:-1]),
+            "bin_upper": ("bin", edges[1:]),
+        },
+    )
+    ds.attrs.update(
+        zero_tol=z,
+        one_tol=o,
+        n_correlation_images=int(corr["n"]),
+        brier_mean=float(nanmean(brier_all)),
+        brier_foreground_mean=float(nanmean(brier_fg)),
+        soft_dice_mean=float(nanmean(dice)),
+        valid_mask=int(vmask is not None),
+        reference="Weld et al., Sections 3.1-3.2 and conclusion (Eqs. 8-15, Figs. 3-5)",
+    )
+    return ds

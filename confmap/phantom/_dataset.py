@@ -1,0 +1,372 @@
+"""One phantom, a dataset of phantoms (the dataset contract), and the cached demo dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import check_choice, check_image_shape, check_int, describe
+from ..annotation import Annotation
+from ..dataset import build_dataset, load_dataset, save_dataset
+from ._bmode import simulate_bmode
+from ._geometry import KINDS, VIRTUAL_ANNOTATOR, Geometry
+from ._raters import draw_rater_biases, simulate_raters, virtual_annotator
+from ._truth import tumour_truth
+
+
+@dataclass
+class Phantom:
+    """One simulated image with its truth, raters and virtual annotation (see :func:`make_phantom`)."""
+
+    bmode: np.ndarray
+    truth: np.ndarray
+    masks: np.ndarray
+    confidence: np.ndarray
+    sector: np.ndarray
+    annotation: Annotation
+    kind: str
+    margin_mm: float
+    features: dict
+    loss_db: np.ndarray
+
+
+def _confidence(ann, confidence_kwargs):
+    from ..construct import RippleWarning, confidence_map
+
+    with warnings.catch_warnings():
+        # The lattice ripple of the paper's parameters at 256 px is a property of the method,
+        # reported in the map's attrs; it is not a problem of the phantom.
+        warnings.simplefilter("ignore", RippleWarning)
+        cm = confidence_map(ann, **confidence_kwargs)
+    return np.asarray(cm.values, dtype=np.float64)
+
+
+def make_phantom(
+    seed,
+    *,
+    kind: str = "well_defined",
+    geometry: Geometry | None = None,
+    n_raters: int = 4,
+    reference: int = 0,
+    rater_biases=None,
+    freq_mhz: float = 7.0,
+    confidence_kwargs: dict | None = None,
+    **truth_options,
+) -> Phantom:
+    """One phantom: B-mode image, truth, rater masks, virtual annotation and its confidence map.
+
+    Parameters
+    ----------
+    seed : int, SeedSequence or Generator
+        The same seed gives the same phantom.
+    kind : {"well_defined", "diffuse"}
+        Tumour margin type.
+    geometry : Geometry, optional
+        Default ``Geometry()`` (256x256 curvilinear sector).
+    n_raters, reference, rater_biases
+        See :func:`simulate_raters`.
+    freq_mhz : float, default 7
+        See :func:`simulate_bmode`.
+    confidence_kwargs : dict, optional
+        Keyword arguments of :func:`confmap.confidence_map` (default: the paper's parameters).
+    **truth_options
+        ``margin_mm``, ``necrosis``, ``cyst``, ``calcification`` of :func:`tumour_truth`.
+
+    Returns
+    -------
+    Phantom
+    """
+    geometry = Geometry() if geometry is None else geometry
+    if not isinstance(geometry, Geometry):
+        raise TypeError(f"`geometry` must be a confmap.phantom.Geometry, got {describe(geometry)}")
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(_seed_int(seed))
+    s_truth, s_bmode, s_raters, s_ann = ss.spawn(4)
+    truth = tumour_truth(geometry, s_truth, kind=kind, **truth_options)
+    sim = simulate_bmode(geometry, truth, s_bmode, freq_mhz=freq_mhz)
+    sp = geometry.spacing_mm
+    masks = simulate_raters(truth, s_raters, n_raters=n_raters, reference=reference, biases=rater_biases, spacing_mm=sp)
+    ann = virtual_annotator(truth, s_ann, spacing_mm=sp, loss_db=sim["loss_db"], image=sim["bmode"])
+    conf = _confidence(ann, confidence_kwargs or {})
+    return Phantom(
+        bmode=sim["bmode"],
+        truth=truth["p"],
+        masks=masks,
+        confidence=conf,
+        sector=truth["sector"],
+        annotation=ann,
+        kind=kind,
+        margin_mm=truth["margin_mm"],
+        features={k: truth[k] for k in ("necrosis", "cyst", "calcification")},
+        loss_db=sim["loss_db"],
+    )
+
+
+def _seed_int(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"`seed` must be a non-negative integer, got {describe(seed)}")
+    if seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer, got {seed}")
+    return int(seed)
+
+
+def make_dataset(
+    n: int,
+    *,
+    seed: int,
+    size=(256, 256),
+    kinds: Sequence[str] = ("well_defined", "diffuse"),
+    n_raters: int = 4,
+    reference_rater: int = 0,
+    probe: str = "curvilinear",
+    freq_mhz: float = 7.0,
+    confidence_kwargs: dict | None = None,
+    progress: bool | None = None,
+    **truth_options,
+):
+    """A dataset of ``n`` phantoms in the shared data contract.
+
+    Parameters
+    ----------
+    n : int
+        Number of images (>= 1).
+    seed : int
+        Non-negative; the same seed (and options) gives the same dataset, and image ``i`` does not
+        depend on ``n``.
+    size : (int, int), default (256, 256)
+        Image shape ``(H, W)``.
+    kinds : sequence of {"well_defined", "diffuse"}, default both
+        Image ``i`` gets ``kinds[i % len(kinds)]``.
+    n_raters : int, default 4
+        Simulated raters per image.
+    reference_rater : int, default 0
+        The less-biased reference rater (like the paper's neuroradiologist).
+    probe : {"curvilinear", "linear"}, default "curvilinear"
+        See :class:`Geometry`.
+    freq_mhz : float, default 7
+        Probe centre frequency.
+    confidence_kwargs : dict, optional
+        Keyword arguments of :func:`confmap.confidence_map` for the virtual annotator's maps.
+    progress : bool, optional
+        Show a tqdm progress bar (default: when ``n >= 10``).
+    **truth_options
+        ``margin_mm``, ``necrosis``, ``cyst``, ``calcification`` (see :func:`tumour_truth`).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``image``, ``rater``, ``y``, ``x``, ``point``. Variables: ``bmode`` (image, y, x)
+        float32 in [0, 1]; ``truth`` (image, y, x) in [0, 1]; ``masks`` (image, rater, y, x) uint8;
+        ``agreement`` (image, y, x) = mean of masks over raters; ``confidence`` (image, y, x) in
+        [0, 1]; ``sector`` (image, y, x) bool; ``point_x``, ``point_y`` (image, point) float, NaN
+        padded; ``point_tier`` (image, point) str (``""`` padding); ``loss_db`` (image, y, x).
+        Coordinates ``image``, ``kind``, ``margin_mm``, ``necrosis``, ``cyst``, ``calcification``
+        (per image), ``rater``, ``y``, ``x`` (pixels), ``y_mm``, ``x_mm``. Attributes
+        ``reference_rater``, ``spacing_mm`` ``[dy, dx]``, ``rater_biases``, ``seed``, ``probe``,
+        ``freq_mhz``.
+
+    Examples
+    --------
+    >>> from confmap.phantom import make_dataset
+    >>> ds = make_dataset(2, seed=0, size=(96, 96))
+    >>> ds.masks.shape, [str(k) for k in ds.kind.values]
+    ((2, 4, 96, 96), ['well_defined', 'diffuse'])
+    """
+    n = check_int("n", n, minimum=1)
+    seed = _seed_int(seed)
+    size = check_image_shape("size", size)
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    if not kinds:
+        raise ValueError("`kinds` must name at least one kind, got an empty sequence")
+    for k in kinds:
+        check_choice("kinds[...]", k, tuple(KINDS))
+    n_raters = check_int("n_raters", n_raters, minimum=1)
+    reference_rater = check_int("reference_rater", reference_rater, minimum=0, maximum=n_raters - 1)
+    geometry = Geometry(size=size, probe=probe)
+    root = np.random.SeedSequence(seed)
+    s_dataset, s_images = root.spawn(2)
+    biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset))
+    image_seeds = s_images.spawn(n)
+    it = range(n)
+    if progress is None:
+        progress = n >= 10
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="phantoms", unit="image")
+    phantoms = [
+        make_phantom(
+            image_seeds[i],
+            kind=kinds[i % len(kinds)],
+            geometry=geometry,
+            n_raters=n_raters,
+            reference=reference_rater,
+            rater_biases=biases,
+            freq_mhz=freq_mhz,
+            confidence_kwargs=confidence_kwargs,
+            **truth_options,
+        )
+        for i in it
+    ]
+    return _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz)
+
+
+def dataset_phantom(
+    i: int,
+    *,
+    seed: int,
+    size=(256, 256),
+    kinds: Sequence[str] = ("well_defined", "diffuse"),
+    n_raters: int = 4,
+    reference_rater: int = 0,
+    probe: str = "curvilinear",
+    freq_mhz: float = 7.0,
+    confidence_kwargs: dict | None = None,
+    **truth_options,
+) -> Phantom:
+    """Image ``i`` of ``make_dataset(n, seed=seed, ...)`` alone (for any ``n > i``), as a Phantom.
+
+    Lets a large dataset be made one image at a time (or by many workers: see
+    :func:`confmap.batch.make_phantom_folder`) without holding it in memory.
+
+    Parameters
+    ----------
+    i : int
+        Image index (>= 0).
+    seed, size, kinds, n_raters, reference_rater, probe, freq_mhz, confidence_kwargs, **truth_options
+        As in :func:`make_dataset`.
+
+    Returns
+    -------
+    Phantom
+        Identical to image ``i`` of :func:`make_dataset` with the same arguments.
+    """
+    i = check_int("i", i, minimum=0)
+    seed = _seed_int(seed)
+    size = check_image_shape("size", size)
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    if not kinds:
+        raise ValueError("`kinds` must name at least one kind, got an empty sequence")
+    for k in kinds:
+        check_choice("kinds[...]", k, tuple(KINDS))
+    n_raters = check_int("n_raters", n_raters, minimum=1)
+    reference_rater = check_int("reference_rater", reference_rater, minimum=0, maximum=n_raters - 1)
+    # make_dataset: root.spawn(2) -> (dataset, images); images.spawn(n)[i] has spawn_key (1, i)
+    s_dataset = np.random.SeedSequence(seed, spawn_key=(0,))
+    s_image = np.random.SeedSequence(seed, spawn_key=(1, i))
+    biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset))
+    return make_phantom(
+        s_image,
+        kind=kinds[i % len(kinds)],
+        geometry=Geometry(size=size, probe=probe),
+        n_raters=n_raters,
+        reference=reference_rater,
+        rater_biases=biases,
+        freq_mhz=freq_mhz,
+        confidence_kwargs=confidence_kwargs,
+        **truth_options,
+    )
+
+
+def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz):
+    h, w = geometry.size
+    sp = geometry.spacing_mm
+
+    def stack(name, dtype=None):
+        return (
+            np.stack([getattr(ph, name) for ph in phantoms]).astype(dtype, copy=False)
+            if dtype
+            else np.stack([getattr(ph, name) for ph in phantoms])
+        )
+
+    return build_dataset(
+        stack("bmode"),
+        stack("masks"),
+        annotations=[ph.annotation for ph in phantoms],
+        confidence=stack("confidence"),
+        truth=stack("truth"),
+        sector=stack("sector"),
+        spacing=(sp, sp),
+        origin=(float(geometry.y_mm[0]), float(geometry.x_mm[0])),
+        mm_names=("depth below the probe face", "lateral position"),
+        image_coords={
+            "kind": np.array([ph.kind for ph in phantoms], dtype="<U16"),
+            "margin_mm": (np.array([ph.margin_mm for ph in phantoms]), {"units": "mm"}),
+            **{f: np.array([ph.features[f] for ph in phantoms]) for f in ("necrosis", "cyst", "calcification")},
+        },
+        data_vars={
+            "loss_db": (
+                ("image", "y", "x"),
+                stack("loss_db", np.float32),
+                {"long_name": "uncompensated attenuation loss", "units": "dB"},
+            )
+        },
+        attrs={
+            "title": "confmap simulated intraoperative ultrasound phantom",
+            "reference_rater": int(reference_rater),
+            "rater_biases": [float(b) for b in biases],
+            "seed": int(seed),
+            "probe": geometry.probe,
+            "freq_mhz": float(freq_mhz),
+            "annotator": VIRTUAL_ANNOTATOR,
+        },
+    )
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("CONFMAP_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    base = Path(base) if base else Path.home() / ".cache"
+    return (base / "confmap") if not os.environ.get("CONFMAP_CACHE") else base
+
+
+def load_demo(n: int = 12, *, seed: int = 0, size=(256, 256), cache: bool = True, progress=None):
+    """The small default phantom dataset, made on demand and cached as NetCDF.
+
+    Parameters
+    ----------
+    n : int, default 12
+        Images (alternating well-defined and diffuse).
+    seed : int, default 0
+    size : (int, int), default (256, 256)
+    cache : bool, default True
+        Keep a copy in ``$CONFMAP_CACHE`` (or ``$XDG_CACHE_HOME/confmap``, ``~/.cache/confmap``)
+        and read it next time. With ``False`` the dataset is only made in memory.
+    progress : bool, optional
+        See :func:`make_dataset`.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`make_dataset` ``(n, seed=seed, size=size)``.
+    """
+    n = check_int("n", n, minimum=1)
+    seed = _seed_int(seed)
+    size = check_image_shape("size", size)
+    if not cache:
+        return make_dataset(n, seed=seed, size=size, progress=progress)
+    key = hashlib.sha256(f"{_VERSION}|{n}|{seed}|{size}".encode()).hexdigest()[:12]
+    path = _cache_dir() / f"phantom_demo_{n}x{size[0]}x{size[1]}_s{seed}_{key}.nc"
+    if path.exists():
+        try:
+            return load_dataset(path)
+        except (OSError, ValueError):
+            pass  # unreadable cache: make it again
+    ds = make_dataset(n, seed=seed, size=size, progress=progress)
+    try:
+        save_dataset(ds, path)
+    except OSError:
+        pass  # a read-only cache is not an error
+    return ds
+
+
+# Bump when the simulation changes, so cached demo datasets are made again.
+_VERSION = "phantom-2"
