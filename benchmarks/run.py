@@ -49,6 +49,7 @@ BENCHMARKS = {
     "sweep": "benchmarks.bench_sweep",
     "learn": "benchmarks.bench_learn",
     "learn_quick": "benchmarks.bench_learn_quick",
+    "batch": "benchmarks.bench_batch",
 }
 
 

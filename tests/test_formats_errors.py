@@ -155,7 +155,7 @@ def test_unknown_tier_label_and_labels_option(tmp_path, fmt):
         _read(path, fmt, labels={"Tumour?": "certain"})
 
 
-@pytest.mark.parametrize("fmt", ["napari", "labelstudio", "cvat", "coco"])
+@pytest.mark.parametrize("fmt", ["slicer", "napari", "labelstudio", "cvat", "coco"])
 def test_point_outside_the_image(tmp_path, fmt):
     path = _write(tmp_path, fmt)
     if fmt == "napari":
@@ -164,7 +164,9 @@ def test_point_outside_the_image(tmp_path, fmt):
         path.write_text(path.read_text().replace('points="1.5,2.5;', 'points="60.5,2.5;'))
     else:
         data = json.loads(path.read_text())
-        if fmt == "coco":
+        if fmt == "slicer":
+            data["markups"][0]["controlPoints"][0]["position"][0] = 60 * 0.3  # x = 60 px at dx = 0.3 mm
+        elif fmt == "coco":
             data["annotations"][0]["keypoints"][0] = 60.0
         else:
             data[0]["predictions"][0]["result"][0]["value"]["x"] = 121.0

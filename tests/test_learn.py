@@ -441,10 +441,10 @@ def test_resume_after_interruption(tiny_ds, tiny_run, tmp_path):
             tiny_ds, TINY, out_dir=tmp_path, progress=False, on_epoch_end=stop, num_threads=1
         )
     units = tmp_path / "units"
-    finished = sorted(p.name for p in units.glob("*.done.pt"))
+    finished = sorted(p.parent.name for p in units.glob("*/result.pt"))
     assert len(finished) == 7  # brier: 2 labels x 3 folds, tversky soft fold 0
-    assert (units / "tversky-soft-fold1.ckpt.pt").exists()  # mid-unit checkpoint after epoch 1
-    mtimes = {p.name: p.stat().st_mtime_ns for p in units.glob("*.done.pt")}
+    assert (units / "tversky-soft-fold1" / "checkpoint.pt").exists()  # mid-unit, after epoch 1
+    mtimes = {p.parent.name: p.stat().st_mtime_ns for p in units.glob("*/result.pt")}
     calls.clear()
     resumed = cross_validate(
         tiny_ds,
@@ -459,9 +459,9 @@ def test_resume_after_interruption(tiny_ds, tiny_run, tmp_path):
     assert not any(c[:3] == ("tversky", "soft", 0) for c in calls)
     assert ("tversky", "soft", 1, 1) not in calls and ("tversky", "soft", 1, 2) in calls
     assert {
-        p.name: p.stat().st_mtime_ns for p in units.glob("*.done.pt") if p.name in mtimes
+        p.parent.name: p.stat().st_mtime_ns for p in units.glob("*/result.pt") if p.parent.name in mtimes
     } == mtimes
-    assert not list(units.glob("*.ckpt.pt"))
+    assert not list(units.glob("*/checkpoint.pt"))
     np.testing.assert_array_equal(resumed["score"].values, tiny_run["score"].values)
     np.testing.assert_array_equal(resumed["prediction"].values, tiny_run["prediction"].values)
     np.testing.assert_array_equal(resumed["train_loss"].values, tiny_run["train_loss"].values)
@@ -555,9 +555,9 @@ def test_sigkill_mid_epoch_and_truncated_files_resume_bit_identical(tiny_ds, tin
                 child.kill()
                 child.wait()
     units = tmp_path / "run" / "units"
-    assert len(list(units.glob("*.done.pt"))) == 7
-    ckpt = units / "tversky-soft-fold1.ckpt.pt"  # the latest checkpoint (after epoch 1)
-    last_done = units / "tversky-soft-fold0.done.pt"  # the latest finished unit
+    assert len(list(units.glob("*/result.pt"))) == 7  # one folder per unit
+    ckpt = units / "tversky-soft-fold1" / "checkpoint.pt"  # the latest checkpoint (after epoch 1)
+    last_done = units / "tversky-soft-fold0" / "result.pt"  # the latest finished unit
     for path in (ckpt, last_done):
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2])

@@ -344,3 +344,18 @@ def test_jitter_annotation_moves_points_by_the_stated_error():
     assert jitter_annotation(ann, 0, sd_mm=0.0) == ann
     edge = jitter_annotation(ann.replace(medium=[(0, 0)] * 50), 1, sd_mm=5.0)
     assert edge.medium.min() >= -0.5
+
+
+def test_dataset_phantom_is_one_image_of_make_dataset(ds_small):
+    # the oracle: image i of the whole dataset, made independently by make_dataset
+    for i in (0, 3):
+        one = ph.dataset_phantom(i, seed=11, size=SMALL)
+        np.testing.assert_array_equal(one.bmode, ds_small.bmode.values[i])
+        np.testing.assert_array_equal(one.masks, ds_small.masks.values[i])
+        np.testing.assert_array_equal(one.confidence, ds_small.confidence.values[i])
+        assert one.kind == str(ds_small.kind.values[i])
+        back = ph.annotations_from_dataset(ds_small)[i]  # the same points (the dataset adds an image_id)
+        for tier in ("high", "medium", "low"):
+            np.testing.assert_array_equal(getattr(one.annotation, tier), getattr(back, tier))
+    with pytest.raises(ValueError, match="`i`"):
+        ph.dataset_phantom(-1, seed=11)

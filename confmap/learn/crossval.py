@@ -7,8 +7,10 @@ schedule. Every held-out image is scored with the numpy metrics :func:`confmap.m
 :func:`confmap.metrics.soft_dice` against the raters' **agreement** map (as the paper does) and
 against the phantom's ground-truth infiltration **truth** (which the paper could not do).
 
-The work is split into units (loss, label, fold). Each unit writes an epoch checkpoint and, when
-done, its scores and predictions, atomically, under ``out_dir``; calling :func:`cross_validate`
+The work is split into units (loss, label, fold), each trained by :func:`train_unit` in its own
+folder ``out_dir/units/<loss>-<label>-fold<k>/``: an epoch checkpoint and, when done, its scores
+and predictions, written atomically (:func:`confmap.batch.cross_validate` runs the units as
+dask tasks); calling :func:`cross_validate`
 again with the same arguments and ``out_dir`` skips finished units and resumes an interrupted one
 from its last epoch, with results identical to an uninterrupted run (CPU). This holds after the
 process is killed outright (SIGKILL, tested): the files are written atomically, so a kill leaves the
@@ -51,14 +53,19 @@ __all__ = [
     "LABELS",
     "PRESETS",
     "CVConfig",
+    "assemble_results",
     "cross_validate",
+    "cv_units",
     "kfold_split",
     "plot_folds",
     "plot_predictions",
+    "prepare_out_dir",
     "run_experiment",
     "soft_wins",
     "table1",
     "train_network",
+    "train_unit",
+    "unit_name",
 ]
 
 #: Label types: soft = the confidence map, hard = the reference rater's mask.
@@ -510,91 +517,194 @@ def cross_validate(
         torch.set_num_threads(before)
 
 
+def cv_units(config: CVConfig) -> list[tuple[str, str, int]]:
+    """The independent units of an experiment: every ``(loss, label, fold)``, in run order."""
+    return [(lo, lab, k) for lo in config.losses for lab in config.labels for k in range(config.n_folds)]
+
+
+def unit_name(loss: str, label: str, fold: int) -> str:
+    """Folder name of a unit under ``out_dir/units``, e.g. ``"bce-soft-fold0"``."""
+    return f"{loss}-{label}-fold{int(fold)}"
+
+
+def prepare_out_dir(ds: xr.Dataset, config: CVConfig, out_dir) -> Path:
+    """Create ``out_dir/units`` and record the settings; refuse a folder of another experiment.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir/units``, holding one folder per unit (see :func:`train_unit`).
+
+    Raises
+    ------
+    ValueError
+        If ``out_dir`` holds a run with other settings or another dataset.
+    """
+    out_dir = Path(out_dir)
+    units_dir = out_dir / "units"
+    units_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"config": config.to_dict(), "dataset": _fingerprint(ds)}
+    meta_path = out_dir / "experiment.json"
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if old != meta:
+            raise ValueError(
+                f"`out_dir` {str(out_dir)!r} holds a run with other settings or data "
+                f"({old}); use a new folder to start afresh"
+            )
+    else:
+        atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
+    return units_dir
+
+
+def train_unit(
+    ds: xr.Dataset,
+    config: CVConfig,
+    loss: str,
+    label: str,
+    fold: int,
+    *,
+    unit_dir: str | os.PathLike | None = None,
+    device=None,
+    progress: bool = False,
+    on_epoch_end=None,
+) -> dict:
+    """Train and score one unit ``(loss, label, fold)`` of :func:`cross_validate`.
+
+    Units are independent (they share only the dataset), so they can run in any order, in
+    other processes or on other machines (:func:`confmap.batch.cross_validate`), and give the
+    same numbers as the serial loop.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        As in :func:`cross_validate` (checked there).
+    config : CVConfig
+    loss, label : str
+        One of ``config.losses`` and one of ``config.labels``.
+    fold : int
+        Held-out fold, ``0 <= fold < config.n_folds``.
+    unit_dir : path, optional
+        The unit's own folder: ``checkpoint.pt`` (after every epoch) and ``result.pt`` (when
+        done), both written atomically. A finished unit is loaded, not retrained; an interrupted
+        one resumes from its checkpoint. Default: nothing written.
+    device, progress, on_epoch_end
+        As in :func:`train_network` (``on_epoch_end(epoch, mean_loss)``).
+
+    Returns
+    -------
+    dict
+        ``image`` (held-out indices), ``score`` (reference, metric, image), ``train_loss``
+        (epoch,), ``train_seconds``, ``prediction`` (image, y, x): torch tensors and a float.
+    """
+    from ..metrics import SCORES
+
+    check_choice("loss", loss, config.losses)
+    check_choice("label", label, config.labels)
+    fold = check_int("fold", fold, minimum=0, maximum=config.n_folds - 1)
+    done = ckpt = None
+    if unit_dir is not None:
+        unit_dir = Path(unit_dir)
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        done, ckpt = unit_dir / "result.pt", unit_dir / "checkpoint.pt"
+        if done.exists():
+            unit = _load_or_discard(done)
+            if unit is not None:
+                return unit
+    device = _pick_device(device)
+    folds = kfold_split(ds.sizes["image"], n_folds=config.n_folds, seed=config.seed)
+    train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+    bmode = np.asarray(ds["bmode"].values, dtype=np.float32)
+    target = _labels(ds, label, config)
+    tic = time.perf_counter()
+    model, history = train_network(
+        bmode[train],
+        target[train],
+        loss=loss,
+        config=config,
+        fold=fold,
+        device=device,
+        checkpoint=ckpt,
+        progress=progress,
+        desc=f"{loss}/{label}/fold {fold}",
+        on_epoch_end=on_epoch_end,
+    )
+    seconds = time.perf_counter() - tic
+    pred = _predict(model, bmode[test], batch_size=config.batch_size, device=device)
+    score = np.empty((len(_REFERENCES), len(_METRICS), len(test)))
+    for r, ref in enumerate(_REFERENCES):
+        ref_values = np.asarray(ds[ref].values, dtype=np.float64)[test]
+        for j, name in enumerate(_METRICS):  # the per-image scores of confmap.metrics.SCORES
+            score[r, j] = SCORES[name](pred, ref_values)
+    unit = {
+        "image": torch.as_tensor(test),  # (image,) indices of the held-out images
+        "score": torch.as_tensor(score),  # (reference, metric, image)
+        "train_loss": torch.as_tensor(np.asarray(history, dtype=np.float64)),  # (epoch,)
+        "train_seconds": float(seconds),
+        "prediction": torch.as_tensor(pred.astype(np.float32)),  # (image, y, x)
+    }
+    if done is not None:
+        _save_torch(done, unit)
+        ckpt.unlink(missing_ok=True)
+    return unit
+
+
 def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end):
     from tqdm.auto import tqdm
 
-    from ..metrics import SCORES
-
     device = _pick_device(device)
-    n_images = ds.sizes["image"]
-    folds = kfold_split(n_images, n_folds=config.n_folds, seed=config.seed)
-    bmode = np.asarray(ds["bmode"].values, dtype=np.float32)
-    refs = {r: np.asarray(ds[r].values, dtype=np.float64) for r in _REFERENCES}
-    labels = {lab: _labels(ds, lab, config) for lab in config.labels}
-    units_dir = None
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        units_dir = out_dir / "units"
-        units_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"config": config.to_dict(), "dataset": _fingerprint(ds)}
-        meta_path = out_dir / "experiment.json"
-        if meta_path.exists():
-            old = json.loads(meta_path.read_text())
-            if old != meta:
-                raise ValueError(
-                    f"`out_dir` {str(out_dir)!r} holds a run with other settings or data "
-                    f"({old}); use a new folder to start afresh"
-                )
-        else:
-            atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
-
+    units_dir = None if out_dir is None else prepare_out_dir(ds, config, out_dir)
     t0 = time.perf_counter()
-    units = [
-        (lo, lab, k) for lo in config.losses for lab in config.labels for k in range(config.n_folds)
-    ]
     per_unit = {}
-    outer = tqdm(units, desc="cross-validation (loss, label, fold)", disable=progress is False)
+    outer = tqdm(cv_units(config), desc="cross-validation (loss, label, fold)", disable=progress is False)
     for lo, lab, k in outer:
         outer.set_postfix_str(f"{lo}/{lab}/fold {k}")
-        name = f"{lo}-{lab}-fold{k}"
-        done = units_dir / f"{name}.done.pt" if units_dir is not None else None
-        if done is not None and done.exists():
-            unit = _load_or_discard(done)
-            if unit is not None:
-                per_unit[lo, lab, k] = unit
-                continue
-        train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         cb = None
         if on_epoch_end is not None:
 
             def cb(epoch, value, _u=(lo, lab, k)):
                 on_epoch_end(*_u, epoch, value)
 
-        tic = time.perf_counter()
-        ckpt = units_dir / f"{name}.ckpt.pt" if units_dir is not None else None
-        model, history = train_network(
-            bmode[train],
-            labels[lab][train],
-            loss=lo,
-            config=config,
-            fold=k,
+        per_unit[lo, lab, k] = train_unit(
+            ds,
+            config,
+            lo,
+            lab,
+            k,
+            unit_dir=None if units_dir is None else units_dir / unit_name(lo, lab, k),
             device=device,
-            checkpoint=ckpt,
             progress=progress is True,
-            desc=f"{lo}/{lab}/fold {k}",
             on_epoch_end=cb,
         )
-        seconds = time.perf_counter() - tic
-        pred = _predict(model, bmode[test], batch_size=config.batch_size, device=device)
-        score = np.empty((len(_REFERENCES), len(_METRICS), len(test)))
-        for r, ref in enumerate(_REFERENCES):
-            for j, name in enumerate(_METRICS):  # the per-image scores of confmap.metrics.SCORES
-                score[r, j] = SCORES[name](pred, refs[ref][test])
-        unit = {
-            "image": torch.as_tensor(test),  # (image,) indices of the held-out images
-            "score": torch.as_tensor(score),  # (reference, metric, image)
-            "train_loss": torch.as_tensor(np.asarray(history, dtype=np.float64)),  # (epoch,)
-            "train_seconds": float(seconds),
-            "prediction": torch.as_tensor(pred.astype(np.float32)),  # (image, y, x)
-        }
-        if done is not None:
-            _save_torch(done, unit)
-            ckpt.unlink(missing_ok=True)
-        per_unit[lo, lab, k] = unit
     outer.close()
-    return _assemble(
-        ds, config, folds, per_unit, keep_predictions, device, time.perf_counter() - t0
+    return assemble_results(
+        ds, config, per_unit, keep_predictions=keep_predictions, device=device, seconds=time.perf_counter() - t0
     )
+
+
+def assemble_results(ds, config, per_unit, *, keep_predictions=True, device="cpu", seconds=float("nan")):
+    """Put the units of :func:`train_unit` together into :func:`cross_validate`'s result.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The dataset the units were trained on.
+    config : CVConfig
+    per_unit : dict
+        ``{(loss, label, fold): unit}`` for every unit of :func:`cv_units`.
+    keep_predictions : bool, default True
+    device : str or torch.device, default "cpu"
+        Recorded in ``attrs``.
+    seconds : float, optional
+        Wall time of the run, recorded in ``attrs``.
+
+    Returns
+    -------
+    xarray.Dataset
+        As from :func:`cross_validate`.
+    """
+    folds = kfold_split(ds.sizes["image"], n_folds=config.n_folds, seed=config.seed)
+    return _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds)
 
 
 def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) -> xr.Dataset:

@@ -35,7 +35,8 @@ integers; ``x_mm`` is lateral (0 on the probe axis) and ``y_mm`` is depth below 
 probe face.
 
 Layout: ``_geometry`` (the probe, the model's constants), ``_truth``, ``_bmode``, ``_raters`` (raters and
-the virtual annotator), ``_dataset`` (one phantom, a dataset, the demo); the dataset contract itself,
+the virtual annotator), ``_dataset`` (one phantom, a dataset, one image of a dataset alone
+(:func:`dataset_phantom`), the demo); the dataset contract itself,
 with :func:`save_dataset`, :func:`load_dataset` and :func:`annotations_from_dataset`, is
 :mod:`confmap.dataset`, and :func:`pairwise_dice` is :mod:`confmap.metrics` (both re-exported here).
 """
@@ -43,7 +44,7 @@ with :func:`save_dataset`, :func:`load_dataset` and :func:`annotations_from_data
 from ..dataset import annotations_from_dataset, load_dataset, save_dataset
 from ..metrics import pairwise_dice
 from ._bmode import simulate_bmode
-from ._dataset import Phantom, load_demo, make_dataset, make_phantom
+from ._dataset import Phantom, dataset_phantom, load_demo, make_dataset, make_phantom
 from ._geometry import KINDS, SOUND_SPEED_MM_US, VIRTUAL_ANNOTATOR, Geometry
 from ._raters import jitter_annotation, simulate_raters, virtual_annotator
 from ._truth import tumour_truth
@@ -55,6 +56,7 @@ __all__ = [
     "Geometry",
     "Phantom",
     "annotations_from_dataset",
+    "dataset_phantom",
     "jitter_annotation",
     "load_dataset",
     "load_demo",

@@ -279,6 +279,65 @@ def make_dataset(
     return _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, extra_attrs)
 
 
+def dataset_phantom(
+    i: int,
+    *,
+    seed: int,
+    size=(256, 256),
+    kinds: Sequence[str] = ("well_defined", "diffuse"),
+    n_raters: int = 4,
+    reference_rater: int = 0,
+    probe: str = "curvilinear",
+    freq_mhz: float = 7.0,
+    confidence_kwargs: dict | None = None,
+    **truth_options,
+) -> Phantom:
+    """Image ``i`` of ``make_dataset(n, seed=seed, ...)`` alone (for any ``n > i``), as a Phantom.
+
+    Lets a large dataset be made one image at a time (or by many workers: see
+    :func:`confmap.batch.make_phantom_folder`) without holding it in memory.
+
+    Parameters
+    ----------
+    i : int
+        Image index (>= 0).
+    seed, size, kinds, n_raters, reference_rater, probe, freq_mhz, confidence_kwargs, **truth_options
+        As in :func:`make_dataset`.
+
+    Returns
+    -------
+    Phantom
+        Identical to image ``i`` of :func:`make_dataset` with the same arguments.
+    """
+    i = check_int("i", i, minimum=0)
+    seed = _seed_int(seed)
+    size = check_image_shape("size", size)
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    if not kinds:
+        raise ValueError("`kinds` must name at least one kind, got an empty sequence")
+    for k in kinds:
+        check_choice("kinds[...]", k, tuple(KINDS))
+    n_raters = check_int("n_raters", n_raters, minimum=1)
+    reference_rater = check_int("reference_rater", reference_rater, minimum=0, maximum=n_raters - 1)
+    # make_dataset: root.spawn(2) -> (dataset, images); images.spawn(n)[i] has spawn_key (1, i)
+    s_dataset = np.random.SeedSequence(seed, spawn_key=(0,))
+    s_image = np.random.SeedSequence(seed, spawn_key=(1, i))
+    biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset))
+    return make_phantom(
+        s_image,
+        kind=kinds[i % len(kinds)],
+        geometry=Geometry(size=size, probe=probe),
+        n_raters=n_raters,
+        reference=reference_rater,
+        rater_biases=biases,
+        freq_mhz=freq_mhz,
+        confidence_kwargs=confidence_kwargs,
+        **truth_options,
+    )
+
+
 def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, extra_attrs=None):
     h, w = geometry.size
     sp = geometry.spacing_mm
