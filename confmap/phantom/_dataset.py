@@ -228,17 +228,7 @@ def make_dataset(
     ((2, 4, 96, 96), ['well_defined', 'diffuse'])
     """
     n = check_int("n", n, minimum=1)
-    seed = _seed_int(seed)
-    size = check_image_shape("size", size)
-    if isinstance(kinds, str):
-        kinds = (kinds,)
-    kinds = tuple(kinds)
-    if not kinds:
-        raise ValueError("`kinds` must name at least one kind, got an empty sequence")
-    for k in kinds:
-        check_choice("kinds[...]", k, tuple(KINDS))
-    n_raters = check_int("n_raters", n_raters, minimum=1)
-    reference_rater = check_int("reference_rater", reference_rater, minimum=0, maximum=n_raters - 1)
+    seed, size, kinds, n_raters, reference_rater = _check_dataset_args(seed, size, kinds, n_raters, reference_rater)
     geometry = Geometry(size=size, probe=probe)
     root = np.random.SeedSequence(seed)
     s_dataset, s_images = root.spawn(2)
@@ -310,17 +300,7 @@ def dataset_phantom(
         Identical to image ``i`` of :func:`make_dataset` with the same arguments.
     """
     i = check_int("i", i, minimum=0)
-    seed = _seed_int(seed)
-    size = check_image_shape("size", size)
-    if isinstance(kinds, str):
-        kinds = (kinds,)
-    kinds = tuple(kinds)
-    if not kinds:
-        raise ValueError("`kinds` must name at least one kind, got an empty sequence")
-    for k in kinds:
-        check_choice("kinds[...]", k, tuple(KINDS))
-    n_raters = check_int("n_raters", n_raters, minimum=1)
-    reference_rater = check_int("reference_rater", reference_rater, minimum=0, maximum=n_raters - 1)
+    seed, size, kinds, n_raters, reference_rater = _check_dataset_args(seed, size, kinds, n_raters, reference_rater)
     # make_dataset: root.spawn(2) -> (dataset, images); images.spawn(n)[i] has spawn_key (1, i)
     s_dataset = np.random.SeedSequence(seed, spawn_key=(0,))
     s_image = np.random.SeedSequence(seed, spawn_key=(1, i))
@@ -446,3 +426,19 @@ def load_demo(n: int = 12, *, seed: int = 0, size=(256, 256), cache: bool = True
 
 # Bump when the simulation changes, so cached demo datasets are made again.
 _VERSION = "phantom-2"
+
+
+def _check_dataset_args(seed, size, kinds, n_raters, reference_rater):
+    """The arguments shared by :func:`make_dataset` and :func:`dataset_phantom`, checked once."""
+    seed = _seed_int(seed)
+    size = check_image_shape("size", size)
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    if not kinds:
+        raise ValueError("`kinds` must name at least one kind, got an empty sequence")
+    for k in kinds:
+        check_choice("kinds[...]", k, tuple(KINDS))
+    n_raters = check_int("n_raters", n_raters, minimum=1)
+    reference_rater = check_int("reference_rater", reference_rater, minimum=0, maximum=n_raters - 1)
+    return seed, size, kinds, n_raters, reference_rater
