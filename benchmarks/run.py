@@ -50,6 +50,8 @@ BENCHMARKS = {
     "learn": "benchmarks.bench_learn",
     "learn_quick": "benchmarks.bench_learn_quick",
     "batch": "benchmarks.bench_batch",
+    "interop": "benchmarks.bench_interop",
+    "suite_times": "benchmarks.bench_suite_times",
 }
 
 
