@@ -303,39 +303,38 @@ def _learn_spread(r: Report) -> str:
 
 
 def block_notebook_times(r: Report) -> str:
-    if not r.has("suite_times"):
-        return _missing("suite_times")
-    from benchmarks.bench_suite_times import NOTEBOOKS
+    if not r.has("notebook_times"):
+        return _missing("notebook_times")
+    from benchmarks.bench_notebook_times import NOTEBOOKS
 
     cells = []
     for nb in NOTEBOOKS:
-        f = r.fig[f"suite_times.notebook.{nb}.seconds"]
+        f = r.fig[f"notebook_times.{nb}.seconds"]
         cells.append(f"`{nb}` {f['value']:.0f} s (load {f['load_before']:g}–{f['load_after']:g})")
     return (
         "Measured time of each notebook under nbval (one `pytest` process per notebook, kernel start "
         "included, wall clock, so it grows with the machine's load average, given in brackets): "
         + ", ".join(cells)
         + ".\n"
-        + r.footer("suite_times")
+        + r.footer("notebook_times")
     )
 
 
 def block_property_times(r: Report) -> str:
-    if not r.has("suite_times"):
-        return _missing("suite_times")
-    from benchmarks.bench_suite_times import PROPERTIES
+    if not r.has("property_times"):
+        return _missing("property_times")
+    from benchmarks.bench_property_times import PROPERTIES
 
-    props = [f for f in r.rep["benchmarks"]["suite_times"]["figures"] if f["id"].startswith("suite_times.properties.")]
-    total = r.fig["suite_times.properties.total.seconds"]
-    each = [f for f in props if f is not total and f["id"] != total["id"]]
+    total = r.fig["property_times.total.seconds"]
+    each = [f for f in r.rep["benchmarks"]["property_times"]["figures"] if f["id"] != total["id"]]
     ratio = total["profile_examples"]["thorough"] / total["profile_examples"][total["profile"]]
-    cells = ", ".join(f"`{f['id'].split('.')[2]}` {f['value']:.0f} s ({f['examples']:,} examples)" for f in each)
+    cells = ", ".join(f"`{f['id'].split('.')[1]}` {f['value']:.0f} s ({f['examples']:,} examples)" for f in each)
     return (
         f"Measured with the `{total['profile']}` profile (`{PROPERTIES}`, wall clock, load average "
         f"{total['load_before']:g} before and {total['load_after']:g} after): {cells}; the whole file "
         f"{total['value'] / 60:.1f} min. The `thorough` profile runs {ratio:g}× the examples of each, so "
         f"about {ratio * total['value'] / 60:.0f} min on the same machine (extrapolated, not measured).\n"
-        + r.footer("suite_times")
+        + r.footer("property_times")
     )
 
 

@@ -51,7 +51,8 @@ BENCHMARKS = {
     "learn_quick": "benchmarks.bench_learn_quick",
     "batch": "benchmarks.bench_batch",
     "interop": "benchmarks.bench_interop",
-    "suite_times": "benchmarks.bench_suite_times",
+    "notebook_times": "benchmarks.bench_notebook_times",
+    "property_times": "benchmarks.bench_property_times",
 }
 
 
