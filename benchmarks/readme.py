@@ -310,10 +310,13 @@ def block_notebook_times(r: Report) -> str:
     cells = []
     for nb in NOTEBOOKS:
         f = r.fig[f"notebook_times.{nb}.seconds"]
-        cells.append(f"`{nb}` {f['value']:.0f} s (load {f['load_before']:g}–{f['load_after']:g})")
+        cells.append(
+            f"`{nb}` {f['value']:.0f} s (cells {f['cells_seconds']:.0f} s; load {f['load_before']:g}–{f['load_after']:g})"
+        )
     return (
-        "Measured time of each notebook under nbval (one `pytest` process per notebook, kernel start "
-        "included, wall clock, so it grows with the machine's load average, given in brackets): "
+        "Measured time of each notebook under nbval (one `pytest` process per notebook, wall clock, with the "
+        "time pytest gives its cells, the rest being start-up and the kernel's start; both grow with the "
+        "machine's load average, given in brackets): "
         + ", ".join(cells)
         + ".\n"
         + r.footer("notebook_times")
