@@ -311,7 +311,8 @@ def block_notebook_times(r: Report) -> str:
     for nb in NOTEBOOKS:
         f = r.fig[f"notebook_times.{nb}.seconds"]
         cells.append(
-            f"`{nb}` {f['value']:.0f} s (cells {f['cells_seconds']:.0f} s; load {f['load_before']:g}–{f['load_after']:g})"
+            f"`{nb}` {f['value']:.0f} s (cells {f['cells_seconds']:.0f} s; "
+            f"load {f['load_before']:g}–{f['load_after']:g})"
         )
     return (
         "Measured time of each notebook under nbval (one `pytest` process per notebook, wall clock, with the "
