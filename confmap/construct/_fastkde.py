@@ -47,8 +47,9 @@ _MAX_TERMS = 400
 _MAX_SHEAR = 8
 _HERMITE_OPS = 8
 _DIRECT_OPS = 25.0
-# Pixel rows per banded product in mehler.
-_BLOCK = 32
+# Candidate pixel rows per banded product in mehler, and the cost of one product call in multiply-adds.
+_BLOCKS = (8, 12, 16, 24, 32, 48, 64)
+_CALL_OPS = 60_000
 # Hermite functions: dropped beyond this many kernel sigmas (Cramer's bound: below 1.09 exp(-36)),
 # or closer where their total is below _REACH_TOL of the kernel's peak (see _hermite_reach).
 _HERMITE_REACH = CUTOFF_SIGMAS + 3
@@ -179,7 +180,7 @@ def _row_extents(wc):
     return rows, first, last
 
 
-def _mehler_cost(n_terms, reach, n_px_rows, width, n_rows, n_cols, sigma_rows, h_rows, block=_BLOCK):
+def _mehler_cost(n_terms, reach, n_px_rows, width, n_rows, n_cols, sigma_rows, h_rows, block=16):
     """Multiply-adds of :func:`mehler` on ``n_px_rows x width`` pixels and ``n_rows x n_cols`` grid points:
     the product over grid columns, the banded product over grid rows, the Hermite functions."""
     band = min(n_rows, (block + 2 * reach * sigma_rows) / h_rows + 1)
@@ -358,66 +359,85 @@ def _hermite_reach(n_terms, r):
     return _reach_for(n_terms, math.ceil(min(r, 0.999) * 1000))
 
 
-def _hermite_functions(u, n_terms, scale=1.0, out=None):
-    """``scale**n phi_n(u)``, ``phi_n(u) = exp(-u^2/2) He_n(u) / sqrt(n!)``, for ``n < n_terms``; 0 where
-    ``|u| > 12`` (``_HERMITE_REACH``: below ``1.09 exp(-36)`` by Cramer's inequality).
+def _hermite_functions(u, n_terms, scale=1.0):
+    """``scale^n phi_n(u)``, ``phi_n(u) = exp(-u^2/2) He_n(u) / sqrt(n!)``, for ``n < n_terms``: shape
+    ``(n_terms, *u.shape)``, 0 where ``|u| > 12`` (``_HERMITE_REACH``: ``|phi_n|`` is below
+    ``1.09 exp(-36)`` there by Cramer's inequality, and the cut-off keeps every value far from the
+    slow subnormal range).
 
-    ``out`` (optional) has shape ``(n_terms, *u.shape)`` or is a view of that shape (any strides);
-    returned. The recurrence ``phi_{n+1} = (u phi_n - sqrt(n) phi_{n-1}) / sqrt(n + 1)`` is stable;
-    the cut-off keeps every value far from the slow subnormal range.
+    The recurrence ``phi_{n+1} = (u phi_n - sqrt(n) phi_{n-1}) / sqrt(n + 1)`` is stable and its
+    values stay below 1.09 for any ``n_terms`` (tested up to thousands); ``scale^n`` is folded in.
     """
-    if out is None:
-        out = np.empty((n_terms, *u.shape))
+    out = np.empty((n_terms, *u.shape))
     e = out[0]
     np.multiply(u, u, out=e)
     np.copyto(e, np.inf, where=e > _HERMITE_REACH * _HERMITE_REACH)
     e *= -0.5
     np.exp(e, out=e)
     if n_terms > 1:
-        su = u * scale if scale != 1.0 else u
+        su = u * scale
         np.multiply(su, e, out=out[1])
         tmp = np.empty(u.shape)
-        s2 = scale * scale
         for n in range(1, n_terms - 1):
             # s^(n+1) phi_(n+1) = (s u s^n phi_n - s^2 sqrt(n) s^(n-1) phi_(n-1)) / sqrt(n + 1)
             np.multiply(su, out[n], out=out[n + 1])
-            np.multiply(out[n - 1], s2 * math.sqrt(n), out=tmp)
+            np.multiply(out[n - 1], scale * scale * math.sqrt(n), out=tmp)
             out[n + 1] -= tmp
             out[n + 1] *= 1.0 / math.sqrt(n + 1)
     return out
 
 
-def mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=_BLOCK):
+def _band_rows(block, reach_px, h, n_rows):
+    """Grid rows that a block of ``block`` pixel rows needs: all within ``reach_px`` of any of them."""
+    return min(n_rows, math.ceil((block - 1 + 2 * reach_px) / h) + 2)
+
+
+def _block_rows(n_y, n_x, n_terms, reach_px, h, n_rows):
+    """Pixel rows per banded product in :func:`mehler`: the candidate of ``_BLOCKS`` with the fewest
+    multiply-adds (products and y-side Hermite functions), plus ``_CALL_OPS`` per product."""
+    best = None
+    for b in _BLOCKS:
+        band = _band_rows(b, reach_px, h, n_rows)
+        cost = n_y * n_terms * band * (n_x + _HERMITE_OPS) + math.ceil(n_y / b) * _CALL_OPS
+        if best is None or cost < best[0]:
+            best = (cost, b)
+    return best[1]
+
+
+def mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=None):
     """Mehler's series on the pixel crop: ``sum_n rho^n Phi_y[n] @ wc @ Phi_x[n].T``.
 
-    First ``T = wc @ Phi_x`` over all grid columns and terms at once (one matrix product), then the
-    pixel rows in blocks of ``block``, each a product with only the grid rows within the Hermite
-    functions' reach (:func:`_hermite_reach`; the kernel is banded) over (grid row, term) pairs.
-    ``rho**n`` is folded into the x side's recurrence.
+    First ``T[l, n, x] = sum_k wc[l, k] rho^n phi_n(u[k, x])`` (one product per term). Then the pixel
+    rows (consecutive integers) in blocks of ``block`` (default: :func:`_block_rows`), each a product
+    with a window of the same number of grid rows (:func:`_band_rows`) holding all within the Hermite
+    functions' reach of the block (:func:`_hermite_reach`; the kernel is banded), over (grid row,
+    term) pairs; the y-side Hermite functions are computed on these windows only.
+    ``rho^n`` is folded into the x side's Hermite functions (:func:`_hermite_functions`).
     """
     n_l, n_k = wc.shape
     n_x, n_y = len(px), len(py)
-    # x side, laid out (K, N, X) so that T = wc @ phx.reshape(K, N X) is one product
-    phx = np.empty((n_k, n_terms, n_x))
+    # x side: T[l, n, x], written straight into the (L, N, X) layout that the banded products read
     u = (px[None, :] - gxc[:, None]) * (1.0 / sx)  # (K, X)
-    _hermite_functions(u, n_terms, rho, out=phx.transpose(1, 0, 2))
-    t = (wc @ phx.reshape(n_k, n_terms * n_x)).reshape(n_l, n_terms, n_x)
-    # y side, laid out (Y, L, N) so that a block of pixel rows times a band of grid rows is one product
-    v = (py[:, None] - gyc[None, :]) * (1.0 / sy)  # (Y, L)
-    # (a 2-D transposition: numpy copies (N, Y L) -> (Y L, N) several times faster than (N, Y, L) -> (Y, L, N))
-    phy = np.ascontiguousarray(_hermite_functions(v, n_terms).reshape(n_terms, n_y * n_l).T).reshape(n_y, n_l, n_terms)
-    dens = np.empty((n_y, n_x))
+    t = np.empty((n_l, n_terms, n_x))
+    np.matmul(wc, _hermite_functions(u, n_terms, rho), out=t.transpose(1, 0, 2))
+    # y side: block i of pixel rows pairs with grid rows first[i] .. first[i] + band - 1
     hy = _spacing(gyc)
     reach = _hermite_reach(n_terms, abs(rho)) * sy
-    for y0 in range(0, n_y, block):
+    if block is None:
+        block = _block_rows(n_y, n_x, n_terms, reach, hy, n_l)
+    band = _band_rows(block, reach, hy, n_l)
+    starts = np.arange(0, n_y, block)
+    first = np.clip(np.floor((py[starts] - reach - gyc[0]) / hy).astype(np.int64), 0, n_l - band)
+    rows = np.repeat(first, block)[:n_y, None] + np.arange(band)  # (Y, band) grid row indices
+    v = (py[:, None] - gyc[rows]) * (1.0 / sy)
+    # laid out (Y, band, N) so that a block is one contiguous (rows, band N) matrix (a 2-D
+    # transposition: numpy copies (N, M) -> (M, N) several times faster than (N, Y, B) -> (Y, B, N))
+    phy = _hermite_functions(v, n_terms).reshape(n_terms, n_y * band)
+    phy = np.ascontiguousarray(phy.T).reshape(n_y, band * n_terms)
+    dens = np.empty((n_y, n_x))
+    for y0, l0 in zip(starts.tolist(), first.tolist(), strict=True):
         y1 = min(n_y, y0 + block)
-        l0 = max(0, math.floor((py[y0] - reach - gyc[0]) / hy))
-        l1 = min(n_l, math.ceil((py[y1 - 1] + reach - gyc[0]) / hy) + 1)
-        if l1 <= l0:
-            dens[y0:y1] = 0.0
-            continue
-        a = phy[y0:y1, l0:l1].reshape(y1 - y0, (l1 - l0) * n_terms)
-        np.matmul(a, t[l0:l1].reshape((l1 - l0) * n_terms, n_x), out=dens[y0:y1])
+        np.matmul(phy[y0:y1], t[l0 : l0 + band].reshape(band * n_terms, n_x), out=dens[y0:y1])
     dens *= 1.0 / (2.0 * math.pi * sx * sy)
     return dens
 
