@@ -216,8 +216,14 @@ def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR, wc=None) ->
         ("mehler_y", cov[1, 1], cov[0, 0], hy, hx, n_k, n_l, px, py, ext_y),
     ]
     best = None
+    shears = np.arange(-max_shear, max_shear + 1)
     for kind, sxx, syy, h_cols, h_rows, rows, cols, p_rows, p_cols, ext in axes:
         sy = math.sqrt(syy)
+        if ext is not None:  # the sheared extent of the weighted grid points, for every shear at once
+            g_rows, lo, hi = ext
+            spans = (hi[None, :] - shears[:, None] * g_rows).max(axis=1) - (lo[None, :] - shears[:, None] * g_rows).min(
+                axis=1
+            )
         for c in range(-max_shear, max_shear + 1):
             r = c * h_rows / h_cols
             if abs(r - round(r)) > 1e-9:
@@ -232,8 +238,7 @@ def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR, wc=None) ->
                 sheared_cols = cols + abs(round(r)) * (rows - 1)
                 width = len(p_cols) + abs(c) * (len(p_rows) - 1)
             else:  # the sheared extent of the weighted grid points, plus the kernel's reach
-                g_rows, lo, hi = ext
-                span = float(np.max(hi - c * g_rows) - np.min(lo - c * g_rows))
+                span = float(spans[c + max_shear])
                 sheared_cols = span / h_cols + 1
                 span_px = p_cols[-1] - p_cols[0] + abs(c) * (p_rows[-1] - p_rows[0]) + 1
                 width = min(span_px, span + 2 * CUTOFF_SIGMAS * sx + 1)
