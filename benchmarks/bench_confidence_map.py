@@ -67,7 +67,10 @@ def tumour(size, *, seed=0, aspect=1.0, angle=0.0):
 def moved(ann, n, tiers, *, seed=0):
     """``n`` copies of ``ann`` whose points in ``tiers`` move by less than 1e-6 px each time (new regions)."""
     rng = np.random.default_rng(seed)
-    return [ann.replace(**{t: ann.points(t) + rng.uniform(-1e-6, 1e-6, ann.points(t).shape) for t in tiers}) for _ in range(n)]
+    return [
+        ann.replace(**{t: ann.points(t) + rng.uniform(-1e-6, 1e-6, ann.points(t).shape) for t in tiers})
+        for _ in range(n)
+    ]
 
 
 def median_map_time(anns, lam):

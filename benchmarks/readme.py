@@ -117,7 +117,8 @@ def block_confidence_map(r: Report) -> str:
     ):
         f = r.fig[f"confidence_map.{key}.seconds"]
         rows.append(
-            f"| {label} | {f['rho']:.2f} | {_ms(f['value'])} | {_drag(r, key)} | {f['baseline']:.1f} s | {f['ratio']:,.0f}× "
+            f"| {label} | {f['rho']:.2f} | {_ms(f['value'])} | {_drag(r, key)} | {f['baseline']:.1f} s "
+            f"| {f['ratio']:,.0f}× "
             f"| {r.v(f'confidence_map.{key}.max_abs_diff'):.0e} |"
         )
     sc = lambda s, lam: _ms(r.v(f"confidence_map.scaling.{s}.lam{lam}"))  # noqa: E731

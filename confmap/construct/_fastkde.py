@@ -11,7 +11,10 @@ so the density on the pixel lattice is ``sum_n rho^n Phi_y[n] @ w @ Phi_x[n].T``
 matrix products over only the pixels and grid points within 9 kernel standard deviations of the
 weighted region (the kernel is below ``exp(-40)`` beyond). By Cramer's inequality
 ``|phi_n(u)| <= 1.0865 exp(-u^2/4)``, so the truncation error after ``N`` terms is below
-``4.8 |rho|^N / (1 - |rho|)`` relative to the density, and ``N`` is chosen for ``1e-12``.
+``4.8 |rho|^N / (1 - |rho|)`` relative to the density, and ``N`` is chosen for ``1e-12``. The
+product over grid rows is banded: blocks of pixel rows, each with a window of the grid rows within
+the first ``N`` Hermite functions' reach (:func:`_hermite_reach`, about 8.5 sigma), one contiguous
+BLAS product per block (:func:`mehler`).
 
 A strongly correlated kernel (an elongated region at an angle, or a tier stretched across the
 image) needs many terms. An integer shear ``x' = x - c y`` (or ``y' = y - d x``) maps the pixel
