@@ -19,8 +19,10 @@ __all__ = ["TierRegion", "make_region", "tier_regions"]
 _BOUNDARY_RTOL = 1e-9
 # Regions kept for reuse (an annotator redraws after every click, and most tiers did not change), and
 # grid masks kept per region (one per grid: lam and image shape).
-_REGION_CACHE_SIZE = 64
-_MASKS_PER_REGION = 4
+# Masks of larger grids are not kept (memory: at most 32 x 2 x 256 kB).
+_REGION_CACHE_SIZE = 32
+_MASKS_PER_REGION = 2
+_MASK_CACHE_MAX_POINTS = 2**18
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,10 @@ class TierRegion:
         mask = self._masks.get(key)
         if mask is None:
             mask = self._grid_mask(gx, gy)
-            if len(self._masks) >= _MASKS_PER_REGION:
-                self._masks.clear()
-            self._masks[key] = mask
+            if mask.size <= _MASK_CACHE_MAX_POINTS:
+                if len(self._masks) >= _MASKS_PER_REGION:
+                    self._masks.clear()
+                self._masks[key] = mask.copy()
         return mask.copy()
 
     def _grid_mask(self, gx, gy):
