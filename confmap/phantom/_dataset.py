@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_choice, check_image_shape, check_int, check_number, describe
+from .._validation import check_choice, check_image_shape, check_int, check_number, describe, progress_bar
 from ..annotation import Annotation
 from ..dataset import build_dataset, load_dataset, save_dataset
 from ._bmode import simulate_bmode
@@ -235,13 +235,7 @@ def make_dataset(
     bias_sd = check_number("rater_bias_sd", rater_bias_sd, minimum=0.0)
     biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset), sd=bias_sd)
     image_seeds = s_images.spawn(n)
-    it = range(n)
-    if progress is None:
-        progress = n >= 10
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="phantoms", unit="image")
+    it = progress_bar(range(n), progress, desc="phantoms")
     phantoms = [
         make_phantom(
             image_seeds[i],
