@@ -321,7 +321,7 @@ def _is_image_file(p: Path, stem: str) -> bool:
     return p.is_file() and (name.startswith(stem + ".") or name == stem)
 
 
-def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, progress=None):
+def load_folder(root, *, reference_rater=0, size=None, params=None, progress=None):
     """Load a multi-rater folder (see the module docstring) into the phantom's Dataset form.
 
     Parameters
@@ -334,8 +334,9 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
     size : (int, int), optional
         Resample every image (bilinear), mask (nearest) and annotation point to ``(H, W)``;
         needed when cases differ in shape.
-    confidence_kwargs : dict, optional
-        Keyword arguments of :func:`confmap.confidence_map` for the cases' annotations.
+    params : confmap.MapParams or mapping, optional
+        Parameters of the cases' confidence maps (default ``MapParams()``; a mapping of its fields
+        is converted, :meth:`~confmap.MapParams.coerce`).
     progress : bool, optional
         tqdm progress bar (default: with 10 cases or more).
 
@@ -357,8 +358,9 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         cases, or shapes differ (without ``size``).
     """
 
-    from .construct import confidence_map
+    from .construct import MapParams, confidence_map
 
+    params = MapParams.coerce(params)
     root = check_path("root", root, exists=True)
     if not root.is_dir():
         raise ValueError(f"`root` must be a folder of case folders, got the file {str(root)!r}")
@@ -376,11 +378,8 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         if not img_files:
             raise ValueError(f"case {case.name!r} has no image file (expected image.<ext>)")
         img = load_image(img_files[0])
-        mask_files = {}
-        for p in files:
-            if p.is_file() and p.name.lower().startswith("mask_"):
-                name = p.name[len("mask_") :].split(".")[0]
-                mask_files[name] = p
+        masks_here = (p for p in files if p.is_file() and p.name.lower().startswith("mask_"))
+        mask_files = {p.name[len("mask_") :].split(".")[0]: p for p in masks_here}
         if not mask_files:
             raise ValueError(f"case {case.name!r} has no mask files (expected mask_<rater>.<ext>)")
         names = sorted(mask_files)
@@ -429,12 +428,8 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
             f"cases have different image shapes {sorted(shapes)}; pass `size=(H, W)` to resample"
         )
     h, w = images[0].shape
-    if isinstance(reference_rater, str):
-        if reference_rater not in rater_names:
-            raise ValueError(
-                f"`reference_rater` {reference_rater!r} is not one of the raters {rater_names}"
-            )
-        ref = rater_names.index(reference_rater)
+    if isinstance(reference_rater, str):  # a rater's name
+        ref = rater_names.index(check_choice("reference_rater", reference_rater, rater_names))
     else:
         ref = check_int("reference_rater", reference_rater, minimum=0, maximum=len(rater_names) - 1)
     masks = np.stack(masks)
@@ -442,7 +437,7 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
     conf = np.zeros((n, h, w))
     for i, ann in enumerate(anns):
         if ann is not None:
-            conf[i] = np.asarray(confidence_map(ann, **(confidence_kwargs or {})).values)
+            conf[i] = np.asarray(confidence_map(ann, params=params).values)
     spacing = spacings[0] if len(set(spacings)) == 1 and spacings[0] is not None else None
     same_place = spacing is not None and len(set(geometries)) == 1 and geometries[0] is not None
     return build_dataset(
@@ -598,11 +593,7 @@ def read_map(path):
     path = check_path("path", path, exists=True)
     suffix = file_suffix(path)
     if suffix == ".nc":
-        ds = load_dataset(path)
-        name = next(iter(ds.data_vars))
-        return ds[name]
-    if suffix == ".png":
-        return read_image(path)
-    if suffix in (".nii", ".nii.gz", ".nrrd"):
-        return read_volume(path)
+        return next(iter(load_dataset(path).data_vars.values()))
+    if suffix in _MAP_SUFFIXES:  # .png, .nii, .nii.gz, .nrrd
+        return load_image(path)
     raise ValueError(f"cannot read a map from {path.name!r}: use {', '.join(_MAP_SUFFIXES)}")

@@ -434,7 +434,7 @@ def run_experiment(
         As in :func:`cross_validate`.
     dataset : dict, optional
         Overrides of the preset's :func:`confmap.phantom.make_dataset` arguments
-        (``n``, ``size``, ``seed``, ...).
+        (``n``, ``size``, ``seed``, ``params`` -- the maps' :class:`~confmap.MapParams` --, ...).
     **config_overrides
         Overrides of the preset's :class:`CVConfig` fields (``epochs=5``, ``losses=("bce",)``).
 
