@@ -2,7 +2,8 @@
 
 Every public function validates its arguments here first, so that bad input gets a clear
 ``ValueError``/``TypeError`` naming the argument, what arrived and what is allowed, instead of a
-traceback from deep inside numpy or scipy.
+traceback from deep inside numpy or scipy. Also the few small rules every module shares: atomic
+writes, file suffixes, optional imports, memory limits and when a progress bar shows.
 """
 
 from __future__ import annotations
