@@ -85,9 +85,7 @@ class CVConfig:
         ``hard_label`` is left out at its default ("reference"), so that run folders written
         before it existed still resume.
         """
-        out = {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
-        }
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
         if out["hard_label"] == "reference":
             del out["hard_label"]
         return out
@@ -163,8 +161,7 @@ def kfold_split(n_images: int, *, n_folds: int = 5, seed: int = 0) -> np.ndarray
     seed = check_int("seed", seed, minimum=0)
     if n_images < n_folds:
         raise ValueError(
-            f"`n_images` must be >= `n_folds` ({n_folds}) so that every fold has a test image, "
-            f"got {n_images}"
+            f"`n_images` must be >= `n_folds` ({n_folds}) so that every fold has a test image, got {n_images}"
         )
     order = np.random.default_rng(seed).permutation(n_images)
     fold = np.empty(n_images, dtype=np.int64)

@@ -62,8 +62,7 @@ def _check_dataset(ds, config: CVConfig):
     div = 2 ** (len(config.channels) - 1)
     if h % div or w % div:
         raise ValueError(
-            f"image size (H={h}, W={w}) must be a multiple of {div} for a UNet with "
-            f"{len(config.channels)} levels"
+            f"image size (H={h}, W={w}) must be a multiple of {div} for a UNet with {len(config.channels)} levels"
         )
     if n < config.n_folds:
         raise ValueError(f"`ds` has {n} images, fewer than `n_folds` = {config.n_folds}")
@@ -151,16 +150,12 @@ def cross_validate(
     if progress not in (True, False, "units"):
         raise ValueError(f"`progress` must be True, False or 'units', got {describe(progress)}")
     if num_threads is None:
-        return _cross_validate(
-            ds, config, out_dir, device, progress, keep_predictions, on_epoch_end
-        )
+        return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
     num_threads = check_int("num_threads", num_threads, minimum=1)
     before = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
-        return _cross_validate(
-            ds, config, out_dir, device, progress, keep_predictions, on_epoch_end
-        )
+        return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
     finally:
         torch.set_num_threads(before)
 
@@ -410,6 +405,7 @@ def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) ->
     )
     return res
 
+
 def run_experiment(
     preset: str = "quick",
     *,
@@ -462,7 +458,5 @@ def run_experiment(
     cargs.update(config_overrides)
     config = CVConfig(**cargs)
     ds = make_dataset(n, progress=progress is not False, **dargs)
-    results = cross_validate(
-        ds, config, out_dir=out_dir, device=device, progress=progress, num_threads=num_threads
-    )
+    results = cross_validate(ds, config, out_dir=out_dir, device=device, progress=progress, num_threads=num_threads)
     return ds, results

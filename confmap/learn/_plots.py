@@ -38,9 +38,7 @@ def plot_folds(results: xr.Dataset, *, reference: str = "agreement", ax=None):
             for f in range(len(s)):
                 a.plot([xs[f], xh[f]], [s[f], h[f]], color="0.7", lw=0.8, zorder=1)
             a.scatter(xs, s, color="C0", label="soft" if i == 0 else None, zorder=2)
-            a.scatter(
-                xh, h, facecolor="none", edgecolor="C3", label="hard" if i == 0 else None, zorder=2
-            )
+            a.scatter(xh, h, facecolor="none", edgecolor="C3", label="hard" if i == 0 else None, zorder=2)
         a.set_xticks(
             range(len(losses)),
             [str(v) for v in results["loss_name"].values],
@@ -54,9 +52,7 @@ def plot_folds(results: xr.Dataset, *, reference: str = "agreement", ax=None):
     return fig
 
 
-def plot_predictions(
-    ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", images=None, reference: str = "truth"
-):
+def plot_predictions(ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", images=None, reference: str = "truth"):
     """Figure 6: held-out predictions of the soft- and hard-trained networks next to references.
 
     Columns: B-mode, ``reference`` (truth or agreement), soft label, soft-trained output, hard
@@ -82,9 +78,7 @@ def plot_predictions(
     import matplotlib.pyplot as plt
 
     if "prediction" not in results:
-        raise ValueError(
-            "`results` has no `prediction`; run cross_validate with keep_predictions=True"
-        )
+        raise ValueError("`results` has no `prediction`; run cross_validate with keep_predictions=True")
     losses = [str(v) for v in results["loss"].values]
     loss = check_choice("loss", loss, losses)
     reference = check_choice("reference", reference, REFERENCES)
@@ -115,8 +109,6 @@ def plot_predictions(
             a.set_yticks([])
             if r == 0:
                 a.set_title(cols[c], fontsize=9)
-        axes[r, 0].set_ylabel(
-            f"image {im} (fold {int(results['fold_of_image'].sel(image=im))})", fontsize=8
-        )
+        axes[r, 0].set_ylabel(f"image {im} (fold {int(results['fold_of_image'].sel(image=im))})", fontsize=8)
     fig.suptitle(f"Held-out outputs, loss = {LOSS_LABELS[loss]}")
     return fig

@@ -179,4 +179,3 @@ def predict(model, images, *, batch_size, device) -> np.ndarray:
     x = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
     out = [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out)[:, 0].numpy().astype(np.float64)
-
