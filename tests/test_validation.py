@@ -8,13 +8,17 @@ import pytest
 from confmap._validation import atomic_write, atomic_write_bytes
 
 
-def test_atomic_write_gives_the_permissions_of_a_plain_write(tmp_path):
-    plain = tmp_path / "plain.bin"
-    plain.write_bytes(b"x")
-    out = atomic_write_bytes(tmp_path / "atomic.bin", b"x")
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_write_gives_the_permissions_of_a_plain_write(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        plain = tmp_path / "plain.bin"
+        plain.write_bytes(b"x")
+        out = atomic_write_bytes(tmp_path / "atomic.bin", b"x")
+    finally:
+        os.umask(old)
     mode = stat.S_IMODE(os.stat(out).st_mode)
-    assert mode == stat.S_IMODE(os.stat(plain).st_mode)
-    assert mode & stat.S_IRGRP  # not the temporary file's private 0o600 (umask 022 here)
+    assert mode == stat.S_IMODE(os.stat(plain).st_mode) == 0o666 & ~umask
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
