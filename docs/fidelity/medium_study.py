@@ -162,7 +162,7 @@ def plot(data: dict):
     left.supxlabel("epoch", fontsize=9)
     left.supylabel("training loss (mean over folds)", fontsize=9)
     ax2 = right.subplots(1, 1)
-    for j, (ref, dy, colour) in enumerate((("agreement", -0.15, "C0"), ("truth", 0.15, "C2"))):
+    for ref, dy, colour in (("agreement", -0.15, "C0"), ("truth", 0.15, "C2")):
         for i, entry in enumerate(losses):
             r = entry["scores"][f"{ref}/brier"]
             ax2.errorbar(
