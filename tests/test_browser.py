@@ -200,6 +200,8 @@ def lab(request, tmp_path):
     port, token = _free_port(), "confmap-browser-test"
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
+    # the kernel imports this checkout's confmap (not another installed copy)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.update(
         CONFMAP_ANNOTATION_DIR=str(tmp_path / "ann"),
         CONFMAP_PROBE_DIR=str(probe),
@@ -284,6 +286,7 @@ def test_annotate_in_jupyterlab(lab):
                 shot = f"\nscreenshot: {lab['tmp'] / 'failure.png'}"
                 last = " | ".join(t[:500] for t in texts.all_inner_texts()[-3:])
                 stamps = page.evaluate("() => JSON.stringify(window.__confmapLatency || null)")
+                stamps += f", explorer {_read_json(probe / 'explorer.json')}"
                 return last + shot + f"\nlatency stamps: {stamps}\nserver log:\n" + lab["log"]()
 
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -439,7 +442,8 @@ def test_annotate_in_jupyterlab(lab):
                     lambda n0=n_before: (s := _read_json(probe / "explorer.json")) and s["n_updates"] > n0 and s,
                     20, "the explorer to recompute after the lambda slider", diagnose=errors)
                 lam_seen.append(state["lam"])
-                sliders["lam"].append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the explorer to redraw"))
+                sliders["lam"].append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the explorer to redraw",
+                                                  diagnose=errors))
                 page.wait_for_timeout(300)
             for k in range(SLIDER_MOVES):
                 box = track("opacity").bounding_box()
@@ -449,7 +453,8 @@ def test_annotate_in_jupyterlab(lab):
                 page.mouse.click(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
                 _wait_for(lambda b=before_op: _read_json(probe / "explorer.json")["opacity"] != b, 20,
                           "the opacity to reach the kernel", diagnose=errors)
-                sliders["opacity"].append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the opacity frame"))
+                sliders["opacity"].append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the opacity frame",
+                                                      diagnose=errors))
                 page.wait_for_timeout(300)
             ex_box = ex_div.bounding_box()
             page.mouse.move(ex_box["x"] + ex_box["width"] / 2, ex_box["y"] + ex_box["height"] / 2)
