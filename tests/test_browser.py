@@ -417,6 +417,10 @@ def test_annotate_in_jupyterlab(lab):
             ex_div.scroll_into_view_if_needed()
             page.wait_for_timeout(300)
             ex0 = _wait_for(lambda: _read_json(probe / "explorer.json"), 10, "the explorer's first state")
+            page.wait_for_function(  # the explorer's figure has reached the page (slow on a loaded machine)
+                "(sel) => { const c = document.querySelector(sel)?.querySelector('canvas'); "
+                "return c && c.width > 0 && c.height > 0; }", arg=EXPLORER_CANVAS, timeout=60_000)
+            page.wait_for_timeout(500)
 
             def slider(label):
                 return page.locator(f"{EXPLORER} .widget-slider", has_text=label).locator(".noUi-handle").first

@@ -4,7 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import ipywidgets  # noqa: E402, F401  (required by confmap.widgets; an ImportError here is a failure)
+import ipywidgets  # noqa: E402  (required by confmap.widgets; an ImportError here is a failure)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -313,8 +313,6 @@ def test_agreement_contours_in_the_legend_and_metrics_one_per_line(explorer):
 
 
 def test_region_label_sits_inline_with_its_buttons(explorer):
-    import ipywidgets
-
     panel = explorer.widget.children[0]
     rows = [c for c in panel.children if isinstance(c, ipywidgets.HBox)]
     assert len(rows) == 1  # the region row: its label, then the buttons, on one line
@@ -325,8 +323,6 @@ def test_region_label_sits_inline_with_its_buttons(explorer):
 
 
 def test_ipympl_toolbar_is_a_fixed_column_beside_the_drawing(ann, agreement):
-    import ipywidgets
-
     from confmap.widgets._figure import TOOLBAR_PX
 
     old = matplotlib.get_backend()
@@ -347,3 +343,9 @@ def test_ipympl_toolbar_is_a_fixed_column_beside_the_drawing(ann, agreement):
         ex.close()
     finally:
         plt.switch_backend(old)
+
+
+def test_colour_bar_shows_the_colour_map_not_the_per_pixel_alpha(explorer):
+    cb = explorer._colorbar
+    assert cb.mappable is not explorer._im and np.ndim(cb.mappable.get_alpha()) == 0  # one alpha, not per pixel
+    assert cb.cmap.name == "viridis" and tuple(cb.mappable.get_clim()) == (0.0, 1.0)

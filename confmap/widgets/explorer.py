@@ -80,8 +80,9 @@ class ParameterExplorer:
     Notes
     -----
     Each change recomputes the map with :func:`confmap.confidence_map` (the paper's Eqs. 5-7) and
-    reuses the figure's image artist (``set_data``, then a redraw: at once with a live ipympl front end). Warnings of the construction
-    (a tier without a region, a visible grid lattice) are shown in the status line, not raised.
+    reuses the figure's image artist (``set_data``, then a redraw: at once with a live ipympl front
+    end). Warnings of the construction (a tier without a region, a visible grid lattice) are shown
+    in the status line, not raised.
 
     Examples
     --------
@@ -176,7 +177,13 @@ class ParameterExplorer:
             alpha=0.0,
             interpolation="nearest",
         )
-        self.figure.colorbar(self._im, ax=ax, shrink=0.8, label="confidence")
+        # The colour bar of the colour map itself: the image's per-pixel alpha (opacity x value)
+        # would leave a colour bar of ``self._im`` blank.
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        scale = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap)
+        self._colorbar = self.figure.colorbar(scale, ax=ax, shrink=0.8, label="confidence")
         handles = []
         if self._agreement is not None:
             styles = ["dotted", "dashed", "solid"]
