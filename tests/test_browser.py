@@ -414,7 +414,7 @@ def test_annotate_in_jupyterlab(lab):
             # The explorer: lambda released after a drag of its handle -> redrawn map; opacity
             # tapped on its track -> first changed frame.
             ex_div = page.locator(EXPLORER_CANVAS).last
-            ex_div.scroll_into_view_if_needed()
+            page.locator(EXPLORER).last.scroll_into_view_if_needed()
             page.wait_for_timeout(300)
             ex0 = _wait_for(lambda: _read_json(probe / "explorer.json"), 10, "the explorer's first state")
             page.wait_for_function(  # the explorer's figure has reached the page (slow on a loaded machine)
@@ -431,6 +431,7 @@ def test_annotate_in_jupyterlab(lab):
             sliders = {"lam": [], "opacity": []}
             lam_seen = [ex0["lam"]]
             for k in range(SLIDER_MOVES):
+                slider("λ (grid)").scroll_into_view_if_needed()
                 handle = slider("λ (grid)").bounding_box()
                 hx0, hy0 = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
                 dx = (12 + 4 * (k % 3)) * (1 if k % 2 == 0 else -1)  # right, left, ...: always a new value
@@ -450,6 +451,7 @@ def test_annotate_in_jupyterlab(lab):
                                                   diagnose=errors))
                 page.wait_for_timeout(300)
             for k in range(SLIDER_MOVES):
+                track("opacity").scroll_into_view_if_needed()
                 box = track("opacity").bounding_box()
                 frac = (0.25, 0.75, 0.4, 0.9, 0.15, 0.6)[k % 6]
                 assert page.evaluate(ARM_JS, [EXPLORER_CANVAS, "pointerdown"])[0] > 0
