@@ -51,7 +51,6 @@ class AnnotatorControls:
             f'border-radius:4px">{label.upper()}</b></span>'
         )
 
-
     def _build_controls(self) -> None:
         import ipywidgets as w
 
@@ -83,16 +82,29 @@ class AnnotatorControls:
         self._opacity_slider.observe(lambda ch: setattr(self, "opacity", ch["new"]), names="value")
         self._status = w.HTML()
         self._ripple_button = w.Button(
-            description="", icon="magic", tooltip="apply the suggested lam (removes the lattice ripple)",
+            description="",
+            icon="magic",
+            tooltip="apply the suggested lam (removes the lattice ripple)",
             layout=w.Layout(width="130px", display="none"),
         )
         self._ripple_button.on_click(lambda _: self.use_suggested_lam())
         row = w.Layout(align_items="center", flex_flow="row wrap")
-        self._controls = w.VBox([
-            w.HBox([self._tier_badge, self._tier_buttons, w.HTML(LEGEND_HTML)], layout=row),
-            w.HBox([self._undo_button, self._redo_button, self._clear_button, self._save_button,
-                    self._map_toggle, self._opacity_slider], layout=row),
-        ])
+        self._controls = w.VBox(
+            [
+                w.HBox([self._tier_badge, self._tier_buttons, w.HTML(LEGEND_HTML)], layout=row),
+                w.HBox(
+                    [
+                        self._undo_button,
+                        self._redo_button,
+                        self._clear_button,
+                        self._save_button,
+                        self._map_toggle,
+                        self._opacity_slider,
+                    ],
+                    layout=row,
+                ),
+            ]
+        )
         children = [self._controls]
         if isinstance(self.figure.canvas, w.DOMWidget):
             children.append(self.figure.canvas)
@@ -107,8 +119,5 @@ class AnnotatorControls:
             from ipyevents import Event
         except ImportError:  # pragma: no cover - ipyevents comes with the notebooks extra
             return
-        self._key_events = Event(
-            source=self._box, watched_events=["keydown"], prevent_default_action=False
-        )
+        self._key_events = Event(source=self._box, watched_events=["keydown"], prevent_default_action=False)
         self._key_events.on_dom_event(self._on_dom_key)
-

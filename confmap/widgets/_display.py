@@ -60,8 +60,14 @@ class AnnotatorFigure:
         if self._contours_on and values is not None and values.max() > CONTOUR_LEVELS[0]:
             h, w = values.shape
             self._contour_set = self.ax.contour(
-                np.arange(w) * s, np.arange(h) * s, values, levels=list(CONTOUR_LEVELS),
-                colors="white", linewidths=0.9, linestyles=["dotted", "dashed", "solid"], zorder=2,
+                np.arange(w) * s,
+                np.arange(h) * s,
+                values,
+                levels=list(CONTOUR_LEVELS),
+                colors="white",
+                linewidths=0.9,
+                linestyles=["dotted", "dashed", "solid"],
+                zorder=2,
             )
 
     def _cursor_data(self, event):
@@ -116,9 +122,7 @@ class AnnotatorFigure:
         self._rgba[..., :3] = self._base_u8
         hd, wd = base.shape[:2]
         # the display grid's pixel j shows image pixel j*s, drawn over [j*s - 0.5, (j+1)*s - 0.5]
-        self._display = ax.imshow(
-            self._rgba, interpolation="nearest", extent=(-0.5, wd * s - 0.5, hd * s - 0.5, -0.5)
-        )
+        self._display = ax.imshow(self._rgba, interpolation="nearest", extent=(-0.5, wd * s - 0.5, hd * s - 0.5, -0.5))
         ax.set_xlim(-0.5, self._shape[1] - 0.5)
         ax.set_ylim(self._shape[0] - 0.5, -0.5)
         # The toolbar's readout shows the image's value and the map's, not the blended colour.
@@ -129,8 +133,15 @@ class AnnotatorFigure:
         for tier in TIERS:
             colour, marker, label = TIER_STYLE[tier]
             self._scatter[tier] = ax.scatter(
-                np.empty(0), np.empty(0), s=40, c=colour, marker=marker, edgecolors="k",
-                linewidths=0.6, label=label, zorder=3,
+                np.empty(0),
+                np.empty(0),
+                s=40,
+                c=colour,
+                marker=marker,
+                edgecolors="k",
+                linewidths=0.6,
+                label=label,
+                zorder=3,
             )
         # No ticks and no legend (the tier colours are in the status line): each costs Agg
         # 15-30% of a redraw, and the redraw is most of a click's latency.
@@ -145,4 +156,3 @@ class AnnotatorFigure:
             canvas.mpl_connect("button_release_event", self._on_release),
             canvas.mpl_connect("key_press_event", self._on_key),
         ]
-

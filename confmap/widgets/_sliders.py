@@ -58,24 +58,43 @@ def make_controls(state: dict, shape) -> dict:
     bw = slider_bandwidth(s["bandwidth"])
     return {
         "lam": widgets.IntSlider(
-            value=s["lam"], min=10, max=max(300, s["lam"]), step=1, description="λ (grid)",
-            tooltip="mesh grid subsampling lambda: (lambda + 1)^2 grid points", **common,
+            value=s["lam"],
+            min=10,
+            max=max(300, s["lam"]),
+            step=1,
+            description="λ (grid)",
+            tooltip="mesh grid subsampling lambda: (lambda + 1)^2 grid points",
+            **common,
         ),
         "beta_h": beta("beta_h", "β_H"),
         "beta_m": beta("beta_m", "β_M"),
         "beta_l": beta("beta_l", "β_L"),
         "bandwidth": widgets.FloatLogSlider(
-            value=bw, base=10, min=min(-2.0, math.log10(bw)), max=max(0.0, math.log10(bw)), step=0.01,
-            description="σ (bw)", tooltip="KDE bandwidth factor sigma", readout_format=".3f", **common,
+            value=bw,
+            base=10,
+            min=min(-2.0, math.log10(bw)),
+            max=max(0.0, math.log10(bw)),
+            step=0.01,
+            description="σ (bw)",
+            tooltip="KDE bandwidth factor sigma",
+            readout_format=".3f",
+            **common,
         ),
         # no description: the row's label sits inline, left of the buttons (control_panel)
         "region": widgets.ToggleButtons(
-            options=["convex", "alpha"], value=s["region"], tooltips=["convex hull (the paper)", "alpha shape"],
+            options=["convex", "alpha"],
+            value=s["region"],
+            tooltips=["convex hull (the paper)", "alpha shape"],
             style={"button_width": "90px"},
         ),
         "alpha": widgets.FloatSlider(
-            value=s["alpha"], min=0.0, max=max(float(max(h, w)), s["alpha"]), step=0.5, description="α (px)",
-            disabled=s["region"] != "alpha", **common,
+            value=s["alpha"],
+            min=0.0,
+            max=max(float(max(h, w)), s["alpha"]),
+            step=0.5,
+            description="α (px)",
+            disabled=s["region"] != "alpha",
+            **common,
         ),
         "opacity": widgets.FloatSlider(
             value=s["opacity"], min=0.0, max=1.0, step=0.05, description="opacity", style=style, layout=layout
@@ -94,9 +113,7 @@ def control_panel(controls: dict, *extra):
                 "region", layout=widgets.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH, justify_content="flex-end")
             )
             label.add_class("confmap-region-label")
-            rows.append(
-                widgets.HBox([label, ctl], layout=widgets.Layout(align_items="center", flex_flow="row nowrap"))
-            )
+            rows.append(widgets.HBox([label, ctl], layout=widgets.Layout(align_items="center", flex_flow="row nowrap")))
         else:
             rows.append(ctl)
     return widgets.VBox([*rows, *extra], layout=widgets.Layout(width="310px", min_width="310px"))
