@@ -210,7 +210,9 @@ def atomic_write(path, write, *, suffix: str = "") -> Path:
 
     A reader never sees a half-written file, and an interrupted or failed write leaves the old
     file intact (the temporary file is removed). ``suffix`` ends the temporary name, for writers
-    that pick the format from the extension (``".nc"``, ``".nii.gz"``).
+    that pick the format from the extension (``".nc"``, ``".nii.gz"``). The file gets the
+    permissions a plain ``open(path, "w")`` would give (``0o666`` less the umask), not the private
+    ``0o600`` of the temporary file.
     """
     path = Path(os.fspath(path))
     folder = path.parent if str(path.parent) else Path(".")
@@ -219,6 +221,7 @@ def atomic_write(path, write, *, suffix: str = "") -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -227,6 +230,12 @@ def atomic_write(path, write, *, suffix: str = "") -> Path:
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it: set and restore at once
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
