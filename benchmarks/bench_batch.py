@@ -205,8 +205,11 @@ def _flat(ds):
     return out
 
 
-def compare_cv(seed: int = 0):
+def compare_cv(**overrides):
     """The quick cross-validation serially and as dask tasks on 2 workers; every number compared.
+
+    ``overrides`` change :class:`confmap.learn.CVConfig` fields of the preset (a smoke test:
+    ``epochs=1, losses=("bce",)``).
 
     Returns
     -------
@@ -226,7 +229,7 @@ def compare_cv(seed: int = 0):
 
     dargs = dict(PRESETS["quick"]["dataset"])
     ds = make_dataset(dargs.pop("n"), progress=False, **dargs)
-    config = CVConfig(**{**PRESETS["quick"]["config"], "seed": seed})
+    config = CVConfig(**{**PRESETS["quick"]["config"], **overrides})
     torch.set_num_threads(1)
     t = time.perf_counter()
     serial = cross_validate(ds, config, progress=False, num_threads=1)
@@ -301,6 +304,7 @@ def benchmark(*, quick: bool) -> list[dict]:
                 baseline=n / base[step],
                 ratio=base[step] / sec,
                 seconds=round(sec, 2),
+                images=n,
                 **extra,
             )
         )

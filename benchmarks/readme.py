@@ -332,6 +332,45 @@ def _extrapolation(r: Report) -> str:
     )
 
 
+def block_batch(r: Report) -> str:
+    if not r.has("batch"):
+        return _missing("batch")
+    n = r.fig["batch.maps.loop"].get("images", 1000)
+    rows = [
+        "| step | how | seconds | images/s | × the loop | start-up (1 case) s | images/s after start-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for step, cmd in (("maps", "confmap maps"), ("evaluate", "confmap evaluate")):
+        for key, how in (("loop", "plain Python loop, this process"), ("workers_1", "--workers 1"), ("workers_2", "--workers 2")):
+            f = r.fig.get(f"batch.{step}.{key}")
+            if f is None:
+                continue
+            after = f"{f['images_per_s_after_startup']:.1f}" if "startup_s" in f else "—"
+            start = f"{f['startup_s']:.1f}" if "startup_s" in f else "—"
+            label = how if key == "loop" else f"`{cmd} {how}`"
+            rows.append(
+                f"| {step} | {label} | {f['seconds']:.1f} | {f['value']:.1f} | {f['ratio']:.2f}× | {start} | {after} |"
+            )
+    text = "\n".join(rows) + "\n\n"
+    text += (
+        f"{n:,} phantom images of 256². Each command runs as a subprocess (process start, imports and the "
+        "LocalCluster's start-up included; the same command on one case measures that fixed cost). Peak resident "
+        f"memory of the whole process tree (this process, the commands, the scheduler, every worker): "
+        f"{r.v('batch.peak_memory'):.2f} GiB (bar: 2 GiB)."
+    )
+    d = r.fig.get("batch.cv_quick.different_numbers")
+    t = r.fig.get("batch.cv_quick.dask_seconds")
+    if d is not None and t is not None:
+        same = "identical" if d["value"] == 0 else f"**not identical** ({d['value']:.0f} differ, max |diff| {d['max_abs_diff']:g})"
+        text += (
+            f" The quick cross-validation (`run_experiment(\"quick\", num_threads=1)`'s dataset and configuration) "
+            f"through `confmap.batch.cross_validate` on 2 workers gives results {same} to the serial "
+            f"`learn.cross_validate`: {d['numbers']:,} numbers compared exactly; {t['baseline']:.0f} s serially, "
+            f"{t['value']:.0f} s with 2 workers ({t['ratio']:.2f}×; cluster start-up {t['cluster_s']:.0f} s more)."
+        )
+    return text + "\n" + r.footer("batch")
+
+
 BLOCKS = {
     "confidence-map-speed": block_confidence_map,
     "phantom": block_phantom,
@@ -341,6 +380,7 @@ BLOCKS = {
     "learn-quick-detail": block_learn_quick_detail,
     "learn-sensitivity": block_learn_sensitivity,
     "learn-speed": block_learn_speed,
+    "batch": block_batch,
 }
 
 
