@@ -194,7 +194,6 @@ def main(n=1000, folder=None):
     return {"rows": rows, "fixed": fixed, "peak": mem.peak, "brier": brier}
 
 
-
 def _flat(ds):
     """Every number of a Dataset (data variables and coordinates), by name."""
     out = {}
@@ -294,7 +293,10 @@ def benchmark(*, quick: bool) -> list[dict]:
         extra = {}
         if w is not None:
             fixed = res["fixed"][step, w]
-            extra = {"startup_s": round(fixed, 2), "images_per_s_after_startup": round((n - 1) / max(sec - fixed, 1e-9), 2)}
+            extra = {
+                "startup_s": round(fixed, 2),
+                "images_per_s_after_startup": round((n - 1) / max(sec - fixed, 1e-9), 2),
+            }
         figs.append(
             figure(
                 f"batch.{step}.{'loop' if w is None else f'workers_{w}'}",

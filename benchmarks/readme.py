@@ -341,7 +341,11 @@ def block_batch(r: Report) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for step, cmd in (("maps", "confmap maps"), ("evaluate", "confmap evaluate")):
-        for key, how in (("loop", "plain Python loop, this process"), ("workers_1", "--workers 1"), ("workers_2", "--workers 2")):
+        for key, how in (
+            ("loop", "plain Python loop, this process"),
+            ("workers_1", "--workers 1"),
+            ("workers_2", "--workers 2"),
+        ):
             f = r.fig.get(f"batch.{step}.{key}")
             if f is None:
                 continue
@@ -361,9 +365,13 @@ def block_batch(r: Report) -> str:
     d = r.fig.get("batch.cv_quick.different_numbers")
     t = r.fig.get("batch.cv_quick.dask_seconds")
     if d is not None and t is not None:
-        same = "identical" if d["value"] == 0 else f"**not identical** ({d['value']:.0f} differ, max |diff| {d['max_abs_diff']:g})"
+        same = (
+            "identical"
+            if d["value"] == 0
+            else f"**not identical** ({d['value']:.0f} differ, max |diff| {d['max_abs_diff']:g})"
+        )
         text += (
-            f" The quick cross-validation (`run_experiment(\"quick\", num_threads=1)`'s dataset and configuration) "
+            f' The quick cross-validation (`run_experiment("quick", num_threads=1)`\'s dataset and configuration) '
             f"through `confmap.batch.cross_validate` on 2 workers gives results {same} to the serial "
             f"`learn.cross_validate`: {d['numbers']:,} numbers compared exactly; {t['baseline']:.0f} s serially, "
             f"{t['value']:.0f} s with 2 workers ({t['ratio']:.2f}×; cluster start-up {t['cluster_s']:.0f} s more)."

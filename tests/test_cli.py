@@ -121,7 +121,11 @@ def test_map_flags_are_the_fields_of_map_params():
         kernel="isotropic", sink_radius=3.0, bandwidth="silverman", region="alpha", alpha=2.5, betas=(1, 0.25, 0)
     )
     assert s.kernel == "isotropic" and s == MapSettings(**s.to_kwargs())
-    for bad, field in ((["--kernel", "gaussian"], "kernel"), (["--lam", "0.5"], "lam"), (["--bandwidth", "-1"], "bandwidth")):
+    for bad, field in (
+        (["--kernel", "gaussian"], "kernel"),
+        (["--lam", "0.5"], "lam"),
+        (["--bandwidth", "-1"], "bandwidth"),
+    ):
         with pytest.raises((ValueError, TypeError), match=field):
             settings_from_args(parser.parse_args(["maps", "in", "-o", "out", *bad]))
     with pytest.raises(TypeError, match="ripple_warn"):
