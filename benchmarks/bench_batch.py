@@ -16,7 +16,8 @@ For ``n`` phantom cases of 256x256 (made once with ``confmap phantom``), measure
   every number of the two result Datasets compared exactly.
 
 Run: ``python benchmarks/bench_batch.py [n] [folder]`` (default n = 1000, a temporary folder; a kept
-folder's phantom cases are reused: set ``CONFMAP_BENCH_BATCH_DIR`` for ``python -m benchmarks``).
+folder's phantom cases are reused: set ``CONFMAP_BENCH_BATCH_DIR`` for ``python -m benchmarks``, and
+``CONFMAP_BENCH_BATCH_N`` for another n in its full mode).
 Images/s include file I/O; the ratio is against the loop. The machine is shared and noisy.
 """
 
@@ -131,6 +132,10 @@ def main(n=1000, folder=None):
         for old in root.glob("*"):
             if old.name not in ("data", "one"):
                 shutil.rmtree(old)
+        cases = root / "cases"  # the first n cases of data/ (a kept folder may hold more), as links
+        cases.mkdir()
+        for case in sorted(p for p in (root / "data").iterdir() if p.is_dir())[:n]:
+            (cases / case.name).symlink_to(case.resolve(), target_is_directory=True)
         one = root / "one"
         if not one.exists():
             shutil.copytree(root / "data" / "case_0000", one / "case_0000")
@@ -140,7 +145,7 @@ def main(n=1000, folder=None):
             fixed["evaluate", w] = cli(
                 "evaluate", root / f"one-maps-{w}", one, "-o", root / f"one-report-{w}", "--workers", w, "--no-figures"
             )
-        t_loop = loop_maps(root / "data", root / "maps-loop")
+        t_loop = loop_maps(cases, root / "maps-loop")
         rows.append(("maps", "plain loop (this process)", t_loop))
         print(rows[-1], flush=True)
         for w in (1, 2):
@@ -148,11 +153,11 @@ def main(n=1000, folder=None):
                 (
                     "maps",
                     f"confmap maps --workers {w}",
-                    cli("maps", root / "data", "-o", root / f"maps-{w}", "--workers", w),
+                    cli("maps", cases, "-o", root / f"maps-{w}", "--workers", w),
                 )
             )
             print(rows[-1], flush=True)
-        t_eval, brier = loop_evaluate(root / "maps-loop", root / "data")
+        t_eval, brier = loop_evaluate(root / "maps-loop", cases)
         rows.append(("evaluate", "plain loop (this process)", t_eval))
         print(rows[-1], flush=True)
         for w in (1, 2):
@@ -163,7 +168,7 @@ def main(n=1000, folder=None):
                     cli(
                         "evaluate",
                         root / f"maps-{w}",
-                        root / "data",
+                        cases,
                         "-o",
                         root / f"report-{w}",
                         "--workers",
@@ -284,7 +289,7 @@ def benchmark(*, quick: bool) -> list[dict]:
     """Figures for ``python -m benchmarks``: images/s per row, ratio to the loop, peak memory, CV identity."""
     from benchmarks.report import claim, figure
 
-    n = 40 if quick else 1000
+    n = 40 if quick else int(os.environ.get("CONFMAP_BENCH_BATCH_N", 1000))
     res = main(n, os.environ.get("CONFMAP_BENCH_BATCH_DIR"))
     figs, base = [], {}
     for step, how, sec in res["rows"]:
