@@ -374,7 +374,9 @@ def block_batch(r: Report) -> str:
             f' The quick cross-validation (`run_experiment("quick", num_threads=1)`\'s dataset and configuration) '
             f"through `confmap.batch.cross_validate` on 2 workers gives results {same} to the serial "
             f"`learn.cross_validate`: {d['numbers']:,} numbers compared exactly; {t['baseline']:.0f} s serially, "
-            f"{t['value']:.0f} s with 2 workers ({t['ratio']:.2f}×; cluster start-up {t['cluster_s']:.0f} s more)."
+            f"{t['value']:.0f} s with 2 workers ({t['ratio']:.2f}×; cluster start-up {t['cluster_s']:.0f} s more; "
+            f"the units' training times summed: {t['train_serial_s']:.0f} s serially, {t['train_dask_s']:.0f} s on "
+            "the workers)."
         )
     return text + "\n" + r.footer("batch")
 
