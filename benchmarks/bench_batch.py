@@ -229,8 +229,7 @@ def compare_cv(**overrides):
 
     from confmap.batch import cross_validate as cv_dask
     from confmap.batch import open_client
-    from confmap.learn import CVConfig, cross_validate
-    from confmap.learn.crossval import PRESETS
+    from confmap.learn import PRESETS, CVConfig, cross_validate
     from confmap.phantom import make_dataset
 
     dargs = dict(PRESETS["quick"]["dataset"])

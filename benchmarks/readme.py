@@ -381,6 +381,55 @@ def block_batch(r: Report) -> str:
     return text + "\n" + r.footer("batch")
 
 
+def block_annotator_latency(r: Report) -> str:
+    if not r.has("annotator"):
+        return _missing("annotator")
+    fronts = (("lab", "JupyterLab 4"), ("notebook", "Notebook 7"))
+
+    def cell(front, fid):
+        f = r.fig[f"annotator.browser.{front}.{fid}"]
+        return f"{f['value']:.0f} / {f['p90']:.0f} / {f['max']:.0f} ({f['n']})"
+
+    rows = [
+        "| action: median / p90 / max ms (samples) | "
+        + " | ".join(name for _, name in fronts)
+        + " | goal (issue 13) |",
+        "|---|---|---|---|",
+    ]
+    for fid, label, goal in (
+        ("click_ms", "click on the annotator (256²) → first frame with the new map", "median ≤ 60, p90 ≤ 100"),
+        ("kernel_click_ms", "… of which the kernel: event → frame drawn and sent", "—"),
+        ("lam_release_ms", "explorer: λ slider released → redrawn map", "median ≤ 100"),
+        ("opacity_ms", "explorer: opacity slider tapped → first changed frame", "≤ 50"),
+    ):
+        rows.append(f"| {label} | " + " | ".join(cell(front, fid) for front, _ in fronts) + f" | {goal} |")
+    drag = []
+    for front, _ in fronts:
+        f = r.fig[f"annotator.browser.{front}.drag_map_frames"]
+        drag.append(f"{f['value']:.0f} in {f['seconds']:.1f} s ({f['per_second']:.1f}/s)")
+    rows.append("| map frames drawn while a point is dragged 20 steps | " + " | ".join(drag) + " | ≥ 10/s |")
+    loads = ", ".join(
+        f"{name} {r.v(f'annotator.browser.{front}.click_ms', 'load_average_1min'):.2f}" for front, name in fronts
+    )
+    kern = ["| image | `confidence_map` | `add_point`, every pixel drawn | `add_point`, display grid | ratio |",
+            "|---|---|---|---|---|"]
+    for key in ("256x256", "768x1024", "1500x2000"):
+        f = r.fig[f"annotator.kernel.{key}.add_point_ms"]
+        kern.append(
+            f"| {key.replace('x', '×')} | {r.v(f'annotator.kernel.{key}.map_ms'):.1f} ms | {f['baseline']:.1f} ms "
+            f"| {f['value']:.1f} ms | {f['ratio']:.2f}× |"
+        )
+    return (
+        "\n".join(rows)
+        + f"\n\nHeadless Chromium, load average (1 min) at the end of each front end's run: {loads}. "
+        "No bar is asserted on these times (they move several-fold with the machine's load). Kernel side, "
+        "headless (Agg), medians:\n\n"
+        + "\n".join(kern)
+        + "\n\n(claimed: the display grid makes `add_point` at 1500×2000 ≥ 1.5× faster.)\n"
+        + r.footer("annotator")
+    )
+
+
 BLOCKS = {
     "confidence-map-speed": block_confidence_map,
     "phantom": block_phantom,
@@ -391,6 +440,7 @@ BLOCKS = {
     "learn-sensitivity": block_learn_sensitivity,
     "learn-speed": block_learn_speed,
     "batch": block_batch,
+    "annotator-latency": block_annotator_latency,
 }
 
 
