@@ -145,6 +145,29 @@ def test_maps_on_local_cluster_equal_serial(ann_dir, tmp_path, client):
     _check_maps(tmp_path / "out", ["c0", "c1", "c2"])
 
 
+def _square_and_scheduler(x):
+    import dask
+
+    return x * x, dask.config.get("scheduler", None)
+
+
+@pytest.mark.parametrize("batch", [None, 1, 3, 50])
+def test_run_tasks_in_chunks_yields_every_item_once_with_its_index(client, batch):
+    from confmap.batch import run_tasks
+
+    got = dict(run_tasks(_square_and_scheduler, range(10), client=client, batch=batch, progress=False))
+    assert sorted(got) == list(range(10))
+    assert all(got[i] == (i * i, "sync") for i in got)  # tasks run dask's sync scheduler inside
+
+
+def test_default_batch():
+    from confmap.batch.engine import MAX_BATCH, default_batch
+
+    assert default_batch(1000, 2) == MAX_BATCH == 16
+    assert default_batch(40, 2) == 3  # at least 8 tasks per worker
+    assert default_batch(3, 2) == default_batch(0, 0) == 1
+
+
 def _die_once(job):
     """Kill this worker process in the middle of writing case c1, the first time only."""
     marker = Path(job["target"]).parent.parent / "killed-once"

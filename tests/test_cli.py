@@ -105,6 +105,33 @@ def test_settings_file_and_flags(tmp_path):
     assert r.returncode == EXIT_USAGE and "betas[2]" in r.stderr
 
 
+def test_map_flags_are_the_fields_of_map_params():
+    from confmap import MapParams
+    from confmap.cli.settings import FIELDS, settings_from_args
+
+    assert FIELDS == tuple(f for f in MapParams.fields() if f != "ripple_warn")
+    parser = build_parser()
+    maps_help = parser._subparsers._group_actions[0].choices["maps"].format_help()
+    for name in FIELDS:
+        assert "--" + name.replace("_", "-") in maps_help
+    argv = ["maps", "in", "-o", "out", "--kernel", "isotropic", "--sink-radius", "3", "--bandwidth", "silverman"]
+    argv += ["--region", "alpha", "--alpha", "2.5", "--betas", "1", "0.25", "0"]
+    s = settings_from_args(parser.parse_args(argv))
+    assert s.to_params() == MapParams(
+        kernel="isotropic", sink_radius=3.0, bandwidth="silverman", region="alpha", alpha=2.5, betas=(1, 0.25, 0)
+    )
+    assert s.kernel == "isotropic" and s == MapSettings(**s.to_kwargs())
+    for bad, field in (
+        (["--kernel", "gaussian"], "kernel"),
+        (["--lam", "0.5"], "lam"),
+        (["--bandwidth", "-1"], "bandwidth"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=field):
+            settings_from_args(parser.parse_args(["maps", "in", "-o", "out", *bad]))
+    with pytest.raises(TypeError, match="ripple_warn"):
+        MapSettings(ripple_warn=0.1)
+
+
 def test_bad_inputs_skip_with_report_or_fail_with_strict(demo, tmp_path):
     src = tmp_path / "anns"
     src.mkdir()

@@ -100,7 +100,9 @@ def cross_validate(
         for job in jobs:
             job["ds"] = ds_future
     per_unit = {}
-    for i, unit in run_tasks(_unit_task, jobs, client=client, desc="cross-validation units", progress=progress):
+    for i, unit in run_tasks(
+        _unit_task, jobs, client=client, desc="cross-validation units", progress=progress, batch=1
+    ):
         j = jobs[i]
         per_unit[j["loss"], j["label"], j["fold"]] = {
             k: (torch.as_tensor(v) if not isinstance(v, float) else v) for k, v in unit.items()

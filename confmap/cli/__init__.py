@@ -18,7 +18,7 @@ import argparse
 import logging
 import sys
 
-from .settings import MapSettings
+from .settings import MapSettings, add_map_options
 
 __all__ = [
     "EXIT_CONFLICT",
@@ -133,14 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="map file format (dicom-seg needs the source image.dcm beside each annotation)",
     )
     p.add_argument("--settings", metavar="FILE", help="map parameters from a TOML or JSON file (flags win)")
-    g = p.add_argument_group("map parameters (default: the paper's)")
-    g.add_argument("--lam", type=int, help="grid subsampling lambda (100)")
-    g.add_argument("--betas", type=float, nargs=3, metavar=("H", "M", "L"), help="tier weights (1 0.5 0.1)")
-    g.add_argument("--bandwidth", help="KDE bandwidth factor, or scott / silverman (0.1)")
-    g.add_argument("--kernel", choices=("full", "isotropic"))
-    g.add_argument("--region", choices=("convex", "alpha"))
-    g.add_argument("--alpha", type=float, help="alpha-shape circumradius in pixels (--region alpha)")
-    g.add_argument("--sink-radius", type=float, help="radius in pixels around sink points")
+    add_map_options(p.add_argument_group("map parameters (default: the paper's; the fields of confmap.MapParams)"))
     p.add_argument("--strict", action="store_true", help="refuse to start if any input is unreadable or mixed")
     _common(p)
 

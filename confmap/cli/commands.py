@@ -8,31 +8,9 @@ import warnings
 from pathlib import Path
 
 from . import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
-from .settings import MapSettings
+from .settings import settings_from_args
 
 __all__ = ["convert", "evaluate", "maps", "phantom", "report_problems", "say", "settings_from_args", "validate"]
-
-
-def settings_from_args(args) -> MapSettings:
-    """The map parameters of `confmap maps`: a settings file, if given, overridden by flags."""
-    bw = args.bandwidth
-    if bw is not None and bw not in ("scott", "silverman"):
-        try:
-            bw = float(bw)
-        except ValueError:
-            raise ValueError(f"--bandwidth must be a number or scott/silverman, got {bw!r}") from None
-    flags = {
-        "lam": args.lam,
-        "betas": args.betas,
-        "bandwidth": bw,
-        "kernel": args.kernel,
-        "region": args.region,
-        "alpha": args.alpha,
-        "sink_radius": args.sink_radius,
-    }
-    if args.settings:
-        return MapSettings.from_file(args.settings, **flags)
-    return MapSettings(**{k: v for k, v in flags.items() if v is not None})
 
 
 def say(args, *lines):

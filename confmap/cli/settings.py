@@ -1,42 +1,46 @@
 """Map parameters from flags or a TOML/JSON settings file, 1:1 onto :class:`confmap.MapParams`.
 
-:class:`MapSettings` holds the fields of :class:`confmap.MapParams` that shape a map (all but
-``ripple_warn``), checked by the same :func:`confmap.construct.check_param`;
-:meth:`MapSettings.to_params` builds the :class:`~confmap.MapParams` and :meth:`MapSettings.to_kwargs`
-gives the same fields as JSON-ready keyword arguments (what the batch manifests record).
+Nothing about a parameter is written here: the names come from :meth:`confmap.MapParams.fields`
+(all but ``ripple_warn``, see :data:`FIELDS`), the checks and canonical types from
+:func:`confmap.construct.check_param` (through :class:`~confmap.MapParams`), and the command-line
+help from the ``Parameters`` section of :class:`~confmap.MapParams`' docstring. A new field of
+``MapParams`` therefore becomes a flag (``--new-field``) and a settings-file key by itself.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..construct import MapParams, check_param
+from ..construct import MapParams
 
-__all__ = ["MapSettings"]
+__all__ = ["FIELDS", "MapSettings", "add_map_options", "parse_value", "settings_from_args"]
+
+#: The fields a settings file or flag may set: every field of :class:`confmap.MapParams` that
+#: shapes a map. ``ripple_warn`` is left out: it only decides whether to warn, and the batch
+#: commands record every warning in each case's summary anyway.
+FIELDS = tuple(f for f in MapParams.fields() if f != "ripple_warn")
 
 
-@dataclass(frozen=True)
 class MapSettings:
-    """The parameters of a confidence map (defaults: the paper's).
+    """The parameters of a confidence map (defaults: the paper's): a :class:`confmap.MapParams`
+    restricted to :data:`FIELDS`, read from flags or a settings file.
 
     Parameters
     ----------
-    lam : int, default 100
-        Grid subsampling lambda.
-    betas : (float, float, float), default (1.0, 0.5, 0.1)
-        Tier weights (high, medium, low).
-    bandwidth : float or {"scott", "silverman"}, default 0.1
-        KDE bandwidth factor.
-    kernel : {"full", "isotropic"}, default "full"
-    region : {"convex", "alpha"}, default "convex"
-    alpha : float, optional
-        Alpha-shape circumradius in pixels (``region="alpha"``).
-    sink_radius : float, optional
-        Radius in pixels around sink points.
+    **fields
+        Any of :data:`FIELDS` (``lam``, ``betas``, ``bandwidth``, ``kernel``, ``region``,
+        ``alpha``, ``sink_radius``), checked by :class:`confmap.MapParams`; read back as
+        attributes.
+
+    Raises
+    ------
+    TypeError
+        For a name not in :data:`FIELDS`.
+    ValueError, TypeError
+        From :func:`confmap.construct.check_param`, naming the field.
 
     Examples
     --------
@@ -46,27 +50,35 @@ class MapSettings:
     60
     """
 
-    lam: int = 100
-    betas: tuple = (1.0, 0.5, 0.1)
-    bandwidth: float | str = 0.1
-    kernel: str = "full"
-    region: str = "convex"
-    alpha: float | None = None
-    sink_radius: float | None = None
+    __slots__ = ("_params",)
 
-    def __post_init__(self):
-        for f in dataclasses.fields(self):  # the checks of confmap.MapParams
-            object.__setattr__(self, f.name, check_param(f.name, getattr(self, f.name)))
+    def __init__(self, **fields):
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise TypeError(f"unknown map parameter(s) {unknown}; allowed are {list(FIELDS)}")
+        self._params = MapParams(**fields)
+
+    def __getattr__(self, name):
+        if name in FIELDS:
+            return getattr(self._params, name)
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
+
+    def __eq__(self, other):
+        return isinstance(other, MapSettings) and self.to_kwargs() == other.to_kwargs()
+
+    def __hash__(self):
+        return hash(json.dumps(self.to_kwargs()))
+
+    def __repr__(self):
+        return "MapSettings(" + ", ".join(f"{k}={v!r}" for k, v in self.to_kwargs().items()) + ")"
 
     def to_params(self) -> MapParams:
         """The :class:`confmap.MapParams` of these settings (``ripple_warn`` at its default)."""
-        return MapParams(**dataclasses.asdict(self))
+        return self._params
 
     def to_kwargs(self) -> dict:
-        """Keyword arguments of :func:`confmap.confidence_map` (JSON-serialisable)."""
-        d = dataclasses.asdict(self)
-        d["betas"] = list(d["betas"])
-        return d
+        """Keyword arguments of :func:`confmap.confidence_map` (JSON-serialisable: tuples as lists)."""
+        return {f: (list(v) if isinstance(v, tuple) else v) for f in FIELDS for v in [getattr(self._params, f)]}
 
     @classmethod
     def from_file(cls, path, **overrides) -> MapSettings:
@@ -101,9 +113,59 @@ class MapSettings:
             data = data["maps"]
         if not isinstance(data, dict):
             raise ValueError(f"settings file {str(path)!r} must hold a table of map parameters")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
+        unknown = sorted(set(data) - set(FIELDS))
         if unknown:
-            raise ValueError(f"unknown map parameter(s) {unknown} in {str(path)!r}; allowed are {sorted(fields)}")
+            raise ValueError(f"unknown map parameter(s) {unknown} in {str(path)!r}; allowed are {sorted(FIELDS)}")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
+
+
+def parse_value(text: str):
+    """A command-line word as the value a :class:`confmap.MapParams` field takes before its check:
+    an int (``"60"``), else a float (``"0.2"``), else None for ``"none"``, else the word
+    (``"scott"``, ``"alpha"``); :func:`confmap.construct.check_param` then decides."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None if text.lower() == "none" else text
+
+
+def _docs() -> dict[str, tuple[str, str]]:
+    """``{field: (type line, description)}`` from the Parameters section of MapParams' docstring."""
+    lines = inspect.cleandoc(MapParams.__doc__ or "").splitlines()
+    out = {}
+    for i, line in enumerate(lines):
+        name, sep, kind = line.partition(" : ")
+        if sep and name in FIELDS and i + 1 < len(lines):
+            text = []
+            for nxt in lines[i + 1 :]:
+                if not nxt.startswith(" "):
+                    break
+                text.append(nxt.strip())
+            out[name] = (kind.strip(), " ".join(text).replace("``", "").replace(":meth:", "").rstrip("."))
+    return out
+
+
+def add_map_options(group) -> None:
+    """One ``--<field>`` option per field of :data:`FIELDS` on an argparse (group), default None
+    ("not given"); a tuple field takes as many words as its default has items."""
+    docs = _docs()
+    for name in FIELDS:
+        default = MapParams.__dataclass_fields__[name].default
+        kind, text = docs.get(name, ("", name))
+        nargs = {"nargs": len(default)} if isinstance(default, tuple) else {}
+        metavar = tuple(f"{name[0].upper()}{k}" for k in range(len(default))) if nargs else name.upper()
+        help_text = f"{text} [{kind}]".replace("%", "%%")
+        group.add_argument("--" + name.replace("_", "-"), type=parse_value, metavar=metavar, help=help_text, **nargs)
+
+
+def settings_from_args(args) -> MapSettings:
+    """The map parameters of `confmap maps`: a settings file (``args.settings``), if given,
+    overridden by the flags of :func:`add_map_options` that were given."""
+    flags = {name: getattr(args, name) for name in FIELDS}
+    flags = {k: (tuple(v) if isinstance(v, list) else v) for k, v in flags.items()}
+    if getattr(args, "settings", None):
+        return MapSettings.from_file(args.settings, **flags)
+    return MapSettings(**{k: v for k, v in flags.items() if v is not None})
