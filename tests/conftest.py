@@ -9,11 +9,11 @@ CI skip rule
 Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=<name>``)
     ``ci`` (the default)
         2,000 examples for each construction property (``tests/test_construct_properties.py``): what
-        ``bash scripts/test.sh`` and ``.ci/run`` run, sized so the whole CI run stays within its budget
-        on a 2-core machine (the README's testing section has the measured times).
+        ``bash scripts/test.sh`` runs unless told otherwise (the README's testing section has the
+        measured times).
     ``thorough``
-        10,000 examples for each construction property; run it before a release or after changing the
-        construction (about 5x the ``ci`` time).
+        10,000 examples for each construction property: what ``.ci/run`` runs (about 5x the ``ci``
+        time).
     ``dev``
         300 examples: a quick check while developing.
     Tests that set their own ``max_examples`` keep it; the construction properties take theirs from
