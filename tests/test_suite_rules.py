@@ -62,10 +62,10 @@ def test_pytest_options_are_strict_and_report_skips():
     assert "-ra" in opts
 
 
-def test_ci_script_sets_ci_and_the_hypothesis_profile():
+def test_ci_script_sets_ci_and_the_thorough_hypothesis_profile():
     text = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^export CI=", text, re.M)
-    assert re.search(r"^export HYPOTHESIS_PROFILE=", text, re.M)
+    assert re.search(r'^export HYPOTHESIS_PROFILE="\$\{HYPOTHESIS_PROFILE:-thorough\}"$', text, re.M)
 
 
 def test_hypothesis_profiles():
