@@ -21,7 +21,8 @@ replaces their entries and keeps the others, so each entry carries its own date 
 Registering a new benchmark is one entry in :data:`BENCHMARKS`: a name and the module that defines
 ``benchmark(*, quick: bool) -> list[dict]`` (figures made with :func:`benchmarks.report.figure`),
 optionally ``FULL_ONLY = True`` (too slow for the quick mode) and ``REQUIRES = ("torch",)``
-(modules it cannot run without; the benchmark is then recorded as skipped, not failed).
+(modules it cannot run without; the benchmark is then recorded as skipped, not failed); a benchmark
+that finds out only when it runs that it cannot run here raises :class:`benchmarks.report.Skipped`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ BENCHMARKS = {
     "learn": "benchmarks.bench_learn",
     "learn_quick": "benchmarks.bench_learn_quick",
     "batch": "benchmarks.bench_batch",
+    "architecture": "benchmarks.bench_architecture",
 }
 
 
@@ -67,6 +69,8 @@ def run_one(name: str, *, quick: bool) -> dict:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 figs = mod.benchmark(quick=quick)
+        except report.Skipped as e:  # cannot run here (e.g. a commit it compares with is missing)
+            entry.update(status="skipped", reason=str(e))
         except Exception:  # a benchmark that crashes is a failed claim, with its traceback
             entry.update(status="error", error=traceback.format_exc(limit=8))
         else:
