@@ -74,7 +74,8 @@ def extract_old(dest, *, commit: str = BASE, root=None) -> Path:
             f"commit {commit} (the package before the renovation) is not in this repository's history "
             "(a shallow clone?); fetch the full history to compare"
         )
-    tar = subprocess.run(["git", "archive", "--format=tar", commit, "confmap"], cwd=root, capture_output=True, check=True)
+    archive = ["git", "archive", "--format=tar", commit, "confmap"]
+    tar = subprocess.run(archive, cwd=root, capture_output=True, check=True)
     with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as tf:
         tf.extractall(dest, filter="data")
     return Path(dest)

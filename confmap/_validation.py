@@ -27,6 +27,7 @@ __all__ = [
     "check_number",
     "check_points",
     "check_same_shape",
+    "check_tuple",
     "check_unit_interval",
     "describe",
     "format_bytes",
@@ -101,14 +102,21 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     return value
 
 
-def check_image_shape(name: str, value) -> tuple[int, int]:
-    """Return ``value`` as an ``(H, W)`` tuple of positive ints."""
+def check_tuple(name: str, value, length: int, what: str) -> tuple:
+    """Return ``value`` as a tuple of ``length`` items; TypeError (not iterable) or ValueError (another
+    length) saying that ``name`` must be ``what``. The items are for the caller to check."""
     try:
         seq = tuple(value)
     except TypeError:
-        raise TypeError(f"`{name}` must be a pair (H, W) of positive integers, got {describe(value)}") from None
-    if len(seq) != 2:
-        raise ValueError(f"`{name}` must be a pair (H, W) of positive integers, got {describe(value)}")
+        raise TypeError(f"`{name}` must be {what}, got {describe(value)}") from None
+    if len(seq) != length:
+        raise ValueError(f"`{name}` must be {what}, got {describe(value)}")
+    return seq
+
+
+def check_image_shape(name: str, value) -> tuple[int, int]:
+    """Return ``value`` as an ``(H, W)`` tuple of positive ints."""
+    seq = check_tuple(name, value, 2, "a pair (H, W) of positive integers")
     h = check_int(f"{name}[0] (H)", seq[0], minimum=1)
     w = check_int(f"{name}[1] (W)", seq[1], minimum=1)
     return h, w
