@@ -303,6 +303,8 @@ def check_memory(what: str, parts: dict[str, float], values: dict[str, object], 
             f"`max_memory=` (bytes) or the {MAX_MEMORY_ENV} environment variable"
         )
     return need
+
+
 def import_optional(module: str, purpose: str, pip_name: str, *, extra: str = "io"):
     """Import an optional dependency, or raise ``ImportError`` saying how to install it."""
     import importlib
