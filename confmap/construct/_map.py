@@ -62,15 +62,20 @@ def normalise(density, *, background: float | None = None, floor: float = 0.0) -
     [[0.0, 0.0]]
     """
     d = check_finite_array("density", density, ndim=2)
+    out = np.zeros(d.shape)
+    _normalise_into(out, d, background, floor)
+    return out
+
+
+def _normalise_into(out, d, background, floor) -> None:
+    """Eq. 7 of the density ``d`` written into ``out`` (left as it is when flat or below ``floor``)."""
     lo = float(d.min())
     if background is not None:
         lo = min(lo, float(background))
     hi = float(d.max())
-    if not (hi > lo and hi > floor):
-        return np.zeros(d.shape)
-    out = d - lo
-    out /= hi - lo
-    return out
+    if hi > lo and hi > floor:
+        np.subtract(d, lo, out=out)
+        out /= hi - lo
 
 
 def confidence_map(annotation: Annotation, *, params: MapParams | None = None, max_memory=None, **overrides):
@@ -256,8 +261,8 @@ def map_from_weights(weights, grid, shape, cov, sink_factor=None) -> np.ndarray:
         dens, (y0, y1, x0, x1) = crop
         if sink_factor is not None:
             dens *= sink_factor[y0:y1, x0:x1]
-        covers_all = (y1 - y0, x1 - x0) == (h, w)
-        cm[y0:y1, x0:x1] = normalise(dens, background=None if covers_all else 0.0, floor=density_floor(cov))
+        covers_all = (y1 - y0, x1 - x0) == (h, w)  # the KDE is finite: no input check, no copy
+        _normalise_into(cm[y0:y1, x0:x1], dens, None if covers_all else 0.0, density_floor(cov))
     return cm
 
 
