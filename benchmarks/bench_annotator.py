@@ -1,6 +1,6 @@
-"""Kernel-side speed of a click in the Annotator: ``add_point`` -> map recomputed -> new frame drawn.
+"""Speed of the live widgets: kernel-side ``add_point``, and the browser's latencies in two front ends.
 
-Headless (Agg): the time from the ``add_point`` call until the overlay is updated and the canvas
+Kernel side, headless (Agg): the time from the ``add_point`` call until the overlay is updated and the canvas
 redrawn, the part of a click's latency that the kernel owns (the browser test measures the rest).
 The before-path (every image pixel drawn, ``display_max=None``) is measured in the same run as the
 default display grid (``display_max=800``), so the ratio is free of the machine's load of the day.
@@ -10,15 +10,31 @@ default display grid (``display_max=800``), so the ratio is free of the machine'
 
 Prints, per image size: the map alone (``confidence_map``), ``add_point`` with every pixel drawn,
 ``add_point`` on the display grid, and their ratio (medians, ms), and the load average.
+
+In the suite (``python -m benchmarks --only annotator``, full mode only: it takes minutes and needs
+Chromium, Playwright, JupyterLab and Notebook 7), :func:`benchmark` records those kernel-side
+figures (claim: the display grid makes ``add_point`` at 1500x2000 at least 1.5x faster than
+drawing every pixel, same run) and runs ``tests/test_browser.py`` with ``$CONFMAP_LATENCY_JSON``
+set, which drives notebook 01 and a ParameterExplorer in headless Chromium in JupyterLab and in
+Jupyter Notebook 7 and reports, per front end: click -> first changed canvas frame, the kernel's
+share of a click, the map frames drawn during a 20-step drag, explorer lambda-slider release ->
+redrawn map and opacity tap -> first changed frame. No time is claimed (a shared machine's load
+moves them several-fold; the load average is recorded with them); ``benchmarks/readme.py`` puts
+them in the README's latency table next to the goals of issue 13.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import matplotlib
 
@@ -30,6 +46,14 @@ from confmap import ConfmapWarning, confidence_map  # noqa: E402
 from confmap.widgets import Annotator  # noqa: E402
 
 SIZES = ((256, 256), (768, 1024), (1500, 2000))
+FULL_ONLY = True
+REQUIRES = ("playwright", "ipympl", "jupyterlab", "notebook", "nbformat")
+REQUIRES_PROGRAMS = ("chromium",)
+FRONT_ENDS = ("lab", "notebook")
+#: click-and-undo pairs added to the browser test's 10 clicks, per front end
+EXTRA_CLICKS = 30
+SLIDER_MOVES = 8
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rings(shape, *, seed=0):
@@ -79,6 +103,69 @@ def time_map(ann, repeats):
             confidence_map(ann)
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def kernel_figures(repeats):
+    """Figures of kernel-side ``add_point`` at each size (medians): map, every pixel drawn, display grid."""
+    from benchmarks.report import claim, figure
+
+    figs = []
+    for shape in SIZES:
+        image = np.random.default_rng(0).random(shape).astype(np.float32)
+        pts = rings(shape)
+        full, ann = time_add_point(image, pts, display_max=None, repeats=repeats)
+        grid, _ = time_add_point(image, pts, display_max=800, repeats=repeats)
+        m = time_map(ann, repeats)
+        key = f"{shape[0]}x{shape[1]}"
+        big = shape == SIZES[-1]
+        figs.append(figure(f"annotator.kernel.{key}.map_ms", 1e3 * m, "ms", label=f"confidence_map at {key}",
+                           repeats=repeats))
+        figs.append(figure(
+            f"annotator.kernel.{key}.add_point_ms", 1e3 * grid, "ms", baseline=1e3 * full, ratio=full / grid,
+            label=f"add_point at {key}, display grid (baseline: every pixel drawn)", repeats=repeats,
+            claim=claim(">=", 1.5, quick=None, text="the display grid makes add_point at 1500x2000 >= 1.5x faster")
+            if big else None,
+        ))
+    return figs
+
+
+def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
+    """Run tests/test_browser.py (both front ends) and turn its latency reports into figures."""
+    from benchmarks.report import figure
+
+    with tempfile.TemporaryDirectory(prefix="confmap-latency-") as tmp:
+        env = dict(os.environ, CONFMAP_LATENCY_JSON=str(Path(tmp) / "latency.json"),
+                   CONFMAP_LATENCY_CLICKS=str(clicks), CONFMAP_LATENCY_SLIDER_MOVES=str(slider_moves))
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "tests/test_browser.py",
+             f"--basetemp={Path(tmp) / 'pytest'}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"tests/test_browser.py failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        reports = {front: json.loads((Path(tmp) / f"latency-{front}.json").read_text()) for front in FRONT_ENDS}
+    figs = []
+    for front, rep in reports.items():
+        extra = {"front_end": front, "load_average_1min": round(rep["load_average_1min"], 2)}
+        for key, fid, label in (
+            ("browser_click_to_redraw_ms", "click_ms", "click -> first frame with the new map"),
+            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel share of a click (event -> frame drawn)"),
+            ("explorer_lam_release_to_redraw_ms", "lam_release_ms", "explorer: lambda slider release -> redrawn map"),
+            ("explorer_opacity_to_frame_ms", "opacity_ms", "explorer: opacity tap -> first changed frame"),
+        ):
+            st = rep[key]
+            figs.append(figure(f"annotator.browser.{front}.{fid}", st["median"], "ms", label=f"{label} (median)",
+                               p90=st.get("p90"), min=st["min"], max=st["max"], n=st["n"], **extra))
+        d = rep["drag"]
+        figs.append(figure(f"annotator.browser.{front}.drag_map_frames", d["map_redraws"], "frames",
+                           label="map frames drawn during a 20-step drag", seconds=d["seconds"], moves=d["moves"],
+                           per_second=round(d["map_redraws"] / d["seconds"], 2), **extra))
+    return figs
+
+
+def benchmark(*, quick: bool) -> list[dict]:
+    """The suite's entry (full mode only): kernel-side figures, then the browser's."""
+    return kernel_figures(5 if quick else 11) + browser_figures()
 
 
 def main(argv=None):

@@ -20,9 +20,10 @@ replaces their entries and keeps the others, so each entry carries its own date 
 
 Registering a new benchmark is one entry in :data:`BENCHMARKS`: a name and the module that defines
 ``benchmark(*, quick: bool) -> list[dict]`` (figures made with :func:`benchmarks.report.figure`),
-optionally ``FULL_ONLY = True`` (too slow for the quick mode) and ``REQUIRES = ("torch",)``
-(modules it cannot run without; the benchmark is then recorded as skipped, not failed); a benchmark
-that finds out only when it runs that it cannot run here raises :class:`benchmarks.report.Skipped`.
+optionally ``FULL_ONLY = True`` (too slow for the quick mode), ``REQUIRES = ("torch",)``
+(modules it cannot run without) and ``REQUIRES_PROGRAMS = ("chromium",)`` (programs it needs on
+PATH); without them the benchmark is recorded as skipped, not failed. A benchmark that finds out
+only when it runs that it cannot run here raises :class:`benchmarks.report.Skipped` (also skipped).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import shutil
 import sys
 import time
 import traceback
@@ -51,6 +53,7 @@ BENCHMARKS = {
     "learn": "benchmarks.bench_learn",
     "learn_quick": "benchmarks.bench_learn_quick",
     "batch": "benchmarks.bench_batch",
+    "annotator": "benchmarks.bench_annotator",
     "architecture": "benchmarks.bench_architecture",
 }
 
@@ -61,6 +64,7 @@ def run_one(name: str, *, quick: bool) -> dict:
     entry = {"mode": "quick" if quick else "full", "figures": []}
     entry.update(report.commit())  # the code that runs, recorded before it runs
     missing = [m for m in getattr(mod, "REQUIRES", ()) if importlib.util.find_spec(m) is None]
+    missing += [p for p in getattr(mod, "REQUIRES_PROGRAMS", ()) if shutil.which(p) is None]
     t0 = time.perf_counter()
     if missing:
         entry.update(status="skipped", reason=f"not installed: {', '.join(missing)}")

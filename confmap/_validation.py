@@ -2,7 +2,8 @@
 
 Every public function validates its arguments here first, so that bad input gets a clear
 ``ValueError``/``TypeError`` naming the argument, what arrived and what is allowed, instead of a
-traceback from deep inside numpy or scipy.
+traceback from deep inside numpy or scipy. Also the few small rules every module shares: atomic
+writes, file suffixes, optional imports, memory limits and when a progress bar shows.
 """
 
 from __future__ import annotations
@@ -25,16 +26,19 @@ __all__ = [
     "check_int",
     "check_memory",
     "check_number",
+    "check_path",
     "check_points",
     "check_same_shape",
     "check_tuple",
     "check_unit_interval",
     "describe",
+    "file_suffix",
     "format_bytes",
     "import_optional",
     "map_memory_bytes",
     "memory_limit",
     "physical_memory",
+    "progress_bar",
 ]
 
 
@@ -193,12 +197,30 @@ def check_points(name: str, value, shape: tuple[int, int] | None = None) -> np.n
     return arr
 
 
+def check_path(name: str, value, *, exists: bool = False) -> Path:
+    """``value`` (str or os.PathLike) as a ``Path``; with ``exists``, ``FileNotFoundError`` if absent."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"`{name}` must be a path (str or os.PathLike), got {describe(value)}")
+    path = Path(os.fspath(value))
+    if exists and not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    return path
+
+
+def file_suffix(path: Path) -> str:
+    """The lower-case extension of ``path``, with ``".nii.gz"`` as one extension."""
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
 def atomic_write(path, write, *, suffix: str = "") -> Path:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it to ``path``.
 
     A reader never sees a half-written file, and an interrupted or failed write leaves the old
     file intact (the temporary file is removed). ``suffix`` ends the temporary name, for writers
-    that pick the format from the extension (``".nc"``, ``".nii.gz"``).
+    that pick the format from the extension (``".nc"``, ``".nii.gz"``). The file gets the
+    permissions a plain ``open(path, "w")`` would give (``0o666`` less the umask), not the private
+    ``0o600`` of the temporary file.
     """
     path = Path(os.fspath(path))
     folder = path.parent if str(path.parent) else Path(".")
@@ -207,6 +229,7 @@ def atomic_write(path, write, *, suffix: str = "") -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -215,6 +238,12 @@ def atomic_write(path, write, *, suffix: str = "") -> Path:
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it: set and restore at once
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -316,3 +345,14 @@ def import_optional(module: str, purpose: str, pip_name: str, *, extra: str = "i
             f"{purpose} needs the optional package `{pip_name}`: pip install {pip_name} "
             f"(or pip install 'confmap[{extra}]')"
         ) from None
+
+
+def progress_bar(items, progress, *, desc: str, unit: str = "image", auto_from: int = 10):
+    """``items`` in a tqdm bar when ``progress`` is true (None: when there are ``auto_from`` or more)."""
+    if progress is None:
+        progress = len(items) >= auto_from
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit=unit)

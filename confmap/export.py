@@ -27,12 +27,11 @@ inside the functions that need them.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import atomic_write, check_choice, describe, import_optional
+from ._validation import atomic_write, check_choice, check_path, describe, file_suffix, import_optional
 from .geometry import ImageGeometry
 
 __all__ = [
@@ -49,17 +48,6 @@ __all__ = [
 #: SNOMED CT codes of the segment written by :func:`write_dicom_seg` (category, type).
 _SEG_CATEGORY = ("49755003", "SCT", "Morphologically Abnormal Structure")
 _SEG_TYPE = ("108369006", "SCT", "Neoplasm")
-
-
-def _path(path, name="path") -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`{name}` must be a path (str or os.PathLike), got {describe(path)}")
-    return Path(os.fspath(path))
-
-
-def _gz_suffix(path: Path, default: str) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else (path.suffix.lower() or default)
 
 
 def check_map(soft, *, name: str = "soft", unit: bool = False) -> np.ndarray:
@@ -229,10 +217,10 @@ def write_nifti(soft, path, *, geometry=None, spacing=None, backend: str | None 
     mm. 3D Slicer, ITK and SimpleITK read it in LPS by negating the first two rows, so pixel
     ``(x, y)`` lies at ``geometry.index_to_physical([[x, y]])``.
     """
-    path = _path(path)
+    path = check_path("path", path)
     values = check_map(soft)
     g = map_geometry(soft, geometry=geometry, spacing=spacing) or ImageGeometry()
-    ext = ".nii.gz" if _gz_suffix(path, ".nii") == ".nii.gz" else ".nii"
+    ext = ".nii.gz" if file_suffix(path) == ".nii.gz" else ".nii"
     if _backend(backend, "nibabel", "writing NIfTI") == "nibabel":
         import nibabel as nib
 
@@ -263,7 +251,7 @@ def write_nrrd(soft, path, *, geometry=None, spacing=None, backend: str | None =
     ``space directions`` = the columns of ``direction`` times ``(dx, dy, slice_thickness)``,
     ``space origin`` = ``origin`` (the centre of pixel (0, 0), no half-pixel term).
     """
-    path = _path(path)
+    path = check_path("path", path)
     values = check_map(soft)
     g = map_geometry(soft, geometry=geometry, spacing=spacing) or ImageGeometry()
     if _backend(backend, "nrrd", "writing NRRD") == "nrrd":
@@ -292,7 +280,7 @@ def _dicom_dataset(source, name="source"):
     pydicom = import_optional("pydicom", "DICOM-SEG", "pydicom")
     if isinstance(source, pydicom.Dataset):
         return source
-    path = _path(source, name)
+    path = check_path(name, source)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     return pydicom.dcmread(path)
@@ -342,7 +330,7 @@ def write_us_dicom(
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    path = _path(path)
+    path = check_path("path", path)
     values = check_map(image, name="image", unit=True)
     g = map_geometry(image, geometry=geometry, spacing=spacing)
     if g is None:
@@ -439,7 +427,7 @@ def write_dicom_seg(
     hd = import_optional("highdicom", "writing DICOM-SEG", "highdicom")
     from pydicom.uid import generate_uid
 
-    path = _path(path)
+    path = check_path("path", path)
     values = check_map(soft, unit=True)
     ds = _dicom_dataset(source)
     frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
@@ -516,7 +504,7 @@ def read_dicom_seg(path, *, source=None, segment: int = 1):
     hd = import_optional("highdicom", "reading DICOM-SEG", "highdicom")
     import xarray as xr
 
-    path = _path(path)
+    path = check_path("path", path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     seg = hd.seg.segread(path)

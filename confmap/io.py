@@ -44,15 +44,24 @@ when a function needs them, with a clear error if missing.
 
 from __future__ import annotations
 
+import importlib.util
 import io as _io
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import atomic_write, atomic_write_bytes, check_choice, check_image_shape, check_int, describe
+from ._validation import (
+    atomic_write_bytes,
+    check_choice,
+    check_image_shape,
+    check_int,
+    check_path,
+    file_suffix,
+    import_optional,
+    progress_bar,
+)
 from .annotation import TIERS, Annotation
-from .dataset import build_dataset, netcdf_engine, pixel_coords
+from .dataset import build_dataset, load_dataset, pixel_coords, save_dataset
 from .export import check_map, map_geometry, write_nifti, write_nrrd
 from .geometry import ImageGeometry
 
@@ -74,47 +83,17 @@ VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr")
 
 
 # ---------------------------------------------------------------------------------------------
-def _require(module: str, purpose: str, pip_name: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(
-            f"{purpose} needs the optional package `{pip_name}`: pip install {pip_name} "
-            f"(or pip install 'confmap[io]')"
-        ) from None
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
+def _has(module: str) -> bool:  # a seam: tests read NIfTI with SimpleITK by patching it
     return importlib.util.find_spec(module) is not None
 
 
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+def _to_grey(arr: np.ndarray, name: str, *, scale: float | None = None) -> np.ndarray:
+    """(H, W), (H, W, 3|4) or (H, W, 1) -> (H, W) float64, integers divided by ``scale``.
 
-
-def _path(path, name="path") -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`{name}` must be a path (str or os.PathLike), got {describe(path)}")
-    return Path(os.fspath(path))
-
-
-def _existing(path) -> Path:
-    path = _path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {str(path)!r}")
-    return path
-
-
-def _to_grey(arr: np.ndarray, name: str) -> np.ndarray:
-    """(H, W), (H, W, 3|4) or (H, W, 1) -> (H, W) float32 in [0, 1] for integer input."""
-    scale = float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui" else 1.0
-    if arr.dtype == bool:
-        scale = 1.0
+    ``scale`` defaults to the integer dtype's maximum (so [0, 1]); colour becomes ITU-R 601 luma.
+    """
+    if scale is None:
+        scale = float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui" else 1.0  # bool (kind "b"): 1
     a = arr.astype(np.float64)
     if a.ndim == 3 and a.shape[-1] in (1, 2, 3, 4):
         if a.shape[-1] >= 3:
@@ -125,7 +104,7 @@ def _to_grey(arr: np.ndarray, name: str) -> np.ndarray:
         raise ValueError(
             f"{name} must be a 2-D grey or colour image, got an array of shape {arr.shape}"
         )
-    return (a / scale).astype(np.float32)
+    return a / scale if arr.dtype.kind in "ui" else a
 
 
 def _as_dataarray(values, geometry=None, name="image", attrs=None):
@@ -167,11 +146,11 @@ def read_image(path, *, spacing=None):
     """
     import imageio.v3 as iio
 
-    path = _existing(path)
+    path = check_path("path", path, exists=True)
     arr = np.asarray(iio.imread(path))
     if arr.ndim == 3 and arr.shape[-1] not in (1, 2, 3, 4):  # a multi-page TIFF: first page
         arr = arr[0]
-    grey = _to_grey(arr, f"{str(path)!r}")
+    grey = _to_grey(arr, f"{str(path)!r}").astype(np.float32)
     return _as_dataarray(grey, spacing, attrs={"source": str(path)})
 
 
@@ -208,8 +187,8 @@ def read_dicom(path, *, frame: int = 0, spacing=None):
     RGB and YBR photometric interpretations are converted to RGB, then to grey (ITU-R 601 luma);
     MONOCHROME1 is inverted so that bright means echogenic.
     """
-    pydicom = _require("pydicom", "reading DICOM", "pydicom")
-    path = _existing(path)
+    pydicom = import_optional("pydicom", "reading DICOM", "pydicom")
+    path = check_path("path", path, exists=True)
     ds = pydicom.dcmread(path)
     geometry = ImageGeometry.from_dicom(ds)
     if geometry is None:
@@ -235,13 +214,7 @@ def read_dicom(path, *, frame: int = 0, spacing=None):
 
         arr = convert_color_space(arr, photo, "RGB")
     bits = int(getattr(ds, "BitsStored", 8 * arr.dtype.itemsize))
-    a = arr.astype(np.float64)
-    if a.ndim == 3 and a.shape[-1] >= 3:
-        a = a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
-    if a.ndim != 2:
-        raise ValueError(f"{str(path)!r} is not a 2-D image: pixel data of shape {arr.shape}")
-    if arr.dtype.kind in "ui":
-        a = a / float(2**bits - 1)
+    a = _to_grey(arr, f"{str(path)!r}", scale=float(2**bits - 1))
     if photo == "MONOCHROME1":
         a = 1.0 - a
     attrs = {"source": str(path), "photometric": photo}
@@ -270,8 +243,8 @@ def read_volume(path, *, axis: int = 0, index: int | None = None):
         and 3D Slicer read it, LPS) and ``y_mm``/``x_mm``. Image columns are the lower remaining
         index axis (``i`` when slicing across ``k``).
     """
-    path = _existing(path)
-    suffix = _suffix(path)
+    path = check_path("path", path, exists=True)
+    suffix = file_suffix(path)
     if suffix not in VOLUME_SUFFIXES:
         raise ValueError(
             f"`path` must end in one of {', '.join(VOLUME_SUFFIXES)}, got {path.name!r}"
@@ -287,7 +260,7 @@ def read_volume(path, *, axis: int = 0, index: int | None = None):
         origin, direction = np.asarray(g3.origin), g3.matrix
         data = np.transpose(data)  # (i, j, k[, t]) -> ([t,] k, j, i)
     else:
-        sitk = _require("SimpleITK", f"reading {suffix} files", "SimpleITK")
+        sitk = import_optional("SimpleITK", f"reading {suffix} files", "SimpleITK")
         img = sitk.ReadImage(str(path))
         data = sitk.GetArrayFromImage(img).astype(np.float64)
         nd = img.GetDimension()
@@ -328,8 +301,8 @@ def load_image(path, **kwargs):
     :func:`read_dicom`; ``.nii .nii.gz .nrrd .nhdr`` -> :func:`read_volume`. Keyword arguments go
     to that reader.
     """
-    path = _existing(path)
-    suffix = _suffix(path)
+    path = check_path("path", path, exists=True)
+    suffix = file_suffix(path)
     if suffix in IMAGE_SUFFIXES:
         return read_image(path, **kwargs)
     if suffix in DICOM_SUFFIXES or suffix == "":
@@ -348,7 +321,7 @@ def _is_image_file(p: Path, stem: str) -> bool:
     return p.is_file() and (name.startswith(stem + ".") or name == stem)
 
 
-def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, progress=None):
+def load_folder(root, *, reference_rater=0, size=None, params=None, progress=None):
     """Load a multi-rater folder (see the module docstring) into the phantom's Dataset form.
 
     Parameters
@@ -361,8 +334,9 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
     size : (int, int), optional
         Resample every image (bilinear), mask (nearest) and annotation point to ``(H, W)``;
         needed when cases differ in shape.
-    confidence_kwargs : dict, optional
-        Keyword arguments of :func:`confmap.confidence_map` for the cases' annotations.
+    params : confmap.MapParams or mapping, optional
+        Parameters of the cases' confidence maps (default ``MapParams()``; a mapping of its fields
+        is converted, :meth:`~confmap.MapParams.coerce`).
     progress : bool, optional
         tqdm progress bar (default: with 10 cases or more).
 
@@ -384,9 +358,10 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         cases, or shapes differ (without ``size``).
     """
 
-    from .construct import confidence_map
+    from .construct import MapParams, confidence_map
 
-    root = _existing(root)
+    params = MapParams.coerce(params)
+    root = check_path("root", root, exists=True)
     if not root.is_dir():
         raise ValueError(f"`root` must be a folder of case folders, got the file {str(root)!r}")
     cases = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -394,13 +369,7 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         raise ValueError(f"{str(root)!r} holds no case folders (see confmap.io's folder layout)")
     if size is not None:
         size = check_image_shape("size", size)
-    it = cases
-    if progress is None:
-        progress = len(cases) >= 10
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(cases, desc="cases", unit="case")
+    it = progress_bar(cases, progress, desc="cases", unit="case")
     rater_names = None
     images, masks, anns, kinds, spacings, geometries = [], [], [], [], [], []
     for case in it:
@@ -409,11 +378,8 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
         if not img_files:
             raise ValueError(f"case {case.name!r} has no image file (expected image.<ext>)")
         img = load_image(img_files[0])
-        mask_files = {}
-        for p in files:
-            if p.is_file() and p.name.lower().startswith("mask_"):
-                name = p.name[len("mask_") :].split(".")[0]
-                mask_files[name] = p
+        masks_here = (p for p in files if p.is_file() and p.name.lower().startswith("mask_"))
+        mask_files = {p.name[len("mask_") :].split(".")[0]: p for p in masks_here}
         if not mask_files:
             raise ValueError(f"case {case.name!r} has no mask files (expected mask_<rater>.<ext>)")
         names = sorted(mask_files)
@@ -462,12 +428,8 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
             f"cases have different image shapes {sorted(shapes)}; pass `size=(H, W)` to resample"
         )
     h, w = images[0].shape
-    if isinstance(reference_rater, str):
-        if reference_rater not in rater_names:
-            raise ValueError(
-                f"`reference_rater` {reference_rater!r} is not one of the raters {rater_names}"
-            )
-        ref = rater_names.index(reference_rater)
+    if isinstance(reference_rater, str):  # a rater's name
+        ref = rater_names.index(check_choice("reference_rater", reference_rater, rater_names))
     else:
         ref = check_int("reference_rater", reference_rater, minimum=0, maximum=len(rater_names) - 1)
     masks = np.stack(masks)
@@ -475,7 +437,7 @@ def load_folder(root, *, reference_rater=0, size=None, confidence_kwargs=None, p
     conf = np.zeros((n, h, w))
     for i, ann in enumerate(anns):
         if ann is not None:
-            conf[i] = np.asarray(confidence_map(ann, **(confidence_kwargs or {})).values)
+            conf[i] = np.asarray(confidence_map(ann, params=params).values)
     spacing = spacings[0] if len(set(spacings)) == 1 and spacings[0] is not None else None
     same_place = spacing is not None and len(set(geometries)) == 1 and geometries[0] is not None
     return build_dataset(
@@ -579,11 +541,11 @@ def save_map(soft, path, *, format: str | None = None, spacing=None, geometry=No
     a map without any geometry gets 1 mm pixels at the origin. NetCDF keeps the values, coordinates
     and attributes exactly. DICOM-SEG needs its source instance: :func:`confmap.export.write_dicom_seg`.
     """
-    path = _path(path)
+    path = check_path("path", path)
     values = check_map(soft)
     g = map_geometry(soft, geometry=geometry, spacing=spacing)
     if format is None:
-        format = _MAP_SUFFIXES.get(_suffix(path))
+        format = _MAP_SUFFIXES.get(file_suffix(path))
         if format is None:
             raise ValueError(
                 f"cannot tell the format from {path.name!r}: use {', '.join(_MAP_SUFFIXES)}, or pass `format`"
@@ -607,7 +569,7 @@ def save_map(soft, path, *, format: str | None = None, spacing=None, geometry=No
     if g is not None:
         da.attrs.update(g.to_attrs())
     ds = da.to_dataset(name=da.name or "confidence")
-    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=netcdf_engine()), suffix=".nc")
+    return save_dataset(ds, path)  # a 2-D map: no compression, as before
 
 
 def _netcdf_attr_ok(v):
@@ -628,17 +590,10 @@ def read_map(path):
         float64 for NetCDF (as written), float32 otherwise; 16-bit PNG values divided by 65535.
         The geometry in ``attrs`` as written (NetCDF, NIfTI, NRRD; see :func:`read_volume`).
     """
-    path = _existing(path)
-    suffix = _suffix(path)
+    path = check_path("path", path, exists=True)
+    suffix = file_suffix(path)
     if suffix == ".nc":
-        import xarray as xr
-
-        with xr.open_dataset(path, engine=netcdf_engine()) as ds:
-            ds = ds.load()
-        name = next(iter(ds.data_vars))
-        return ds[name]
-    if suffix == ".png":
-        return read_image(path)
-    if suffix in (".nii", ".nii.gz", ".nrrd"):
-        return read_volume(path)
+        return next(iter(load_dataset(path).data_vars.values()))
+    if suffix in _MAP_SUFFIXES:  # .png, .nii, .nii.gz, .nrrd
+        return load_image(path)
     raise ValueError(f"cannot read a map from {path.name!r}: use {', '.join(_MAP_SUFFIXES)}")

@@ -9,20 +9,32 @@ checks from the kernel side that the points arrived with the right tiers and coo
 the map changed: a probe cell appended to the copy registers ``annotator.on_change`` to write the
 annotator's state to a JSON file after every change.
 
-It also measures the click-to-redrawn-overlay latency in the browser: a capturing ``mousedown``
-listener on the canvas stamps ``performance.now()``, and a ``requestAnimationFrame`` loop stamps
-the first frame whose canvas pixels differ. A 20-step drag of a point counts the map frames the
-kernel drew while the point moved. The figures (and the load average: times measured on a busy
-machine mean little; none is asserted) are printed (``pytest -s``) and written to
-``$CONFMAP_LATENCY_JSON`` (suffixed with the front end) when that is set.
+It also measures latencies in the browser: a capturing listener stamps ``performance.now()`` at
+the trigger, and a ``requestAnimationFrame`` loop stamps the first frame whose canvas pixels
+differ. Triggers: a ``mousedown`` on the annotator's canvas (a click adding a point;
+``$CONFMAP_LATENCY_CLICKS`` extra click-and-undo pairs add samples), and, in a
+``ParameterExplorer`` appended to the copy (as notebook 02 shows it: 256², agreement map), the
+``pointerup`` that releases the λ slider's handle after a drag (-> redrawn map) and the
+``pointerdown`` of a tap on the opacity slider's track (-> first changed frame),
+``$CONFMAP_LATENCY_SLIDER_MOVES`` of each (default 6). A 20-step drag of a point counts the map
+frames the kernel drew while the point moved. The figures (and the load average: times measured on
+a busy machine mean little; none is asserted) are printed (``pytest -s``) and written to
+``$CONFMAP_LATENCY_JSON`` (suffixed with the front end) when that is set;
+``benchmarks/bench_annotator.py`` runs this test to put them in ``benchmarks/report.json``.
 
-``CONFMAP_SCREENSHOT=1`` writes the screenshot to ``docs/images/annotator.png`` (palette PNG);
-otherwise it goes to the test's temporary folder.
+It checks the layout too: each widget's ipympl toolbar is always shown, in the strip left of the
+figure's drawing (so it never covers the image, the title or the axes), and the explorer's
+"region" label sits on the line of its buttons.
+
+``CONFMAP_SCREENSHOT=1`` writes the screenshots (JupyterLab, the pointer over each figure, so the
+toolbar shows) to ``docs/images/annotator.png`` and ``docs/images/explorer.png`` (palette PNGs);
+otherwise they go to the test's temporary folder.
 
 Chromium is the system one (``chromium`` on PATH, e.g. Debian's package); Playwright's own
 browser download is never used. Without Chromium the test fails: CI must install it.
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -37,7 +49,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
+from confmap.widgets._figure import TOOLBAR_PX
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(480)]
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "01_annotate.ipynb"
@@ -81,9 +95,27 @@ annotator.on_change(_probe_dump)
 _probe_dump(annotator)
 '''
 
-# Latency instrumentation: stamp the mousedown, then poll frames until the canvas pixels change.
+EXPLORER_CELL = r'''
+# --- appended by tests/test_browser.py: the parameter explorer as notebook 02 shows it (256², agreement) ---
+from confmap.widgets import ParameterExplorer as _Explorer
+
+explorer = _Explorer(annotator.annotation, image=image, agreement=ds.agreement.isel(image=0).values)
+
+def _probe_explorer(*_):
+    _atomic(_os.path.join(_PROBE, "explorer.json"), _json.dumps(
+        {"n_updates": explorer.n_updates, "lam": explorer.lam, "opacity": explorer.opacity}).encode())
+
+explorer.on_change(_probe_explorer)
+explorer.controls["opacity"].observe(_probe_explorer, names="value")
+_probe_explorer()
+explorer
+'''
+
+# Latency instrumentation: stamp the trigger event (a mousedown on the canvas, a pointerup anywhere
+# after a slider drag, a pointerdown on a slider's track), then poll frames until the canvas pixels
+# of the widget change.
 ARM_JS = """
-(sel) => {
+([sel, trigger]) => {
   const div = document.querySelector(sel);
   const canvases = div.querySelectorAll('canvas');
   const img = canvases[0], top = canvases[canvases.length - 1];
@@ -101,11 +133,26 @@ ARM_JS = """
   const loop = () => {
     if (changed()) { state.t1 = performance.now(); } else { requestAnimationFrame(loop); }
   };
-  top.addEventListener('mousedown', () => { state.t0 = performance.now(); requestAnimationFrame(loop); },
-                       {capture: true, once: true});
+  const start = () => { state.t0 = performance.now(); requestAnimationFrame(loop); };
+  const target = trigger === 'mousedown' ? top : window;
+  target.addEventListener(trigger, start, {capture: true, once: true});
   return [img.width, img.height];
 }
 """
+LATENCY_JS = ("() => { const s = window.__confmapLatency; "
+              "return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }")
+EXPLORER = ".confmap-explorer"
+EXPLORER_CANVAS = f"{EXPLORER} .jupyter-matplotlib-canvas-div"
+#: Extra click-and-undo pairs for the latency figures (``benchmarks/bench_annotator.py`` sets it).
+EXTRA_CLICKS = int(os.environ.get("CONFMAP_LATENCY_CLICKS", "0"))
+#: Slider moves per slider (lambda released after a drag; opacity tapped on its track).
+SLIDER_MOVES = int(os.environ.get("CONFMAP_LATENCY_SLIDER_MOVES", "6"))
+
+
+def _stats(values):
+    a = np.asarray(values, dtype=float)
+    return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "min": float(a.min()),
+            "max": float(a.max()), "n": int(a.size)}
 
 
 def _free_port() -> int:
@@ -147,11 +194,14 @@ def lab(request, tmp_path):
     )
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE_CELL.strip()))
+    nb.cells.append(nbformat.v4.new_code_cell(EXPLORER_CELL.strip()))
     nbformat.write(nb, work / NOTEBOOK.name)
 
     port, token = _free_port(), "confmap-browser-test"
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
+    # the kernel imports this checkout's confmap (not another installed copy)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.update(
         CONFMAP_ANNOTATION_DIR=str(tmp_path / "ann"),
         CONFMAP_PROBE_DIR=str(probe),
@@ -235,11 +285,18 @@ def test_annotate_in_jupyterlab(lab):
                 texts = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
                 shot = f"\nscreenshot: {lab['tmp'] / 'failure.png'}"
                 last = " | ".join(t[:500] for t in texts.all_inner_texts()[-3:])
-                return last + shot + "\nserver log:\n" + lab["log"]()
+                stamps = page.evaluate("() => JSON.stringify(window.__confmapLatency || null)")
+                stamps += f", explorer {_read_json(probe / 'explorer.json')}"
+                return last + shot + f"\nlatency stamps: {stamps}\nserver log:\n" + lab["log"]()
 
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             geom = _wait_for(lambda: _read_json(probe / "geometry.json"), 120, "all cells to run", 0.3, errors)
             before = _wait_for(lambda: _read_json(probe / "state.json"), 10, "the first state dump")
+            _wait_for(lambda: _read_json(probe / "explorer.json"), 60, "the explorer cell to run", 0.3, errors)
+            page.wait_for_function(  # every cell has run: the kernel is idle again
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                timeout=60_000,
+            )
             n0 = {t: len(p) for t, p in before["points"].items()}
 
             div = page.locator(CANVAS_DIV).last
@@ -298,20 +355,35 @@ def test_annotate_in_jupyterlab(lab):
                 ("low", "key_on_button", ring("low", 1.1, [80, 200, 320])),
                 ("sinks", "key", ring("medium", 0.8, [110, 300])),
             ]
+            kernel_ms = []
+
+            def click_and_time(x, y, what):
+                """Click image point (x, y); the browser's mousedown -> changed frame, in ms."""
+                assert page.evaluate(ARM_JS, [CANVAS_DIV, "mousedown"])[0] > 0
+                n_before = (_read_json(probe / "state.json") or before)["n_timings"]
+                page.mouse.click(*canvas_xy(x, y))
+                state = _wait_for(
+                    lambda: (s := _read_json(probe / "state.json")) and s["n_timings"] > n_before and s,
+                    20, f"the kernel to receive {what} at ({x}, {y})", diagnose=errors)
+                kernel_ms.append(state["timings"][-1]["update_ms"])
+                return _wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the canvas to redraw", diagnose=errors)
+
             for tier, how, points in plan:
                 choose(tier, how)
                 for x, y in points:
-                    size = page.evaluate(ARM_JS, CANVAS_DIV)
-                    assert size[0] > 0
-                    n_before = (_read_json(probe / "state.json") or before)["n_timings"]
-                    page.mouse.click(*canvas_xy(x, y))
+                    latencies.append(click_and_time(x, y, f"the {tier} click"))
                     clicked.append((tier, x, y))
-                    _wait_for(lambda n0=n_before: (_read_json(probe / "state.json") or before)["n_timings"] > n0,
-                              20, f"the kernel to receive the {tier} click at ({x}, {y})", diagnose=errors)
-                    latency_js = ("() => { const s = window.__confmapLatency; "
-                                  "return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }")
-                    lat = _wait_for(lambda js=latency_js: page.evaluate(js), 20, "the canvas to redraw")
-                    latencies.append(lat)
+
+            # More samples for the latency figures: click a free spot, then undo it (a button).
+            spots = ring("medium", 1.3, [0, 72, 144, 216, 288]) if EXTRA_CLICKS else []
+            undo = page.locator(f"{ANNOTATOR} button", has_text="undo")
+            for k in range(EXTRA_CLICKS):
+                x, y = spots[k % len(spots)]
+                latencies.append(click_and_time(x, y, "an extra click"))
+                n_before = _read_json(probe / "state.json")["n_timings"]
+                undo.click()
+                _wait_for(lambda n0=n_before: _read_json(probe / "state.json")["n_timings"] > n0, 20, "the undo")
+                page.wait_for_timeout(150)
 
             # Drag a high point 20 steps (about 50 ms apart): the map must follow during the drag.
             mid = _read_json(probe / "state.json")
@@ -331,9 +403,73 @@ def test_annotate_in_jupyterlab(lab):
             drag = {"moves": 20, "seconds": round(drag_s, 3), "map_redraws": after["drag_redraws"] - redraws0}
             np.testing.assert_allclose(after["points"]["high"][0], (hx + 12, hy + 6), atol=1.5)
             readme_shot = os.environ.get("CONFMAP_SCREENSHOT") == "1" and lab["front"] == "lab"
-            shot = (REPO / "docs" / "images" / "annotator.png") if readme_shot else lab["tmp"] / "annotator.png"
-            shot.parent.mkdir(parents=True, exist_ok=True)
+            images = (REPO / "docs" / "images") if readme_shot else lab["tmp"]
+            shot, ex_shot = images / "annotator.png", images / "explorer.png"
+            images.mkdir(parents=True, exist_ok=True)
+            page.mouse.move(*canvas_xy(w / 2, h / 2))  # hover: the toolbar shows (it never covers the image)
+            page.wait_for_timeout(600)
             page.locator(ANNOTATOR).last.screenshot(path=str(shot))
+            layout = {"annotator": _toolbar_layout(page, CANVAS_DIV)}
+
+            # The explorer: lambda released after a drag of its handle -> redrawn map; opacity
+            # tapped on its track -> first changed frame.
+            ex_div = page.locator(EXPLORER_CANVAS).last
+            page.locator(EXPLORER).last.scroll_into_view_if_needed()
+            page.wait_for_timeout(300)
+            ex0 = _wait_for(lambda: _read_json(probe / "explorer.json"), 10, "the explorer's first state")
+            page.wait_for_function(  # the explorer's figure has reached the page (slow on a loaded machine)
+                "(sel) => { const c = document.querySelector(sel)?.querySelector('canvas'); "
+                "return c && c.width > 0 && c.height > 0; }", arg=EXPLORER_CANVAS, timeout=60_000)
+            page.wait_for_timeout(500)
+
+            def slider(label):
+                return page.locator(f"{EXPLORER} .widget-slider", has_text=label).locator(".noUi-handle").first
+
+            def track(label):
+                return page.locator(f"{EXPLORER} .widget-slider", has_text=label).locator(".noUi-target").first
+
+            sliders = {"lam": [], "opacity": []}
+            lam_seen = [ex0["lam"]]
+            for k in range(SLIDER_MOVES):
+                slider("λ (grid)").scroll_into_view_if_needed()
+                handle = slider("λ (grid)").bounding_box()
+                hx0, hy0 = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+                dx = (12 + 4 * (k % 3)) * (1 if k % 2 == 0 else -1)  # right, left, ...: always a new value
+                page.mouse.move(hx0, hy0)
+                page.mouse.down()
+                for step in range(1, 6):
+                    page.mouse.move(hx0 + dx * step / 5, hy0)
+                    page.wait_for_timeout(30)
+                assert page.evaluate(ARM_JS, [EXPLORER_CANVAS, "pointerup"])[0] > 0
+                n_before = _read_json(probe / "explorer.json")["n_updates"]
+                page.mouse.up()
+                state = _wait_for(
+                    lambda n0=n_before: (s := _read_json(probe / "explorer.json")) and s["n_updates"] > n0 and s,
+                    20, "the explorer to recompute after the lambda slider", diagnose=errors)
+                lam_seen.append(state["lam"])
+                sliders["lam"].append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the explorer to redraw",
+                                                  diagnose=errors))
+                page.wait_for_timeout(300)
+            for k in range(SLIDER_MOVES):
+                track("opacity").scroll_into_view_if_needed()
+                box = track("opacity").bounding_box()
+                frac = (0.25, 0.75, 0.4, 0.9, 0.15, 0.6)[k % 6]
+                assert page.evaluate(ARM_JS, [EXPLORER_CANVAS, "pointerdown"])[0] > 0
+                before_op = _read_json(probe / "explorer.json")["opacity"]
+                page.mouse.click(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
+                _wait_for(lambda b=before_op: _read_json(probe / "explorer.json")["opacity"] != b, 20,
+                          "the opacity to reach the kernel", diagnose=errors)
+                sliders["opacity"].append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the opacity frame",
+                                                      diagnose=errors))
+                page.wait_for_timeout(300)
+            ex_box = ex_div.bounding_box()
+            page.mouse.move(ex_box["x"] + ex_box["width"] / 2, ex_box["y"] + ex_box["height"] / 2)
+            page.wait_for_timeout(600)  # hovered: the toolbar shows beside the title and the axes
+            page.locator(EXPLORER).last.screenshot(path=str(ex_shot))
+            layout["explorer"] = _toolbar_layout(page, EXPLORER_CANVAS)
+            label = page.locator(f"{EXPLORER} .confmap-region-label").first.bounding_box()
+            button = page.locator(f"{EXPLORER} .widget-toggle-button", has_text="convex").first.bounding_box()
+            layout["region_row"] = {"label": label, "button": button}
         finally:
             browser.close()
             console.close()
@@ -352,13 +488,30 @@ def test_annotate_in_jupyterlab(lab):
         assert shot.stat().st_size < 300_000
     assert shot.stat().st_size > 10_000  # a real picture, not a blank
 
-    lat = np.array(latencies)
-    kernel = np.array([t["update_ms"] for t in mid["timings"][-len(lat):]])
+    # Layout (UX): each toolbar is always shown, in the strip left of its figure's drawing; the
+    # region label sits on the line of its buttons.
+    for name in ("annotator", "explorer"):
+        tb, canvas = layout[name]["toolbar"], layout[name]["canvas"]
+        assert layout[name]["visible"], f"the {name}'s toolbar is hidden"
+        assert tb["x"] + tb["width"] <= canvas["x"] + TOOLBAR_PX + 1, (name, tb, canvas)
+    lab_box, btn = layout["region_row"]["label"], layout["region_row"]["button"]
+    assert abs((lab_box["y"] + lab_box["height"] / 2) - (btn["y"] + btn["height"] / 2)) < btn["height"] / 2
+    assert lab_box["x"] + lab_box["width"] <= btn["x"] + 1
+    # the sliders reached the kernel: lambda changed at every release
+    assert all(a != b for a, b in itertools.pairwise(lam_seen)), lam_seen
+
+    if readme_shot:
+        for path in (shot, ex_shot):
+            _shrink_png(path)
+            assert path.stat().st_size < 300_000
+    assert shot.stat().st_size > 10_000 and ex_shot.stat().st_size > 10_000  # real pictures, not blanks
+
     report = {
-        "browser_click_to_redraw_ms": {"median": float(np.median(lat)), "min": float(lat.min()),
-                                       "max": float(lat.max()), "n": int(lat.size)},
-        "kernel_event_to_overlay_ms": {"median": float(np.median(kernel))},
+        "browser_click_to_redraw_ms": _stats(latencies),
+        "kernel_event_to_overlay_ms": _stats(kernel_ms),
         "drag": drag,  # map frames drawn while the point moved (before the release)
+        "explorer_lam_release_to_redraw_ms": _stats(sliders["lam"]),
+        "explorer_opacity_to_frame_ms": _stats(sliders["opacity"]),
         "front_end": lab["front"],
         "load_average_1min": os.getloadavg()[0],
         "chromium": chromium,
@@ -367,7 +520,24 @@ def test_annotate_in_jupyterlab(lab):
     if os.environ.get("CONFMAP_LATENCY_JSON"):
         out = Path(os.environ["CONFMAP_LATENCY_JSON"])
         out.with_name(f"{out.stem}-{lab['front']}{out.suffix}").write_text(json.dumps(report, indent=1))
-    assert np.all(lat > 0)
+    assert all(t > 0 for t in latencies + sliders["lam"] + sliders["opacity"])
+
+
+def _toolbar_layout(page, canvas_div):
+    """Boxes of the ipympl toolbar and canvas of the widget around ``canvas_div``, and the toolbar's visibility."""
+    return page.evaluate(
+        """(sel) => {
+          const div = document.querySelector(sel);
+          const fig = div.closest('.jupyter-matplotlib-figure') || div.parentElement;
+          const tb = fig.querySelector('.jupyter-matplotlib-toolbar');
+          const box = (e) => { const r = e.getBoundingClientRect();
+                               return {x: r.x, y: r.y, width: r.width, height: r.height}; };
+          const cs = getComputedStyle(tb);
+          return {toolbar: box(tb), canvas: box(div.querySelector('canvas')),
+                  visible: cs.visibility === 'visible' && cs.opacity === '1'};
+        }""",
+        canvas_div,
+    )
 
 
 def _shrink_png(path):

@@ -658,3 +658,28 @@ def test_covariance_floor_is_one_grid_cell_h2_over_12():
         expected = 0.25 * (evecs * np.maximum(evals, floor)) @ evecs.T
         np.testing.assert_allclose(cov, expected, rtol=1e-12, atol=1e-12)
         assert np.linalg.eigvalsh(cov)[0] == pytest.approx(0.25 * floor, rel=1e-12)
+
+
+def test_regions_are_reused_for_the_same_points_and_never_shared_mutably():
+    # an annotator redraws after every click: unchanged tiers reuse their region and grid mask
+    ann = random_annotation(np.random.default_rng(11), (80, 90))
+    first, again = tier_regions(ann), tier_regions(ann.replace(low=ann.points("low")[::-1]))
+    assert first["high"] is again["high"] and first["medium"] is again["medium"]
+    assert first["low"] is not again["low"]  # other points (order matters to the triangulation)
+    assert not first["high"].triangles.flags.writeable
+    gx, gy = mesh_grid(ann.shape, lam=40)
+    mask = first["high"].grid_mask(gx, gy)
+    mask[:] = False  # the caller's copy: the region's own is untouched
+    assert first["high"].grid_mask(gx, gy).any()
+    np.testing.assert_array_equal(grid_weights(ann, lam=40), scipy_weights(ann, lam=40, betas=(1.0, 0.5, 0.1)))
+
+
+def test_map_coordinates_are_not_shared_between_maps():
+    ann = random_annotation(np.random.default_rng(12), (30, 40)).replace(spacing=(0.5, 0.25))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RippleWarning)
+        a = confidence_map(ann, lam=30)
+        a.x_mm.values[0] = 99.0
+        a.x.attrs["units"] = "changed"
+        b = confidence_map(ann, lam=30)
+    assert b.x_mm.values[0] == 0.0 and b.x.attrs["units"] == "pixel" and not np.shares_memory(a.values, b.values)

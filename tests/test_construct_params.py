@@ -74,6 +74,19 @@ def test_replace_attrs_round_trip_and_unknown_names(tiered_annotation):
         confidence_map(tiered_annotation, params={"lam": 50})
 
 
+def test_coerce_takes_params_a_mapping_or_none():
+    p = MapParams(lam=50, bandwidth="scott")
+    assert MapParams.coerce(p) is p
+    assert MapParams.coerce(None) == MapParams()
+    assert MapParams.coerce({"lam": 50, "bandwidth": "scott"}) == p
+    with pytest.raises(TypeError, match=r"`map_params` must be a confmap.MapParams or a mapping .*got 3"):
+        MapParams.coerce(3, name="map_params")
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['lamb'\]"):
+        MapParams.coerce({"lamb": 50})
+    with pytest.raises(ValueError, match="`lam`"):
+        MapParams.coerce({"lam": 0})
+
+
 def test_params_and_keywords_give_the_same_map_and_keywords_override(tiered_annotation):
     p = MapParams(lam=60, betas=(1.0, 0.3, 0.1), bandwidth=0.15)
     a = confidence_map(tiered_annotation, params=p)

@@ -24,12 +24,34 @@ def _block(text, name):
     return text[text.index(begin) + len(begin) : text.index(end)].strip("\n")
 
 
-@pytest.mark.parametrize("name", ["psi_study", "soft_wins_study"])
+@pytest.mark.parametrize("name", ["psi_study", "soft_wins_study", "medium_study"])
 def test_doc_block_matches_committed_result(name):
     mod = _load(name)
     data = json.loads(mod.RESULT.read_text())
     assert _block(DOC.read_text(), mod.BLOCK) == mod.render_table(data)
     assert mod.FIGURE.exists()
+
+
+def test_medium_result_file_is_consistent():
+    """The stored summary agrees with itself: fold sizes are equal (40 images, 5 folds), so the mean
+    of the fold means equals the mean over images, and the mean difference lies in its interval."""
+    mod = _load("medium_study")
+    data = json.loads(mod.RESULT.read_text())
+    assert data["config"]["epochs"] == len(next(iter(data["losses"].values()))["train_loss"]["soft"])
+    assert len(data["losses"]) == 6
+    for entry in data["losses"].values():
+        for r in entry["scores"].values():
+            assert r["n_images"] == 40 and r["n_folds"] == 5
+            assert r["mean_soft"] - r["mean_hard"] == pytest.approx(r["mean_diff"], abs=1e-12)
+            assert r["ci_low"] <= r["mean_diff"] <= r["ci_high"]
+            assert 0 <= r["folds_soft_better"] <= r["n_folds"]
+
+
+def test_medium_tail_share():
+    mod = _load("medium_study")
+    curve = [1.0] + [0.5] * 10 + [0.4, 0.3, 0.2, 0.1, 0.0]
+    assert mod.tail_share(curve) == pytest.approx(0.5)  # the last 5 epochs gave half of the decrease
+    assert mod.tail_share([1.0] * 8) == float("inf")  # no decrease at all: not converged
 
 
 def test_readme_links_the_fidelity_doc():

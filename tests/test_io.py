@@ -330,11 +330,23 @@ def test_load_folder_resamples_to_size(tmp_path):
     assert (ds.point_x.values[0, 0], ds.point_y.values[0, 0]) == (20.5, 16.5)
 
 
+def test_load_folder_map_params(tmp_path):
+    _write_case(tmp_path, "case_001")
+    p = confmap.MapParams(lam=30, bandwidth=0.2)
+    ds = cio.load_folder(tmp_path, params=p)
+    ann = confmap.Annotation.load(tmp_path / "case_001" / "annotation.json")
+    np.testing.assert_array_equal(ds.confidence.values[0], confmap.confidence_map(ann, params=p).values)
+    same = cio.load_folder(tmp_path, params={"lam": 30, "bandwidth": 0.2})
+    np.testing.assert_array_equal(same.confidence.values, ds.confidence.values)
+    with pytest.raises(TypeError, match="`params`"):
+        cio.load_folder(tmp_path, params="lam=30")
+
+
 def test_load_folder_errors(tmp_path):
     with pytest.raises(ValueError, match="holds no case folders"):
         cio.load_folder(tmp_path)
     _write_case(tmp_path, "c1")
-    with pytest.raises(ValueError, match="'zz' is not one of the raters"):
+    with pytest.raises(ValueError, match="`reference_rater` must be one of 'a', 'b', 'c', got 'zz'"):
         cio.load_folder(tmp_path, reference_rater="zz")
     with pytest.raises(ValueError, match="`reference_rater` must be <= 2"):
         cio.load_folder(tmp_path, reference_rater=3)

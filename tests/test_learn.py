@@ -317,7 +317,7 @@ def test_config_errors(kwargs, exc, match):
 
 
 def test_hard_label_choices(tiny_phantoms):
-    from confmap.learn.crossval import _labels
+    from confmap.learn._cv import _labels
 
     masks = tiny_phantoms["masks"].values  # (image, rater, y, x)
     ref = _labels(tiny_phantoms, "hard", CVConfig())
@@ -490,7 +490,7 @@ def test_cross_validate_errors(tiny_ds):
 # ------------------------------------------------------------------------------ killed processes
 _KILLED_CHILD = r"""
 import pathlib, sys, time
-import confmap.learn.crossval as cv
+import confmap.learn._train as train
 from confmap.learn import CVConfig, cross_validate
 from confmap.phantom import make_dataset
 
@@ -498,7 +498,7 @@ out = pathlib.Path(sys.argv[1])
 config = CVConfig(**__import__("json").loads(sys.argv[2]))
 ds = make_dataset(6, seed=1, size=(32, 32), progress=False)
 armed = []
-make_loss = cv.make_loss
+make_loss = train.make_loss
 
 
 def hanging_make_loss(name):
@@ -515,7 +515,7 @@ def hanging_make_loss(name):
     return loss
 
 
-cv.make_loss = hanging_make_loss
+train.make_loss = hanging_make_loss
 
 
 def on_epoch_end(loss, label, fold, epoch, value):

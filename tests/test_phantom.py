@@ -100,6 +100,18 @@ def test_confidence_is_the_core_map_of_the_points(ds_small):
         np.testing.assert_array_equal(cm.values, ds_small.confidence.values[i])
 
 
+def test_map_params_reach_the_confidence_maps():
+    p = confmap.MapParams(lam=40, betas=(1.0, 0.3, 0.1), ripple_warn=None)
+    ds = ph.make_dataset(2, seed=5, size=(48, 48), params=p)
+    for i, ann in enumerate(ph.annotations_from_dataset(ds)):  # oracle: the core map of the points
+        np.testing.assert_array_equal(confmap.confidence_map(ann, params=p).values, ds.confidence.values[i])
+    as_dict = ph.make_dataset(2, seed=5, size=(48, 48), params={"lam": 40, "betas": (1.0, 0.3, 0.1)})
+    np.testing.assert_array_equal(as_dict.confidence.values, ds.confidence.values)
+    np.testing.assert_array_equal(ph.dataset_phantom(1, seed=5, size=(48, 48), params=p).confidence, ds.confidence[1])
+    with pytest.raises(TypeError, match="`params` must be a confmap.MapParams"):
+        ph.make_dataset(1, seed=0, params=[40])
+
+
 # ---------------------------------------------------------------------------------------------
 # Raters
 # ---------------------------------------------------------------------------------------------

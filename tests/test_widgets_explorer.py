@@ -4,7 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import ipywidgets  # noqa: E402, F401  (required by confmap.widgets; an ImportError here is a failure)
+import ipywidgets  # noqa: E402  (required by confmap.widgets; an ImportError here is a failure)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -310,3 +310,42 @@ def test_agreement_contours_in_the_legend_and_metrics_one_per_line(explorer):
     html = explorer._metrics_label.value
     assert html.count("white-space:nowrap") == 3 and html.count("<br>") == 3
     assert "higher is better" in html  # soft Dice is not "lower is better"
+
+
+def test_region_label_sits_inline_with_its_buttons(explorer):
+    panel = explorer.widget.children[0]
+    rows = [c for c in panel.children if isinstance(c, ipywidgets.HBox)]
+    assert len(rows) == 1  # the region row: its label, then the buttons, on one line
+    label, buttons = rows[0].children
+    assert isinstance(label, ipywidgets.Label) and label.value == "region"
+    assert buttons is explorer.controls["region"] and buttons.description == ""
+    assert rows[0].layout.flex_flow == "row nowrap"
+
+
+def test_ipympl_toolbar_is_a_fixed_column_beside_the_drawing(ann, agreement):
+    from confmap.widgets._figure import TOOLBAR_PX
+
+    old = matplotlib.get_backend()
+    plt.switch_backend("module://ipympl.backend_nbagg")
+    try:
+        ex = ParameterExplorer(ann, image=np.random.default_rng(0).random((H, W)), agreement=agreement)
+        canvas = ex.figure.canvas
+        assert isinstance(canvas, ipywidgets.DOMWidget) and canvas in ex.widget.children
+        # always shown (not fading in over the figure on hover), in a column on the left
+        assert (canvas.toolbar_visible, canvas.toolbar_position) == ("visible", "left")
+        assert not canvas.header_visible and not canvas.footer_visible
+        canvas.draw()
+        # nothing is drawn in the toolbar's strip: the axes, their title and the legend start right of it
+        renderer = canvas.get_renderer()
+        ax = ex.figure.axes[0]
+        for artist in (ax, ax.title, ax.get_legend()):
+            assert artist.get_window_extent(renderer).x0 >= TOOLBAR_PX - 0.5, artist
+        ex.close()
+    finally:
+        plt.switch_backend(old)
+
+
+def test_colour_bar_shows_the_colour_map_not_the_per_pixel_alpha(explorer):
+    cb = explorer._colorbar
+    assert cb.mappable is not explorer._im and np.ndim(cb.mappable.get_alpha()) == 0  # one alpha, not per pixel
+    assert cb.cmap.name == "viridis" and tuple(cb.mappable.get_clim()) == (0.0, 1.0)

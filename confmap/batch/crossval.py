@@ -13,7 +13,7 @@ __all__ = ["cross_validate"]
 def _unit_task(job: dict):
     import torch
 
-    from ..learn.crossval import train_unit
+    from ..learn import train_unit
 
     torch.set_num_threads(job["num_threads"])
     unit = train_unit(
@@ -74,7 +74,7 @@ def cross_validate(
     """
     import torch
 
-    from ..learn.crossval import CVConfig, assemble_results, cv_units, prepare_out_dir, unit_name
+    from ..learn import CVConfig, assemble_results, cv_units, prepare_out_dir, unit_name
 
     config = CVConfig() if config is None else config
     if not isinstance(config, CVConfig):

@@ -120,14 +120,6 @@ def _summary(ev) -> dict:
     return values
 
 
-def _nanmean(a, axis=0):
-    a = np.asarray(a, dtype=float)
-    ok = ~np.isnan(a)
-    n = ok.sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.where(ok, a, 0.0).sum(axis=axis) / np.maximum(n, 1), np.nan)
-
-
 def combine_evaluations(summaries, *, names, kinds=None, options=None):
     """Per-image summaries of :func:`evaluate_case` -> the Dataset of :func:`confmap.metrics.evaluate`.
 
@@ -148,84 +140,20 @@ def combine_evaluations(summaries, *, names, kinds=None, options=None):
         The variables of :func:`confmap.metrics.evaluate`; ``auc_pooled`` and ``tpr_pooled``
         are NaN (see the module docstring).
     """
-    import xarray as xr
-
-    from ..metrics import DEFAULT_THRESHOLDS, correlation, linear_fit
+    from ..metrics import DEFAULT_THRESHOLDS, evaluation_dataset
 
     options = dict(options or {})
     if not summaries:
         raise ValueError("`summaries` must hold at least one image, got none")
-    n = len(summaries)
-    stack = {k: np.stack([s[k] for s in summaries]) for k in summaries[0]}
-    thr = np.asarray(options.get("thresholds", DEFAULT_THRESHOLDS), dtype=float)
-    fpr = np.linspace(0.0, 1.0, stack["tpr"].shape[-1])
-    tp, fp, fn, tn = (stack[k].sum(axis=0).astype(np.float64) for k in ("tp", "fp", "fn", "tn"))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pooled = {
-            "precision": np.where(tp + fp > 0, tp / (tp + fp), np.nan),
-            "recall": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
-            "f1": np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan),
-            "accuracy": np.where(tp + fp + fn + tn > 0, (tp + tn) / (tp + fp + fn + tn), np.nan),
-        }
-    count = stack["bin_count"].sum(axis=0)
-    n_bins = count.size
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conf = np.where(count > 0, stack["bin_sum_confidence"].sum(axis=0) / np.maximum(count, 1), np.nan)
-        agr = np.where(count > 0, stack["bin_sum_agreement"].sum(axis=0) / np.maximum(count, 1), np.nan)
-    gap, nz, total = np.abs(agr - conf), count > 0, count.sum()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        corr = correlation(stack["psi_agree"], stack["psi_conf"])
-        fit = linear_fit(stack["psi_agree"], stack["psi_conf"])
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    image_dims = {"auc": ("region", "threshold"), "tpr": ("region", "threshold", "fpr")}
-    data = {
-        k: (("image", *image_dims.get(k, ("threshold",) if stack[k].ndim == 2 else ())), stack[k]) for k in PER_IMAGE
-    }
-    data.update(
-        {
-            "auc_pooled": (("region", "threshold"), np.full(stack["auc"].shape[1:], np.nan)),
-            "auc_mean": (("region", "threshold"), _nanmean(stack["auc"])),
-            "tpr_mean": (("region", "threshold", "fpr"), _nanmean(stack["tpr"])),
-            "tpr_pooled": (("region", "threshold", "fpr"), np.full(stack["tpr"].shape[1:], np.nan)),
-            **{f"{k}_pooled": ("threshold", v) for k, v in pooled.items()},
-            "pearson_r": corr["pearson_r"],
-            "pearson_p": corr["pearson_p"],
-            "spearman_rho": corr["spearman_rho"],
-            "spearman_p": corr["spearman_p"],
-            "fit_slope": fit["slope"],
-            "fit_intercept": fit["intercept"],
-            "fit_slope_stderr": fit["slope_stderr"],
-            "fit_y": ("fit_x", fit["y"]),
-            "fit_lower": ("fit_x", fit["lower"]),
-            "fit_upper": ("fit_x", fit["upper"]),
-            "bin_count": ("bin", count.astype(np.int64)),
-            "bin_confidence": ("bin", conf),
-            "bin_agreement": ("bin", agr),
-            "ece": float((count[nz] * gap[nz]).sum() / total) if total else np.nan,
-            "mce": float(gap[nz].max()) if total else np.nan,
-            "mean_bin_gap": float(gap[nz].mean()) if total else np.nan,
-        }
-    )
-    coords = {
-        "image": np.arange(n),
-        "image_id": ("image", np.asarray(names, dtype=str)),
-        "region": ["all", "union"],
-        "threshold": thr,
-        "fpr": fpr,
-        "fit_x": fit["x"],
-        "bin": np.arange(n_bins),
-        "bin_lower": ("bin", edges[:-1]),
-        "bin_upper": ("bin", edges[1:]),
-    }
+    stats = {k: np.stack([s[k] for s in summaries]) for k in summaries[0]}
+    for k in ("bin_count", "bin_sum_confidence", "bin_sum_agreement"):  # pooled: summed over images
+        stats[k] = stats[k].sum(axis=0)
+    image_coords = {"image": np.arange(len(summaries)), "image_id": ("image", np.asarray(names, dtype=str))}
     if kinds is not None:
-        coords["kind"] = ("image", np.asarray(kinds, dtype=str))
-    ds = xr.Dataset(data, coords=coords)
+        image_coords["kind"] = ("image", np.asarray(kinds, dtype=str))
+    thr = np.asarray(options.get("thresholds", DEFAULT_THRESHOLDS), dtype=float)
+    ds = evaluation_dataset(stats, thresholds=thr, image_coords=image_coords, warn=False)
     ds.attrs.update(
-        brier_mean=float(_nanmean(stack["brier"])),
-        brier_foreground_mean=float(_nanmean(stack["brier_foreground"])),
-        soft_dice_mean=float(_nanmean(stack["soft_dice"])),
-        n_correlation_images=int(corr["n"]),
         options=json.dumps({k: np.asarray(v).tolist() for k, v in options.items()}),
         pooled_roc="not computed by the per-image (distributed) evaluation: auc_pooled/tpr_pooled are NaN",
     )

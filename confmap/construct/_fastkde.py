@@ -11,7 +11,10 @@ so the density on the pixel lattice is ``sum_n rho^n Phi_y[n] @ w @ Phi_x[n].T``
 matrix products over only the pixels and grid points within 9 kernel standard deviations of the
 weighted region (the kernel is below ``exp(-40)`` beyond). By Cramer's inequality
 ``|phi_n(u)| <= 1.0865 exp(-u^2/4)``, so the truncation error after ``N`` terms is below
-``4.8 |rho|^N / (1 - |rho|)`` relative to the density, and ``N`` is chosen for ``1e-12``.
+``4.8 |rho|^N / (1 - |rho|)`` relative to the density, and ``N`` is chosen for ``1e-12``. The
+product over grid rows is banded: blocks of pixel rows, each with a window of the grid rows within
+the first ``N`` Hermite functions' reach (:func:`_hermite_reach`, about 8.5 sigma), one contiguous
+BLAS product per block (:func:`mehler`).
 
 A strongly correlated kernel (an elongated region at an angle, or a tier stretched across the
 image) needs many terms. An integer shear ``x' = x - c y`` (or ``y' = y - d x``) maps the pixel
@@ -25,6 +28,7 @@ brute-force sum).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -44,8 +48,17 @@ _MAX_TERMS = 400
 # The cost model of choose_plan: the largest integer shear tried, the operations per Hermite-function
 # value (relative to one multiply-add), and per term of the direct sum (one exp and its bookkeeping).
 _MAX_SHEAR = 8
-_HERMITE_OPS = 40
+_HERMITE_OPS = 8
 _DIRECT_OPS = 25.0
+# Candidate pixel rows per banded product in mehler, and the cost of one product call in multiply-adds.
+_BLOCKS = (8, 12, 16, 24, 32, 48, 64)
+_CALL_OPS = 60_000
+# Hermite functions: dropped beyond this many kernel sigmas (Cramer's bound: below 1.09 exp(-36)),
+# or closer where their total is below _REACH_TOL of the kernel's peak (see _hermite_reach).
+_HERMITE_REACH = CUTOFF_SIGMAS + 3
+_REACH_TOL = 1e-14
+_REACH_STEPS = tuple(6.0 + 0.25 * i for i in range(24))
+_CRAMER_K = 1.0865
 
 
 class Plan(NamedTuple):
@@ -148,7 +161,7 @@ def density_crop(w, gx, gy, shape, cov):
 
 def _kde_crop(wc, gxc, gyc, px, py, cov):
     """The density on the pixel crop ``py x px`` by the cheapest exact method (see module doc)."""
-    plan = choose_plan(wc.shape, gxc, gyc, px, py, cov)
+    plan = choose_plan(wc.shape, gxc, gyc, px, py, cov, wc=wc)
     if plan.kind == "mehler":
         return _mehler_xshear(wc, gxc, gyc, px, py, cov, plan.shear, plan.grid_shift)
     if plan.kind == "mehler_y":  # shear along y: the same computation on the transposed problem
@@ -160,37 +173,79 @@ def _spacing(g):
     return float(g[1] - g[0]) if len(g) > 1 else 1.0
 
 
-def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR) -> Plan:
+def _row_extents(wc):
+    """First and last weighted column of each weighted row of ``wc``: ``(rows, first, last)``."""
+    nz = wc != 0
+    rows = np.flatnonzero(nz.any(axis=1))
+    nzr = nz[rows]
+    first = nzr.argmax(axis=1)
+    last = nz.shape[1] - 1 - nzr[:, ::-1].argmax(axis=1)
+    return rows, first, last
+
+
+def _mehler_cost(n_terms, reach, n_px_rows, width, n_rows, n_cols, sigma_rows, h_rows, block=16):
+    """Multiply-adds of :func:`mehler` on ``n_px_rows x width`` pixels and ``n_rows x n_cols`` grid points:
+    the product over grid columns, the banded product over grid rows, the Hermite functions."""
+    band = min(n_rows, (block + 2 * reach * sigma_rows) / h_rows + 1)
+    products = n_rows * n_cols * width + n_px_rows * band * width
+    hermite = _HERMITE_OPS * (n_cols * width + n_px_rows * n_rows)
+    return n_terms * (products + hermite)
+
+
+def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR, wc=None) -> Plan:
     """Choose the evaluation: Mehler's series after an integer shear that maps both lattices onto
     themselves (fewer terms when the kernel is correlated), or the direct sheared-row sum.
 
     An x-shear ``x' = x - c y`` keeps pixel centres on integers for integer ``c``, and keeps grid
     points on the grid when ``r = c hy / hx`` is an integer; it turns the covariance into
     ``S cov S^T`` with ``S = [[1, -c], [0, 1]]`` (determinant 1, so the density is unchanged).
-    Each candidate is costed by its multiply-adds and the cheapest is used.
+    Each candidate (x- or y-shears from ``-max_shear`` to ``max_shear``, 0 included, and the direct
+    sum) is costed by its multiply-adds (:func:`_mehler_cost`, on the sheared extent of the weighted
+    grid points when ``wc``, the cropped weights of shape ``wshape``, is given) and the cheapest is used.
     """
     n_l, n_k = wshape
     n_y, n_x = len(py), len(px)
     hx, hy = _spacing(gxc), _spacing(gyc)
     sxy = cov[0, 1]
-    # (plan, variance along the shear, the other variance, lattice ratio, grid rows, grid columns,
-    #  pixel rows, pixel columns); a y-shear is the x-shear of the transposed problem
+    # a y-shear is the x-shear of the transposed problem
+    ext_x = ext_y = None
+    if wc is not None:
+        rows, first, last = _row_extents(wc)
+        cols, first_t, last_t = _row_extents(wc.T)
+        ext_x = (gyc[rows], gxc[first], gxc[last])  # per weighted grid row: y, first x, last x
+        ext_y = (gxc[cols], gyc[first_t], gyc[last_t])
     axes = [
-        ("mehler", cov[0, 0], cov[1, 1], hy / hx, n_l, n_k, n_y, n_x),
-        ("mehler_y", cov[1, 1], cov[0, 0], hx / hy, n_k, n_l, n_x, n_y),
+        ("mehler", cov[0, 0], cov[1, 1], hx, hy, n_l, n_k, py, px, ext_x),
+        ("mehler_y", cov[1, 1], cov[0, 0], hy, hx, n_k, n_l, px, py, ext_y),
     ]
     best = None
-    for kind, sxx, syy, h_ratio, rows, cols, n_rows_px, n_cols_px in axes:
+    shears = np.arange(-max_shear, max_shear + 1)
+    for kind, sxx, syy, h_cols, h_rows, rows, cols, p_rows, p_cols, ext in axes:
+        sy = math.sqrt(syy)
+        if ext is not None:  # the sheared extent of the weighted grid points, for every shear at once
+            g_rows, lo, hi = ext
+            spans = (hi[None, :] - shears[:, None] * g_rows).max(axis=1) - (lo[None, :] - shears[:, None] * g_rows).min(
+                axis=1
+            )
         for c in range(-max_shear, max_shear + 1):
-            r = c * h_ratio
-            if (c == 0 and kind == "mehler_y") or abs(r - round(r)) > 1e-9:
+            r = c * h_rows / h_cols
+            if abs(r - round(r)) > 1e-9:
                 continue
             var = sxx - 2 * c * sxy + c * c * syy
-            n_terms = _n_terms((sxy - c * syy) / math.sqrt(var * syy))
-            width = n_cols_px + abs(c) * (n_rows_px - 1)  # sheared pixel columns
-            sheared_cols = cols + abs(round(r)) * (rows - 1)  # sheared grid columns
-            # matrix products, plus ~40 operations per Hermite-function value
-            cost = n_terms * width * (n_rows_px * rows + rows * sheared_cols + _HERMITE_OPS * cols)
+            sx = math.sqrt(var)
+            rho = (sxy - c * syy) / (sx * sy)
+            n_terms = _n_terms(rho)
+            if n_terms > _MAX_TERMS:
+                continue
+            if ext is None:  # the sheared bounding box
+                sheared_cols = cols + abs(round(r)) * (rows - 1)
+                width = len(p_cols) + abs(c) * (len(p_rows) - 1)
+            else:  # the sheared extent of the weighted grid points, plus the kernel's reach
+                span = float(spans[c + max_shear])
+                sheared_cols = span / h_cols + 1
+                span_px = p_cols[-1] - p_cols[0] + abs(c) * (p_rows[-1] - p_rows[0]) + 1
+                width = min(span_px, span + 2 * CUTOFF_SIGMAS * sx + 1)
+            cost = _mehler_cost(n_terms, _HERMITE_REACH, len(p_rows), width, rows, sheared_cols, sy, h_rows)
             if best is None or cost < best[0]:
                 best = (cost, kind, c, int(round(r)))
     # the direct sum: one exp per (grid row, pixel row, pixel, nearby grid column)
@@ -204,7 +259,11 @@ def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR) -> Plan:
 
 
 def _mehler_xshear(wc, gxc, gyc, px, py, cov, c, r):
-    """Mehler's series in the coordinates ``x' = x - c y`` (``c = 0``: no shear); ``r = c hy / hx``."""
+    """Mehler's series in the coordinates ``x' = x - c y`` (``c = 0``: none); ``r = c hy / hx``.
+
+    Pixel row ``y`` of the result is row ``y`` of the sheared density from column ``x0 - c y`` on:
+    the sheared density is zero-padded and read through a strided view (no per-pixel index arrays).
+    """
     sxx, sxy, syy = cov[0, 0], cov[0, 1], cov[1, 1]
     sy = math.sqrt(syy)
     if c == 0:
@@ -228,18 +287,23 @@ def _mehler_xshear(wc, gxc, gyc, px, py, cov, c, r):
     w2 = w2[:, used[0] : used[-1] + 1]
     gx2 = gxc[0] - c * gyc[0] + (np.arange(used[0], used[-1] + 1) + smin) * hx
     # sheared pixel columns that can matter: within the cut-off of the weighted columns
-    xs_all = px[None, :] - c * py[:, None]
-    lo = max(xs_all.min(), math.ceil(gx2[0] - CUTOFF_SIGMAS * sx))
-    hi = min(xs_all.max(), math.floor(gx2[-1] + CUTOFF_SIGMAS * sx))
-    out = np.zeros((len(py), len(px)))
+    n_y, n_x = len(py), len(px)
+    x_start = px[0] - c * py  # sheared column of each row's first pixel
+    lo = max(x_start.min(), math.ceil(gx2[0] - CUTOFF_SIGMAS * sx))
+    hi = min(x_start.max() + n_x - 1, math.floor(gx2[-1] + CUTOFF_SIGMAS * sx))
     if hi < lo:
-        return out
-    px2 = np.arange(lo, hi + 1, dtype=float)
-    dens2 = mehler(w2, gx2, gyc, px2, py, sx, sy, rho, _n_terms(rho))
-    idx = (xs_all - lo).astype(np.int64)
-    valid = (idx >= 0) & (idx < len(px2))
-    out[valid] = np.take_along_axis(dens2, np.where(valid, idx, 0), axis=1)[valid]
-    return out
+        return np.zeros((n_y, n_x))
+    dens2 = mehler(w2, gx2, gyc, np.arange(lo, hi + 1, dtype=float), py, sx, sy, rho, _n_terms(rho))
+    # padded[i, pad + j] = dens2[i, j]; row i of the result starts at sheared column x_start[i]
+    offset = (x_start - lo).astype(np.int64)  # steps of -c per row
+    pad = max(0, -int(offset.min()))
+    padded = np.zeros((n_y, pad + max(dens2.shape[1], int(offset.max()) + n_x)))
+    padded[:, pad : pad + dens2.shape[1]] = dens2
+    step = padded.strides[0] + (offset[1] - offset[0]) * padded.strides[1] if n_y > 1 else padded.strides[0]
+    view = np.lib.stride_tricks.as_strided(
+        padded[0, pad + offset[0] :], shape=(n_y, n_x), strides=(step, padded.strides[1]), writeable=False
+    )
+    return view.copy()
 
 
 _BLAS_CONTROLLER = None
@@ -266,58 +330,122 @@ def _n_terms(rho):
     return max(1, math.ceil(n))
 
 
-_HERMITE_REACH = CUTOFF_SIGMAS + 3  # phi_n is set to 0 beyond: below 1.09 exp(-36), keeps He_n finite
+def _reach_total(reach, n_terms, r):
+    """``sum_n r^n exp(-reach^2/2) |He|_n(reach) / sqrt(n!)`` (``|He|_n``: all coefficients positive)."""
+    h_prev, h, total, rn = 0.0, 1.0, 0.0, 1.0
+    for n in range(n_terms):
+        total += rn * h
+        h_prev, h = h, (reach * h + math.sqrt(n) * h_prev) / math.sqrt(n + 1)
+        rn *= r
+    return math.exp(-0.5 * reach * reach) * total
 
 
-def _hermite_functions(u, n_terms):
-    """phi_n(u) = exp(-u^2/2) He_n(u) / sqrt(n!) for n < n_terms, shape (*u.shape, n_terms).
+@functools.lru_cache(maxsize=1024)
+def _reach_for(n_terms, r_milli):
+    r = r_milli / 1000.0
+    # the bound holds from sqrt(n_terms) on, and decreases with the reach there: bisect the steps
+    steps = [s for s in _REACH_STEPS if s * s >= n_terms]
+    lo, hi = 0, len(steps)  # steps[hi:] pass (hi = len: only the cap)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if 2 * _CRAMER_K * _reach_total(steps[mid], n_terms, r) <= _REACH_TOL:
+            hi = mid
+        else:
+            lo = mid + 1
+    return steps[hi] if hi < len(steps) else _HERMITE_REACH
 
-    ``u`` is 2-D ``(A, B)``; the result is laid out ``(A, B, N)`` so that ``(B, N)`` flattens for
-    one matrix product over grid points and terms together.
+
+def _hermite_reach(n_terms, r):
+    """Distance in kernel sigmas beyond which the first ``n_terms`` Hermite functions (times ``r**n``)
+    can be dropped: their total is below ``_REACH_TOL`` of the kernel's peak there.
+
+    For ``|u| >= sqrt(n)``, ``|phi_n(u)| <= exp(-u^2/2) |He|_n(|u|) / sqrt(n!)`` and the right side
+    decreases in ``|u|`` (``|He|_n``: all coefficients positive, ``|He|_n' = n |He|_{n-1} <= n/u |He|_n``).
+    The other factor of a term is at most Cramer's ``1.0865``. At most ``_HERMITE_REACH`` = 12
+    (Cramer's bound alone: ``1.0865 exp(-36)``).
+    """
+    return _reach_for(n_terms, math.ceil(min(r, 0.999) * 1000))
+
+
+def _hermite_functions(u, n_terms, scale=1.0):
+    """``scale^n phi_n(u)``, ``phi_n(u) = exp(-u^2/2) He_n(u) / sqrt(n!)``, for ``n < n_terms``: shape
+    ``(n_terms, *u.shape)``, 0 where ``|u| > 12`` (``_HERMITE_REACH``: ``|phi_n|`` is below
+    ``1.09 exp(-36)`` there by Cramer's inequality, and the cut-off keeps every value far from the
+    slow subnormal range).
+
+    The recurrence ``phi_{n+1} = (u phi_n - sqrt(n) phi_{n-1}) / sqrt(n + 1)`` is stable and its
+    values stay below 1.09 for any ``n_terms`` (tested up to thousands); ``scale^n`` is folded in.
     """
     out = np.empty((n_terms, *u.shape))
-    e = np.exp(-0.5 * u * u)
-    e[np.abs(u) > _HERMITE_REACH] = 0.0
-    out[0] = e
+    e = out[0]
+    np.multiply(u, u, out=e)
+    np.copyto(e, np.inf, where=e > _HERMITE_REACH * _HERMITE_REACH)
+    e *= -0.5
+    np.exp(e, out=e)
     if n_terms > 1:
-        np.multiply(u, e, out=out[1])
-    for n in range(1, n_terms - 1):
-        # phi_{n+1} = (u phi_n - sqrt(n) phi_{n-1}) / sqrt(n + 1)
-        np.multiply(u, out[n], out=out[n + 1])
-        out[n + 1] -= math.sqrt(n) * out[n - 1]
-        out[n + 1] *= 1.0 / math.sqrt(n + 1)
-    return np.moveaxis(out, 0, -1)
+        su = u * scale
+        np.multiply(su, e, out=out[1])
+        tmp = np.empty(u.shape)
+        for n in range(1, n_terms - 1):
+            # s^(n+1) phi_(n+1) = (s u s^n phi_n - s^2 sqrt(n) s^(n-1) phi_(n-1)) / sqrt(n + 1)
+            np.multiply(su, out[n], out=out[n + 1])
+            np.multiply(out[n - 1], scale * scale * math.sqrt(n), out=tmp)
+            out[n + 1] -= tmp
+            out[n + 1] *= 1.0 / math.sqrt(n + 1)
+    return out
 
 
-def mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=32):
+def _band_rows(block, reach_px, h, n_rows):
+    """Grid rows that a block of ``block`` pixel rows needs: all within ``reach_px`` of any of them."""
+    return min(n_rows, math.ceil((block - 1 + 2 * reach_px) / h) + 2)
+
+
+def _block_rows(n_y, n_x, n_terms, reach_px, h, n_rows):
+    """Pixel rows per banded product in :func:`mehler`: the candidate of ``_BLOCKS`` with the fewest
+    multiply-adds (products and y-side Hermite functions), plus ``_CALL_OPS`` per product."""
+    best = None
+    for b in _BLOCKS:
+        band = _band_rows(b, reach_px, h, n_rows)
+        cost = n_y * n_terms * band * (n_x + _HERMITE_OPS) + math.ceil(n_y / b) * _CALL_OPS
+        if best is None or cost < best[0]:
+            best = (cost, b)
+    return best[1]
+
+
+def mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=None):
     """Mehler's series on the pixel crop: ``sum_n rho^n Phi_y[n] @ wc @ Phi_x[n].T``.
 
-    The products run over pixel-row blocks, each with only the grid rows within the Hermite
-    functions' reach (the kernel is banded), as one matrix product over (grid row, term) pairs.
+    First ``T[l, n, x] = sum_k wc[l, k] rho^n phi_n(u[k, x])`` (one product per term). Then the pixel
+    rows (consecutive integers) in blocks of ``block`` (default: :func:`_block_rows`), each a product
+    with a window of the same number of grid rows (:func:`_band_rows`) holding all within the Hermite
+    functions' reach of the block (:func:`_hermite_reach`; the kernel is banded), over (grid row,
+    term) pairs; the y-side Hermite functions are computed on these windows only.
+    ``rho^n`` is folded into the x side's Hermite functions (:func:`_hermite_functions`).
     """
-    u = (px[:, None] - gxc[None, :]) / sx  # (X, K)
-    v = (py[:, None] - gyc[None, :]) / sy  # (Y, L)
-    phx = _hermite_functions(u, n_terms)  # (X, K, N)
-    phy = _hermite_functions(v, n_terms)  # (Y, L, N)
-    if n_terms > 1:
-        phy = phy * (rho ** np.arange(n_terms))
-    n_x, n_k, _ = phx.shape
-    n_y, n_l, _ = phy.shape
-    # t[l, n, x] = sum_k wc[l, k] phx[x, k, n]
-    t = (wc @ np.ascontiguousarray(phx.transpose(1, 2, 0)).reshape(n_k, n_terms * n_x)).reshape(n_l, n_terms, n_x)
-    phy = np.ascontiguousarray(phy)
-    dens = np.empty((n_y, n_x))
+    n_l, n_k = wc.shape
+    n_x, n_y = len(px), len(py)
+    # x side: T[l, n, x], written straight into the (L, N, X) layout that the banded products read
+    u = (px[None, :] - gxc[:, None]) * (1.0 / sx)  # (K, X)
+    t = np.empty((n_l, n_terms, n_x))
+    np.matmul(wc, _hermite_functions(u, n_terms, rho), out=t.transpose(1, 0, 2))
+    # y side: block i of pixel rows pairs with grid rows first[i] .. first[i] + band - 1
     hy = _spacing(gyc)
-    reach = _HERMITE_REACH * sy
-    for y0 in range(0, n_y, block):
+    reach = _hermite_reach(n_terms, abs(rho)) * sy
+    if block is None:
+        block = _block_rows(n_y, n_x, n_terms, reach, hy, n_l)
+    band = _band_rows(block, reach, hy, n_l)
+    starts = np.arange(0, n_y, block)
+    first = np.clip(np.floor((py[starts] - reach - gyc[0]) / hy).astype(np.int64), 0, n_l - band)
+    rows = np.repeat(first, block)[:n_y, None] + np.arange(band)  # (Y, band) grid row indices
+    v = (py[:, None] - gyc[rows]) * (1.0 / sy)
+    # laid out (Y, band, N) so that a block is one contiguous (rows, band N) matrix (a 2-D
+    # transposition: numpy copies (N, M) -> (M, N) several times faster than (N, Y, B) -> (Y, B, N))
+    phy = _hermite_functions(v, n_terms).reshape(n_terms, n_y * band)
+    phy = np.ascontiguousarray(phy.T).reshape(n_y, band * n_terms)
+    dens = np.empty((n_y, n_x))
+    for y0, l0 in zip(starts.tolist(), first.tolist(), strict=True):
         y1 = min(n_y, y0 + block)
-        l0 = max(0, math.floor((py[y0] - reach - gyc[0]) / hy))
-        l1 = min(n_l, math.ceil((py[y1 - 1] + reach - gyc[0]) / hy) + 1)
-        if l1 <= l0:
-            dens[y0:y1] = 0.0
-            continue
-        a = phy[y0:y1, l0:l1].reshape(y1 - y0, (l1 - l0) * n_terms)
-        np.matmul(a, t[l0:l1].reshape((l1 - l0) * n_terms, n_x), out=dens[y0:y1])
+        np.matmul(phy[y0:y1], t[l0 : l0 + band].reshape(band * n_terms, n_x), out=dens[y0:y1])
     dens *= 1.0 / (2.0 * math.pi * sx * sy)
     return dens
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -23,6 +24,8 @@ __all__ = ["RESOLUTION", "confidence_map", "confidence_maps", "density_floor", "
 #: zeros, with a warning): the fast KDE is exact to about 1e-12 of the peak, so such a map would be
 #: normalised rounding noise (and could differ between a map and its transpose).
 RESOLUTION = 1e-12
+# Coordinate templates kept for as_dataarray (one per image shape and spacing).
+_TEMPLATE_CACHE_SIZE = 16
 
 
 def density_floor(cov) -> float:
@@ -267,11 +270,22 @@ def map_from_weights(weights, grid, shape, cov, sink_factor=None) -> np.ndarray:
 
 
 def as_dataarray(values, annotation, attrs):
-    """``values`` (H, W) as the map's DataArray, with the dataset contract's pixel (and mm) coordinates."""
+    """``values`` (H, W) as the map's DataArray, with the dataset contract's pixel (and mm) coordinates.
+
+    The coordinates are copied from a cached template per image shape and spacing (building their
+    indexes anew costs more than a whole map); ``values`` itself is not copied.
+    """
+    spacing = None if annotation.spacing is None else tuple(float(s) for s in annotation.spacing)
+    out = _map_template(tuple(annotation.shape), spacing).copy(deep=True, data=values)
+    out.attrs = attrs
+    return out
+
+
+@functools.lru_cache(maxsize=_TEMPLATE_CACHE_SIZE)
+def _map_template(shape, spacing):
     import xarray as xr
 
-    coords = pixel_coords(annotation.shape, annotation.spacing)
-    return xr.DataArray(values, dims=("y", "x"), coords=coords, name="confidence", attrs=attrs)
+    return xr.DataArray(np.zeros(shape), dims=("y", "x"), coords=pixel_coords(shape, spacing), name="confidence")
 
 
 def confidence_maps(annotations, *, progress: bool = False, params: MapParams | None = None, max_memory=None, **kwargs):

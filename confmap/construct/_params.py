@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,6 +164,21 @@ class MapParams:
         if params is None:
             return cls(**changes)
         return dataclasses.replace(params, **changes) if changes else params
+
+    @classmethod
+    def coerce(cls, value, *, name: str = "params") -> MapParams:
+        """``value`` as a MapParams: None gives the defaults, a Mapping its fields (checked).
+
+        Raises
+        ------
+        TypeError
+            If ``value`` is neither a MapParams, a Mapping nor None, or names an unknown field.
+        """
+        if value is None or isinstance(value, MapParams):
+            return cls() if value is None else value
+        if isinstance(value, Mapping):
+            return cls.make(**value)
+        raise TypeError(f"`{name}` must be a confmap.MapParams or a mapping of its fields, got {describe(value)}")
 
     def replace(self, **changes) -> MapParams:
         """A copy with some parameters changed (checked again)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from dataclasses import dataclass, field
@@ -16,6 +17,12 @@ __all__ = ["TierRegion", "make_region", "tier_regions"]
 
 # Relative tolerance of "on the region boundary" (boundary points count as inside).
 _BOUNDARY_RTOL = 1e-9
+# Regions kept for reuse (an annotator redraws after every click, and most tiers did not change), and
+# grid masks kept per region (one per grid: lam and image shape).
+# Masks of larger grids are not kept (memory: at most 32 x 2 x 256 kB).
+_REGION_CACHE_SIZE = 32
+_MASKS_PER_REGION = 2
+_MASK_CACHE_MAX_POINTS = 2**18
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class TierRegion:
     reason: str = ""
     kind: str = "convex"
     _halfplanes: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _masks: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -57,7 +65,24 @@ class TierRegion:
         return float(np.abs(cross).sum() / 2)
 
     def grid_mask(self, gx, gy) -> np.ndarray:
-        """``contains`` on the product grid ``gx x gy`` (evenly spaced), testing only the bbox."""
+        """``contains`` on the product grid ``gx x gy`` (evenly spaced), testing only the bbox.
+
+        Returns a new boolean array ``(len(gy), len(gx))``; the result is also kept on the region
+        (a few grids), so that an unchanged tier costs nothing when the map is redrawn.
+        """
+        gx = np.asarray(gx, dtype=float)
+        gy = np.asarray(gy, dtype=float)
+        key = (gx.tobytes(), gy.tobytes())
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._grid_mask(gx, gy)
+            if mask.size <= _MASK_CACHE_MAX_POINTS:
+                if len(self._masks) >= _MASKS_PER_REGION:
+                    self._masks.clear()
+                self._masks[key] = mask.copy()
+        return mask.copy()
+
+    def _grid_mask(self, gx, gy):
         mask = np.zeros((len(gy), len(gx)), dtype=bool)
         if not self.ok:
             return mask
@@ -67,6 +92,13 @@ class TierRegion:
         k0, k1 = np.searchsorted(gx, lo[0], "left"), np.searchsorted(gx, hi[0], "right")
         l0, l1 = np.searchsorted(gy, lo[1], "left"), np.searchsorted(gy, hi[1], "right")
         if k1 <= k0 or l1 <= l0:
+            return mask
+        if self._halfplanes is not None:
+            # convex: every half-plane n . p + c <= tol, evaluated on the sub-grid as an outer sum
+            eq = self._halfplanes
+            row = eq[:, 1, None] * gy[None, l0:l1] + eq[:, 2, None]  # (E, rows)
+            vals = eq[:, 0, None, None] * gx[None, None, k0:k1] + row[:, :, None]  # (E, rows, cols)
+            mask[l0:l1, k0:k1] = np.all(vals <= tol, axis=0)
             return mask
         sx, sy = np.meshgrid(gx[k0:k1], gy[l0:l1])
         inside = self.contains(np.column_stack([sx.ravel(), sy.ravel()]))
@@ -155,6 +187,23 @@ def make_region(points, *, tier: str = "points", region: str = "convex", alpha=N
             else math.inf
         )
     pts = check_points(tier, points)
+    return _region_of(tier, region, alpha, pts.shape, pts.tobytes())
+
+
+@functools.lru_cache(maxsize=_REGION_CACHE_SIZE)
+def _region_of(tier, region, alpha, shape, data) -> TierRegion:
+    """:func:`make_region` for checked points (given as bytes, so that the result can be cached).
+
+    The cached region is shared: its arrays are read-only.
+    """
+    reg = _build_region(tier, region, alpha, np.frombuffer(data).reshape(shape))
+    for arr in (reg.triangles, reg._halfplanes):
+        if arr is not None:
+            arr.setflags(write=False)
+    return reg
+
+
+def _build_region(tier, region, alpha, pts) -> TierRegion:
     if len(pts):
         _, first = np.unique(pts[:, 0] + 1j * pts[:, 1], return_index=True)
         uniq = pts[np.sort(first)]

@@ -15,24 +15,18 @@ This subpackage is the only place in confmap that imports torch: ``import confma
   bootstrap interval and a paired Wilcoxon test, beside the fold win counts.
 """
 
-from .crossval import (
-    LABELS,
-    PRESETS,
-    CVConfig,
+from ._config import LABELS, PRESETS, CVConfig, kfold_split
+from ._cv import (
     assemble_results,
     cross_validate,
     cv_units,
-    kfold_split,
-    plot_folds,
-    plot_predictions,
     prepare_out_dir,
     run_experiment,
-    soft_wins,
-    table1,
-    train_network,
     train_unit,
     unit_name,
 )
+from ._plots import plot_folds, plot_predictions
+from ._train import train_network
 from .losses import (
     LOSS_LABELS,
     LOSSES,
@@ -45,7 +39,7 @@ from .losses import (
     TverskyLoss,
     make_loss,
 )
-from .stats import paired_differences, paired_test
+from .stats import paired_differences, paired_test, soft_wins, table1
 from .unet import UNet
 
 __all__ = [

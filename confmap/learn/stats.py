@@ -1,4 +1,7 @@
-"""Statistics that fit five folds: per-image paired differences, bootstrap intervals, Wilcoxon.
+"""Summaries of a cross-validation: Table 1, fold win counts, per-image paired statistics.
+
+:func:`table1` is the paper's table (mean over folds); :func:`soft_wins` counts the folds in which
+the soft-trained network scores better.
 
 With five folds of a few images, "soft better in k of 5 folds" is a coarse count: 5 of 5 happens
 with probability 1/32 when soft and hard are equally good, and 4 of 5 with 5/32. The held-out
@@ -20,11 +23,9 @@ import numpy as np
 import xarray as xr
 
 from .._validation import check_choice, check_int, check_number
+from ._config import METRICS, REFERENCES
 
-__all__ = ["paired_differences", "paired_test"]
-
-_METRICS = ("brier", "soft_dice")
-_REFERENCES = ("agreement", "truth")
+__all__ = ["paired_differences", "paired_test", "soft_wins", "table1"]
 
 
 def paired_test(soft, hard, *, level: float = 0.95, n_resamples: int = 9999, seed: int = 0) -> dict:
@@ -154,11 +155,9 @@ def paired_differences(
     """
     import pandas as pd
 
-    reference = check_choice("reference", reference, _REFERENCES)
-    metric = check_choice("metric", metric, _METRICS)
-    labels = [str(v) for v in results["label"].values]
-    if "soft" not in labels or "hard" not in labels:
-        raise ValueError(f"`results` must hold both labels 'soft' and 'hard', got {labels}")
+    reference = check_choice("reference", reference, REFERENCES)
+    metric = check_choice("metric", metric, METRICS)
+    _check_both_labels(results)
     sc = results["score"].sel(reference=reference, metric=metric)
     fs = results["fold_score"].sel(reference=reference, metric=metric)
     rows = []
@@ -187,3 +186,100 @@ def paired_differences(
     out = pd.DataFrame(rows, index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"))
     out.attrs.update(reference=reference, metric=metric, level=level, n_resamples=n_resamples, seed=seed)
     return out
+
+
+def _check_both_labels(results: xr.Dataset) -> None:
+    labels = [str(v) for v in results["label"].values]
+    if "soft" not in labels or "hard" not in labels:
+        raise ValueError(f"`results` must hold both labels 'soft' and 'hard', got {labels}")
+
+
+def table1(
+    results: xr.Dataset,
+    *,
+    reference: str = "agreement",
+    intervals: bool = False,
+    level: float = 0.95,
+    n_resamples: int = 9999,
+    seed: int = 0,
+):
+    """The paper's Table 1 layout: mean over folds, rows = losses, columns = metric x label.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Output of :func:`cross_validate`.
+    reference : {"agreement", "truth"}, optional
+        Score against the raters' agreement (the paper's) or the phantom's truth.
+    intervals : bool, optional
+        Add, per metric, the mean per-image difference soft - hard with its bootstrap interval,
+        the paired Wilcoxon p-value over held-out images and the fold win count
+        (:func:`paired_differences`). Default False (the paper's columns).
+    level, n_resamples, seed
+        Of the bootstrap interval (only with ``intervals=True``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: loss display names; columns: MultiIndex ``(metric, label)`` with metrics
+        "Brier" and "Soft Dice" and labels "Soft" and "Hard"; with ``intervals`` also
+        "Soft − Hard", "CI low", "CI high", "p (Wilcoxon)" and "folds soft better".
+    """
+    import pandas as pd
+
+    reference = check_choice("reference", reference, REFERENCES)
+    mean = results["fold_score"].sel(reference=reference).mean("fold")
+    cols, data = [], []
+    for m, mname in zip(METRICS, ("Brier", "Soft Dice"), strict=True):
+        for lab in results["label"].values:
+            cols.append((mname, str(lab).capitalize()))
+            data.append(mean.sel(metric=m, label=lab).values)
+        if intervals:
+            pdiff = paired_differences(
+                results, reference=reference, metric=m, level=level, n_resamples=n_resamples, seed=seed
+            )
+            for src, name in (
+                ("mean_diff", "Soft − Hard"),
+                ("ci_low", "CI low"),
+                ("ci_high", "CI high"),
+                ("p_value", "p (Wilcoxon)"),
+                ("folds_soft_better", "folds soft better"),
+            ):
+                cols.append((mname, name))
+                data.append(pdiff[src].to_numpy())
+    return pd.DataFrame(
+        np.column_stack(data),
+        index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"),
+        columns=pd.MultiIndex.from_tuples(cols, names=["metric", "label"]),
+    )
+
+
+def soft_wins(results: xr.Dataset):
+    """In how many folds the soft-trained network scores better (lower) than the hard one.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: loss display names; columns: MultiIndex ``(reference, metric)``; values: the
+        number of folds (out of ``results.sizes["fold"]``) where soft < hard.
+
+    Raises
+    ------
+    ValueError
+        If the results lack either label.
+    """
+    import pandas as pd
+
+    _check_both_labels(results)
+    fs = results["fold_score"]
+    wins = (fs.sel(label="soft") < fs.sel(label="hard")).sum("fold")
+    cols, data = [], []
+    for ref in REFERENCES:
+        for m in METRICS:
+            cols.append((ref, m))
+            data.append(wins.sel(reference=ref, metric=m).values.astype(int))
+    return pd.DataFrame(
+        np.column_stack(data),
+        index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"),
+        columns=pd.MultiIndex.from_tuples(cols, names=["reference", "metric"]),
+    )

@@ -46,7 +46,7 @@ Layout (one private module per section, every public name here)
 ``_common`` tolerances and :func:`snap`; ``_scores`` agreement, Brier, soft Dice, :func:`pairwise_dice`
 and the :data:`SCORES` registry; ``_roc`` ROC/AUC; ``_joint`` joint thresholds; ``_correlation``
 psi, correlation, linear fit; ``_calibration`` reliability; ``_annotators`` :func:`map_agreement`;
-``_evaluate`` :func:`evaluate`;
+``_evaluate`` :func:`evaluate`, laid out by :func:`evaluation_dataset` (one block per section);
 ``_plots`` the ``plot_*`` figures.
 """
 
@@ -55,7 +55,7 @@ from ._annotators import map_agreement
 from ._calibration import reliability
 from ._common import DEFAULT_THRESHOLDS, EIGHT_BIT_HALF_STEP, snap
 from ._correlation import correlation, linear_fit, psi
-from ._evaluate import evaluate
+from ._evaluate import evaluate, evaluation_dataset
 from ._joint import confusion_counts, joint_threshold_scores
 from ._plots import plot_joint_thresholds, plot_margin_correlation, plot_reliability, plot_roc, plot_summary
 from ._roc import roc_auc, roc_curve
@@ -72,6 +72,7 @@ __all__ = [
     "confusion_counts",
     "correlation",
     "evaluate",
+    "evaluation_dataset",
     "joint_threshold_scores",
     "linear_fit",
     "map_agreement",

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_int, describe
+from .._validation import check_int, describe, progress_bar
 from .._warnings import UndefinedMetricWarning
 from ._calibration import bin_index, reliability_summary
 from ._common import (
@@ -110,8 +110,6 @@ def evaluate(
     >>> ds.sizes["image"], float(ds.auc.sel(region="all", threshold=0.5).min())
     (3, 1.0)
     """
-    import xarray as xr
-
     p, coords = _stack_with_coords("maps", maps)
     t, _ = _stack_with_coords("agreement", agreement)
     if p.shape != t.shape:
@@ -120,7 +118,7 @@ def evaluate(
     thr = check_thresholds(thresholds, o)
     n_bins = check_int("n_bins", n_bins, minimum=1, maximum=10_000)
     fpr_points = check_int("fpr_points", fpr_points, minimum=2, maximum=100_000)
-    n, K = len(p), len(thr)
+    n = len(p)
     if valid is None:
         vmask = None
     else:
@@ -131,32 +129,40 @@ def evaluate(
             vmask = np.broadcast_to(varr, p.shape)
         except ValueError:
             raise ValueError(f"`valid` must broadcast to the maps' shape {p.shape}, got shape {varr.shape}") from None
-
-    problems = []
     ps, ts = snap_raw(p, z, o), snap_raw(t, z, o)
     union = (ps > 0) | (ts > 0)
     if vmask is not None:
         union &= vmask
+    stats = {  # Eqs. 8-9 (unsnapped values) and psi
+        "brier": brier_stack(p, t, vmask),
+        "brier_foreground": brier_stack(p, t, union),
+        "soft_dice": soft_dice_stack(p, t) if vmask is None else soft_dice_stack(p * vmask, t * vmask),
+        "n_foreground": union.reshape(n, -1).sum(axis=1),
+        "psi_conf": psi_stack(ps if vmask is None else ps * vmask),
+        "psi_agree": psi_stack(ts if vmask is None else ts * vmask),
+    }
+    stats.update(_roc_stats(ps, ts, thr, o, vmask, union, fpr_points, progress))
+    stats.update(confusion_stack(ps, ts, thr, o, vmask))  # joint thresholds: tp, fp, fn, tn
+    b = bin_index(ps[union], n_bins)  # reliability, pooled over the union
+    stats["bin_count"] = np.bincount(b, minlength=n_bins)
+    stats["bin_sum_confidence"] = np.bincount(b, weights=ps[union], minlength=n_bins)
+    stats["bin_sum_agreement"] = np.bincount(b, weights=ts[union], minlength=n_bins)
+    image_coord = coords.pop("image", ("image", np.arange(n)))
+    ds = evaluation_dataset(stats, thresholds=thr, image_coords={"image": image_coord, **coords})
+    ds.attrs.update(
+        zero_tol=z,
+        one_tol=o,
+        valid_mask=int(vmask is not None),
+        reference="Weld et al., Sections 3.1-3.2 and conclusion (Eqs. 8-15, Figs. 3-5)",
+    )
+    return ds
 
-    # Eqs. 8-9 (unsnapped values) and psi
-    brier_all = brier_stack(p, t, vmask)
-    brier_fg = brier_stack(p, t, union)
-    dice = soft_dice_stack(p, t) if vmask is None else soft_dice_stack(p * vmask, t * vmask)
-    psv = ps if vmask is None else ps * vmask
-    tsv = ts if vmask is None else ts * vmask
-    psi_c, psi_a = psi_stack(psv), psi_stack(tsv)
-    for name, arr in (
-        ("brier", brier_all),
-        ("brier_foreground", brier_fg),
-        ("soft_dice", dice),
-        ("psi_conf", psi_c),
-        ("psi_agree", psi_a),
-    ):
-        if np.isnan(arr).any():
-            problems.append(f"{name} in {int(np.isnan(arr).sum())} image(s)")
 
-    # ROC: per image, one sort of the positive scores (packed with their levels); score-0 pixels
-    # form one tie group, counted by level inside and outside the union
+def _roc_stats(ps, ts, thr, o, vmask, union, fpr_points, progress) -> dict:
+    """Per image, one sort of the positive scores (packed with their levels); score-0 pixels form
+    one tie group, counted by level inside and outside the union. Pooled: every pixel of every
+    image one sample; the sorted runs are merged by one more sort."""
+    n, K = len(ps), len(thr)
     grid = np.linspace(0.0, 1.0, fpr_points)
     auc = np.full((n, 2, K), np.nan)
     tpr = np.full((n, 2, K, fpr_points), np.nan)
@@ -167,12 +173,7 @@ def evaluate(
         pos &= vmask
     lo = key_offset(ps[pos], nbits)
     sorted_runs, zero_all, zero_union = [], np.zeros(K + 1, np.int64), np.zeros(K + 1, np.int64)
-    it = range(n)
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="ROC", unit="image")
-    for i in it:
+    for i in progress_bar(range(n), progress, desc="ROC"):
         s_asc, lv_asc = sort_pairs(ps[i][pos[i]], levels[i][pos[i]], lo, nbits)
         sorted_runs.append((s_asc, lv_asc))
         zero = ~pos[i] if vmask is None else (vmask[i] & ~pos[i])
@@ -184,7 +185,6 @@ def evaluate(
         for r, zl in enumerate((z_all, z_union)):
             auc[i, r] = auc_ranks(part, zl)
             tpr[i, r] = sample_part(part, zl, grid)
-    # pooled: every pixel of every image one sample; the sorted runs are merged by one more sort
     s_all = np.concatenate([r[0] for r in sorted_runs])
     lv_all = np.concatenate([r[1] for r in sorted_runs])
     del sorted_runs
@@ -195,94 +195,115 @@ def evaluate(
     for r, zl in enumerate((zero_all, zero_union)):
         auc_pooled[r] = auc_ranks(part, zl)
         tpr_pooled[r] = sample_part(part, zl, grid)
+    return {"auc": auc, "tpr": tpr, "auc_pooled": auc_pooled, "tpr_pooled": tpr_pooled}
+
+
+def evaluation_dataset(stats, *, thresholds, image_coords=None, warn=True, stacklevel=2):
+    """The Dataset of :func:`evaluate` from its statistics, one block per paper section.
+
+    :func:`evaluate` computes the statistics of its maps; :mod:`confmap.batch` computes them one
+    image at a time and sums the pooled ones. Both lay them out here.
+
+    Parameters
+    ----------
+    stats : dict of ndarray
+        Per image (first axis ``image``, N): ``brier``, ``brier_foreground``, ``soft_dice``,
+        ``n_foreground``, ``psi_conf``, ``psi_agree`` (N,); ``auc`` (N, 2, K) and ``tpr``
+        (N, 2, K, F) for regions ("all", "union") on an FPR grid of F points; confusion counts
+        ``tp``, ``fp``, ``fn``, ``tn`` (N, K). Pooled over all images: ``bin_count``,
+        ``bin_sum_confidence``, ``bin_sum_agreement`` (n_bins,); optionally ``auc_pooled``
+        (2, K) and ``tpr_pooled`` (2, K, F) (default NaN).
+    thresholds : array_like, shape (K,)
+    image_coords : dict, optional
+        Coordinates along ``image``; default ``image = 0..N-1``.
+    warn : bool, default True
+        Issue one :class:`UndefinedMetricWarning` naming the values that are NaN.
+    stacklevel : int, default 2
+        Of that warning, counted from here (2: the caller).
+
+    Returns
+    -------
+    xarray.Dataset
+        As from :func:`evaluate` (without its tolerance attributes).
+    """
+    import xarray as xr
+
+    problems, data, coords, attrs = [], {}, {}, {}
+    for section in (_scores_part, _roc_part, _joint_part, _correlation_part, _reliability_part):
+        d, c, a = section(stats, problems)
+        data.update(d)
+        coords.update(c)
+        attrs.update(a)
+    if warn and problems:
+        warn_undefined("undefined metrics are NaN: " + "; ".join(problems), stacklevel=stacklevel + 1)
+    image_coords = dict(image_coords or {"image": np.arange(len(stats["brier"]))})
+    coords = {"image": image_coords.pop("image"), **image_coords, "threshold": np.asarray(thresholds), **coords}
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(attrs)
+    return ds
+
+
+def _nan_problems(problems, values, cases="image(s)"):
+    for name, arr in values.items():
+        if np.isnan(arr).any():
+            problems.append(f"{name} in {int(np.isnan(arr).sum())} {cases}")
+
+
+def _scores_part(s, problems):
+    """Eqs. 8-9 and the margin uncertainty psi (Sec. 3.2), per image."""
+    names = ("brier", "brier_foreground", "soft_dice", "n_foreground", "psi_conf", "psi_agree")
+    _nan_problems(problems, {k: s[k] for k in names if k != "n_foreground"})
+    attrs = {f"{k}_mean": float(nanmean(s[k])) for k in ("brier", "brier_foreground", "soft_dice")}
+    return {k: ("image", s[k]) for k in names}, {}, attrs
+
+
+def _roc_part(s, problems):
+    """ROC curves and AUC (Fig. 3): per image, their mean, and pooled over every pixel."""
+    auc, tpr = s["auc"], s["tpr"]
     if np.isnan(auc).any():
         problems.append(f"auc in {int(np.isnan(auc).sum())} (image, region, threshold) case(s) with a single class")
+    rt, rtf = ("region", "threshold"), ("region", "threshold", "fpr")
+    data = {
+        "auc": (("image", *rt), auc),
+        "auc_pooled": (rt, s.get("auc_pooled", np.full(auc.shape[1:], np.nan))),
+        "auc_mean": (rt, nanmean(auc, axis=0)),
+        "tpr": (("image", *rtf), tpr),
+        "tpr_mean": (rtf, nanmean(tpr, axis=0)),
+        "tpr_pooled": (rtf, s.get("tpr_pooled", np.full(tpr.shape[1:], np.nan))),
+    }
+    return data, {"region": ["all", "union"], "fpr": np.linspace(0.0, 1.0, tpr.shape[-1])}, {}
 
-    # joint thresholds (Fig. 4)
-    counts = confusion_stack(ps, ts, thr, o, vmask)
-    scores = scores_from_counts(counts["tp"], counts["fp"], counts["fn"], counts["tn"])
-    pooled_scores = scores_from_counts(*(counts[k].sum(axis=0) for k in ("tp", "fp", "fn", "tn")))
-    for k, v in scores.items():
-        if np.isnan(v).any():
-            problems.append(f"{k} in {int(np.isnan(v).sum())} (image, threshold) case(s)")
 
-    # margin correlation (Fig. 5)
+def _joint_part(s, problems):
+    """Joint thresholds (Eqs. 10-13, Fig. 4): counts and scores per image; scores of the summed counts."""
+    counts = {k: s[k] for k in ("tp", "fp", "fn", "tn")}
+    scores = scores_from_counts(*counts.values())
+    pooled = scores_from_counts(*(v.sum(axis=0) for v in counts.values()))
+    _nan_problems(problems, scores, "(image, threshold) case(s)")
+    data = {k: (("image", "threshold"), v) for k, v in {**counts, **scores}.items()}
+    return {**data, **{f"{k}_pooled": ("threshold", v) for k, v in pooled.items()}}, {}, {}
+
+
+def _correlation_part(s, problems):
+    """Margin correlation (Eqs. 14-15, Fig. 5) of psi_conf against psi_agree over the images."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UndefinedMetricWarning)
-        corr = correlation(psi_a, psi_c)
-        fit = linear_fit(psi_a, psi_c)
+        corr = correlation(s["psi_agree"], s["psi_conf"])
+        fit = linear_fit(s["psi_agree"], s["psi_conf"])
     problems += [str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning)]
+    data = {k: corr[k] for k in ("pearson_r", "pearson_p", "spearman_rho", "spearman_p")}
+    data.update({f"fit_{k}": fit[k] for k in ("slope", "intercept", "slope_stderr")})
+    data.update({f"fit_{k}": ("fit_x", fit[k]) for k in ("y", "lower", "upper")})
+    return data, {"fit_x": fit["x"]}, {"n_correlation_images": int(corr["n"])}
 
-    # reliability, pooled over the union
-    b = bin_index(ps[union], n_bins)
-    rel = reliability_summary(
-        np.bincount(b, minlength=n_bins),
-        np.bincount(b, weights=ps[union], minlength=n_bins),
-        np.bincount(b, weights=ts[union], minlength=n_bins),
-        n_bins,
-    )
+
+def _reliability_part(s, problems):
+    """Reliability diagram and calibration errors (conclusion), pooled over the union."""
+    count = s["bin_count"]
+    rel = reliability_summary(count, s["bin_sum_confidence"], s["bin_sum_agreement"], len(count))
     if not rel["count"].any():
         problems.append("reliability (empty foreground)")
-
-    if problems:
-        warn_undefined("undefined metrics are NaN: " + "; ".join(problems), stacklevel=2)
-
+    data = {f"bin_{k}": ("bin", rel[k]) for k in ("count", "confidence", "agreement")}
+    data.update(ece=rel["ece"], mce=rel["mce"], mean_bin_gap=rel["mean_gap"])
     edges = rel["edges"]
-    image_coord = coords.pop("image", ("image", np.arange(n)))
-    ds = xr.Dataset(
-        {
-            "brier": ("image", brier_all),
-            "brier_foreground": ("image", brier_fg),
-            "soft_dice": ("image", dice),
-            "n_foreground": ("image", union.reshape(n, -1).sum(axis=1)),
-            "psi_conf": ("image", psi_c),
-            "psi_agree": ("image", psi_a),
-            "auc": (("image", "region", "threshold"), auc),
-            "auc_pooled": (("region", "threshold"), auc_pooled),
-            "auc_mean": (("region", "threshold"), nanmean(auc, axis=0)),
-            "tpr": (("image", "region", "threshold", "fpr"), tpr),
-            "tpr_mean": (("region", "threshold", "fpr"), nanmean(tpr, axis=0)),
-            "tpr_pooled": (("region", "threshold", "fpr"), tpr_pooled),
-            **{k: (("image", "threshold"), v) for k, v in counts.items()},
-            **{k: (("image", "threshold"), v) for k, v in scores.items()},
-            **{f"{k}_pooled": ("threshold", v) for k, v in pooled_scores.items()},
-            "pearson_r": corr["pearson_r"],
-            "pearson_p": corr["pearson_p"],
-            "spearman_rho": corr["spearman_rho"],
-            "spearman_p": corr["spearman_p"],
-            "fit_slope": fit["slope"],
-            "fit_intercept": fit["intercept"],
-            "fit_slope_stderr": fit["slope_stderr"],
-            "fit_y": ("fit_x", fit["y"]),
-            "fit_lower": ("fit_x", fit["lower"]),
-            "fit_upper": ("fit_x", fit["upper"]),
-            "bin_count": ("bin", rel["count"]),
-            "bin_confidence": ("bin", rel["confidence"]),
-            "bin_agreement": ("bin", rel["agreement"]),
-            "ece": rel["ece"],
-            "mce": rel["mce"],
-            "mean_bin_gap": rel["mean_gap"],
-        },
-        coords={
-            "image": image_coord,
-            **coords,
-            "region": ["all", "union"],
-            "threshold": thr,
-            "fpr": grid,
-            "fit_x": fit["x"],
-            "bin": np.arange(n_bins),
-            "bin_lower": ("bin", edges[:-1]),
-            "bin_upper": ("bin", edges[1:]),
-        },
-    )
-    ds.attrs.update(
-        zero_tol=z,
-        one_tol=o,
-        n_correlation_images=int(corr["n"]),
-        brier_mean=float(nanmean(brier_all)),
-        brier_foreground_mean=float(nanmean(brier_fg)),
-        soft_dice_mean=float(nanmean(dice)),
-        valid_mask=int(vmask is not None),
-        reference="Weld et al., Sections 3.1-3.2 and conclusion (Eqs. 8-15, Figs. 3-5)",
-    )
-    return ds
+    return data, {"bin": np.arange(len(count)), "bin_lower": ("bin", edges[:-1]), "bin_upper": ("bin", edges[1:])}, {}

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_choice, check_image_shape, check_int, check_number, describe
+from .._validation import check_choice, check_image_shape, check_int, check_number, describe, progress_bar
 from ..annotation import Annotation
+from ..construct import MapParams
 from ..dataset import build_dataset, load_dataset, save_dataset
 from ._bmode import simulate_bmode
 from ._geometry import KINDS, RATER_BIAS_SD, VIRTUAL_ANNOTATOR, Geometry
@@ -40,14 +41,14 @@ class Phantom:
     extra_confidence: np.ndarray | None = None
 
 
-def _confidence(ann, confidence_kwargs):
+def _confidence(ann, params):
     from ..construct import RippleWarning, confidence_map
 
     with warnings.catch_warnings():
         # The lattice ripple of the paper's parameters at 256 px is a property of the method,
         # reported in the map's attrs; it is not a problem of the phantom.
         warnings.simplefilter("ignore", RippleWarning)
-        cm = confidence_map(ann, **confidence_kwargs)
+        cm = confidence_map(ann, params=params)
     return np.asarray(cm.values, dtype=np.float64)
 
 
@@ -60,7 +61,7 @@ def make_phantom(
     reference: int = 0,
     rater_biases=None,
     freq_mhz: float = 7.0,
-    confidence_kwargs: dict | None = None,
+    params=None,
     rater_boundary_factor: float = 1.0,
     n_annotators: int = 1,
     annotator_sd_mm: float = 0.5,
@@ -80,8 +81,9 @@ def make_phantom(
         See :func:`simulate_raters`.
     freq_mhz : float, default 7
         See :func:`simulate_bmode`.
-    confidence_kwargs : dict, optional
-        Keyword arguments of :func:`confmap.confidence_map` (default: the paper's parameters).
+    params : confmap.MapParams or mapping, optional
+        Parameters of the confidence maps (default: the paper's, ``MapParams()``); a mapping of
+        its fields is converted (:meth:`~confmap.MapParams.coerce`).
     rater_boundary_factor : float, default 1
         ``boundary_factor`` of :func:`simulate_raters`.
     n_annotators : int, default 1
@@ -117,7 +119,8 @@ def make_phantom(
         boundary_factor=rater_boundary_factor,
     )
     ann = virtual_annotator(truth, s_ann, spacing_mm=sp, loss_db=sim["loss_db"], image=sim["bmode"])
-    conf = _confidence(ann, confidence_kwargs or {})
+    params = MapParams.coerce(params)
+    conf = _confidence(ann, params)
     n_annotators = check_int("n_annotators", n_annotators, minimum=1)
     extra, extra_conf = [], None
     if n_annotators > 1:
@@ -126,7 +129,7 @@ def make_phantom(
             a = virtual_annotator(truth, s_place, spacing_mm=sp, loss_db=sim["loss_db"], image=sim["bmode"])
             a = jitter_annotation(a, s_jitter, sd_mm=annotator_sd_mm, spacing_mm=sp)
             extra.append(a.replace(annotator=f"{VIRTUAL_ANNOTATOR} #{k}"))
-        extra_conf = np.stack([_confidence(a, confidence_kwargs or {}) for a in extra])
+        extra_conf = np.stack([_confidence(a, params) for a in extra])
     return Phantom(
         bmode=sim["bmode"],
         truth=truth["p"],
@@ -161,7 +164,7 @@ def make_dataset(
     reference_rater: int = 0,
     probe: str = "curvilinear",
     freq_mhz: float = 7.0,
-    confidence_kwargs: dict | None = None,
+    params=None,
     progress: bool | None = None,
     rater_bias_sd: float = RATER_BIAS_SD,
     rater_boundary_factor: float = 1.0,
@@ -190,8 +193,8 @@ def make_dataset(
         See :class:`Geometry`.
     freq_mhz : float, default 7
         Probe centre frequency.
-    confidence_kwargs : dict, optional
-        Keyword arguments of :func:`confmap.confidence_map` for the virtual annotator's maps.
+    params : confmap.MapParams or mapping, optional
+        Parameters of the virtual annotators' confidence maps, as in :func:`make_phantom`.
     progress : bool, optional
         Show a tqdm progress bar (default: when ``n >= 10``).
     rater_bias_sd : float, default 1.2
@@ -228,20 +231,16 @@ def make_dataset(
     ((2, 4, 96, 96), ['well_defined', 'diffuse'])
     """
     n = check_int("n", n, minimum=1)
-    seed, size, kinds, n_raters, reference_rater = _check_dataset_args(seed, size, kinds, n_raters, reference_rater)
+    seed, size, kinds, n_raters, reference_rater, params = _check_dataset_args(
+        seed, size, kinds, n_raters, reference_rater, params
+    )
     geometry = Geometry(size=size, probe=probe)
     root = np.random.SeedSequence(seed)
     s_dataset, s_images = root.spawn(2)
     bias_sd = check_number("rater_bias_sd", rater_bias_sd, minimum=0.0)
     biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset), sd=bias_sd)
     image_seeds = s_images.spawn(n)
-    it = range(n)
-    if progress is None:
-        progress = n >= 10
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="phantoms", unit="image")
+    it = progress_bar(range(n), progress, desc="phantoms")
     phantoms = [
         make_phantom(
             image_seeds[i],
@@ -251,7 +250,7 @@ def make_dataset(
             reference=reference_rater,
             rater_biases=biases,
             freq_mhz=freq_mhz,
-            confidence_kwargs=confidence_kwargs,
+            params=params,
             rater_boundary_factor=rater_boundary_factor,
             n_annotators=n_annotators,
             annotator_sd_mm=annotator_sd_mm,
@@ -279,7 +278,7 @@ def dataset_phantom(
     reference_rater: int = 0,
     probe: str = "curvilinear",
     freq_mhz: float = 7.0,
-    confidence_kwargs: dict | None = None,
+    params=None,
     **truth_options,
 ) -> Phantom:
     """Image ``i`` of ``make_dataset(n, seed=seed, ...)`` alone (for any ``n > i``), as a Phantom.
@@ -291,7 +290,7 @@ def dataset_phantom(
     ----------
     i : int
         Image index (>= 0).
-    seed, size, kinds, n_raters, reference_rater, probe, freq_mhz, confidence_kwargs, **truth_options
+    seed, size, kinds, n_raters, reference_rater, probe, freq_mhz, params, **truth_options
         As in :func:`make_dataset`.
 
     Returns
@@ -300,7 +299,9 @@ def dataset_phantom(
         Identical to image ``i`` of :func:`make_dataset` with the same arguments.
     """
     i = check_int("i", i, minimum=0)
-    seed, size, kinds, n_raters, reference_rater = _check_dataset_args(seed, size, kinds, n_raters, reference_rater)
+    seed, size, kinds, n_raters, reference_rater, params = _check_dataset_args(
+        seed, size, kinds, n_raters, reference_rater, params
+    )
     # make_dataset: root.spawn(2) -> (dataset, images); images.spawn(n)[i] has spawn_key (1, i)
     s_dataset = np.random.SeedSequence(seed, spawn_key=(0,))
     s_image = np.random.SeedSequence(seed, spawn_key=(1, i))
@@ -313,7 +314,7 @@ def dataset_phantom(
         reference=reference_rater,
         rater_biases=biases,
         freq_mhz=freq_mhz,
-        confidence_kwargs=confidence_kwargs,
+        params=params,
         **truth_options,
     )
 
@@ -428,7 +429,7 @@ def load_demo(n: int = 12, *, seed: int = 0, size=(256, 256), cache: bool = True
 _VERSION = "phantom-2"
 
 
-def _check_dataset_args(seed, size, kinds, n_raters, reference_rater):
+def _check_dataset_args(seed, size, kinds, n_raters, reference_rater, params):
     """The arguments shared by :func:`make_dataset` and :func:`dataset_phantom`, checked once."""
     seed = _seed_int(seed)
     size = check_image_shape("size", size)
@@ -441,4 +442,4 @@ def _check_dataset_args(seed, size, kinds, n_raters, reference_rater):
         check_choice("kinds[...]", k, tuple(KINDS))
     n_raters = check_int("n_raters", n_raters, minimum=1)
     reference_rater = check_int("reference_rater", reference_rater, minimum=0, maximum=n_raters - 1)
-    return seed, size, kinds, n_raters, reference_rater
+    return seed, size, kinds, n_raters, reference_rater, MapParams.coerce(params)

@@ -1,4 +1,4 @@
-"""The Annotator's mouse and key event translation, as a mixin of :class:`confmap.widgets.Annotator`.
+"""The Annotator's mouse and key events and its key map, a mixin of :class:`confmap.widgets.Annotator`.
 
 The callbacks only translate matplotlib (and ipyevents) events into the annotator's public methods
 (``add_point``, ``move_point``, ``remove_point``, ``handle_key``, ``preview_move``), so all that a
@@ -15,6 +15,9 @@ from ..annotation import TIERS
 
 __all__ = ["EventTranslation"]
 
+KEY_TIERS = {"1": "high", "2": "medium", "3": "low", "4": "sinks"}
+UNDO_KEYS = ("z", "ctrl+z", "cmd+z")
+REDO_KEYS = ("y", "ctrl+y", "cmd+y", "ctrl+Z", "ctrl+shift+z", "cmd+Z")
 DELETE_MODIFIERS = ("shift",)
 DOM_MODIFIERS = (("ctrlKey", "ctrl"), ("metaKey", "cmd"), ("altKey", "alt"))
 
@@ -132,6 +135,22 @@ class EventTranslation:
             self._refresh(record=False)  # back to the committed points and their map
             return
         self.move_point(drag["tier"], drag["index"], *xy)
+
+    def handle_key(self, key: str) -> bool:
+        """Act on a key as matplotlib names it (``"1"``..``"4"``, ``"z"``, ``"ctrl+z"``, ``"y"``, ...).
+
+        Returns True when the key meant something. Both key paths (the figure's and the controls')
+        call this, so a test drives the keyboard through it.
+        """
+        if key in KEY_TIERS:
+            self.set_tier(KEY_TIERS[key])
+        elif key in UNDO_KEYS:
+            self.undo()
+        elif key in REDO_KEYS:
+            self.redo()
+        else:
+            return False
+        return True
 
     def _on_key(self, event):
         if event.key is not None:

@@ -21,9 +21,6 @@ import numpy as np
 
 from ..style import TIER_STYLE
 
-#: Width in pixels kept free at the figure's left for ipympl's toolbar column (it floats over the figure).
-TOOLBAR_PX = 44
-
 #: Levels of the optional iso-contours of the map.
 CONTOUR_LEVELS = (0.25, 0.5, 0.75)
 

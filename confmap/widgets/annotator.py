@@ -42,36 +42,17 @@ from .._validation import check_finite_array, check_number, describe
 from ..annotation import TIERS, Annotation, image_sha256
 from ..construct import MapParams
 from ..session import EFFORT_FORMAT, EFFORT_VERSION, AnnotationSession, effort_path
-from ..style import TIER_STYLE  # the one tier style: (colour, marker, label)
+from ..style import TIER_STYLE  # noqa: F401 - the one tier style, importable from here too
+from ._controls import AnnotatorControls
+from ._display import AnnotatorFigure
 from ._events import EventTranslation
-from ._overlay import (
-    CONTOUR_LEVELS,
-    LEGEND_HTML,
-    TOOLBAR_PX,
-    blend,
-    colour_lut,
-    display_step,
-    ripple_indicator,
-    status_html,
-)
+from ._overlay import display_step
 
 __all__ = ["EFFORT_FORMAT", "EFFORT_VERSION", "Annotator", "effort_path"]
 
-_KEY_TIERS = {"1": "high", "2": "medium", "3": "low", "4": "sinks"}
-_UNDO_KEYS = ("z", "ctrl+z", "cmd+z")
-_REDO_KEYS = ("y", "ctrl+y", "cmd+y", "ctrl+Z", "ctrl+shift+z", "cmd+Z")
 _MAP_KEYS = MapParams.fields()
 
-def _format_cursor_data(data):
-    if data is None:
-        return ""
-    value, conf = data
-    value = np.asarray(value)
-    shown = f"{float(value):.3g}" if value.ndim == 0 else ", ".join(f"{float(v):.3g}" for v in value)
-    return f"[image {shown}" + ("" if conf is None else f", map {conf:.2f}") + "]"
-
-
-class Annotator(EventTranslation):
+class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
     """An interactive point annotator with a live confidence-map overlay (the paper's Section 2.2).
 
     Parameters
@@ -328,22 +309,6 @@ class Annotator(EventTranslation):
         self.map_options = {**self._map_options, "lam": int(need)}
         return int(need)
 
-    def handle_key(self, key: str) -> bool:
-        """Act on a key as matplotlib names it (``"1"``..``"4"``, ``"z"``, ``"ctrl+z"``, ``"y"``, ...).
-
-        Returns True when the key meant something. Both key paths (the figure's and the controls')
-        call this, so a test drives the keyboard through it.
-        """
-        if key in _KEY_TIERS:
-            self.set_tier(_KEY_TIERS[key])
-        elif key in _UNDO_KEYS:
-            self.undo()
-        elif key in _REDO_KEYS:
-            self.redo()
-        else:
-            return False
-        return True
-
     @property
     def effort(self) -> dict:
         """A copy of the effort log (counts, ``active_s`` seconds, timestamps, event list)."""
@@ -444,11 +409,6 @@ class Annotator(EventTranslation):
     def _repr_mimebundle_(self, **kwargs):
         return self._box._repr_mimebundle_(**kwargs)
 
-    def data_to_display(self, points) -> np.ndarray:
-        """Figure pixel positions (origin bottom-left, as matplotlib events) of ``(N, 2)`` points."""
-        pts = np.asarray(points, dtype=float).reshape(-1, 2)
-        return self.ax.transData.transform(pts)
-
     # ------------------------------------------------------------------------------------------
     # internals
     # ------------------------------------------------------------------------------------------
@@ -507,226 +467,6 @@ class Annotator(EventTranslation):
             self.timings.append(
                 {"map_ms": self._map_ms, "update_ms": (time.perf_counter() - t_start) * 1e3}
             )
-
-    def _update_overlay_alpha(self) -> None:
-        self._compose()
-
-    def _compose(self) -> None:
-        """Blend the map over the image (on the display grid) and show it as one RGBA uint8 image.
-
-        One opaque uint8 RGBA image is the cheapest thing for Agg to draw: about 10 ms for a
-        600 x 600 canvas, against about 50 ms for the image plus a masked, colour-mapped overlay
-        layer (measured), and the redraw is most of a click's latency. The blend is
-        :func:`confmap.widgets._overlay.blend`: alpha ``opacity * v`` of the colour of ``v``.
-        """
-        s = self._step
-        if self._show_map and self._map is not None:
-            values = self._map.values[::s, ::s]
-            self._rgba[..., :3] = blend(self._base_rgb, values, self._opacity, self._map_lut)
-        else:
-            values = None
-            self._rgba[..., :3] = self._base_u8
-        self._display.set_data(self._rgba)
-        if self._contour_set is not None:
-            self._contour_set.remove()
-            self._contour_set = None
-        if self._contours_on and values is not None and values.max() > CONTOUR_LEVELS[0]:
-            h, w = values.shape
-            self._contour_set = self.ax.contour(
-                np.arange(w) * s, np.arange(h) * s, values, levels=list(CONTOUR_LEVELS),
-                colors="white", linewidths=0.9, linestyles=["dotted", "dashed", "solid"], zorder=2,
-            )
-
-    def _cursor_data(self, event):
-        if event.xdata is None or event.ydata is None:
-            return None
-        col, row = int(round(event.xdata)), int(round(event.ydata))
-        if not (0 <= row < self._shape[0] and 0 <= col < self._shape[1]):
-            return None
-        value = self._image[row, col]
-        conf = float(self._map.values[row, col]) if self._show_map and self._map is not None else None
-        return value, conf
-
-    @property
-    def overlay_values(self) -> np.ndarray:
-        """The map values currently blended over the image, ``(H, W)`` (zeros when hidden)."""
-        if not self._show_map or self._map is None:
-            return np.zeros(self._shape)
-        return np.asarray(self._map.values)
-
-    def _update_status(self) -> None:
-        counts = self._ann.counts()
-        parts = [f"tier: {self.session.tier}", " · ".join(f"{t} {counts[t]}" for t in TIERS)]
-        if self._map is not None and not self._map_stale:  # the map's attrs already say it
-            missing = [r for r in self._map.attrs.get("no_region", "").split("; ") if r]
-            any_region = bool(self._map.attrs["tiers_with_region"])
-        else:
-            regions = _construct.tier_regions(
-                self._ann,
-                region=self._map_options.get("region", "convex"),
-                alpha=self._map_options.get("alpha"),
-            )
-            missing = [regions[t].reason for t in regions if not regions[t].ok and counts[t] > 0]
-            any_region = any(r.ok for r in regions.values())
-        if not any_region:
-            missing.append("no map yet: a tier needs 3 points that are not on one line")
-        parts.extend(missing)
-        parts.extend(self._messages if self._show_map else [])
-        fresh = self._show_map and self._map is not None and not self._map_stale
-        self._ripple_text = ripple_indicator(self._map.attrs) if fresh else None
-        need = self._map.attrs.get("suggested_lam") if self._ripple_text else None
-        self._status_text = " | ".join(parts + ([self._ripple_text] if self._ripple_text else []))
-        self._status.value = status_html(self.session.tier, " | ".join(parts), self._ripple_text)
-        self._ripple_button.description = f"use λ = {need}" if need is not None else ""
-        self._ripple_button.layout.display = None if need is not None else "none"
-
-    def _badge_html(self) -> str:
-        colour, _, label = TIER_STYLE[self.session.tier]
-        return (
-            f'<span style="font-size:1.1em">adding <b style="background:{colour};color:#000;padding:2px 10px;'
-            f'border-radius:4px">{label.upper()}</b></span>'
-        )
-
-    def _canvas_draw(self) -> None:
-        canvas = self.figure.canvas
-        if getattr(canvas, "syncing_data_url", True) is False:
-            # ipympl with a live front end: ``draw_idle`` would ask the browser to ask back for a
-            # frame (one more websocket round trip per click); drawing now sends it straight away.
-            canvas.draw()
-        else:
-            canvas.draw_idle()
-
-    def _build_figure(self, cmap, map_cmap, figsize, ax=None) -> None:
-        import matplotlib.pyplot as plt
-
-        self._owns_figure = ax is None
-        if ax is None:
-            with plt.ioff():
-                fig = plt.figure(figsize=figsize, dpi=100)
-            # a strip of TOOLBAR_PX on the left for ipympl's toolbar column, which floats over it
-            left = min(0.2, TOOLBAR_PX / (figsize[0] * 100.0))
-            ax = fig.add_axes((left, 0.0, 1.0 - left, 1.0))
-        else:
-            fig = ax.figure
-        # The image's colours once, with imshow's default scaling (min-max for a scalar image).
-        from matplotlib import colormaps
-        from matplotlib.cm import ScalarMappable
-
-        s = self._step
-        if self._image.ndim == 2:
-            sm = ScalarMappable(cmap=colormaps[cmap])
-            sm.set_clim(float(self._image.min()), float(self._image.max()))  # the whole image's range
-            base = sm.to_rgba(self._image[::s, ::s].astype(float), bytes=True)
-        else:
-            img = self._image.astype(float)
-            scale = 255.0 if img.max() > 1 else 1.0
-            base = (np.clip(img[::s, ::s] / scale, 0, 1) * 255 + 0.5).astype(np.uint8)
-        self._base_u8 = np.ascontiguousarray(base[..., :3])
-        self._base_rgb = self._base_u8.astype(np.float32)
-        self._map_lut = colour_lut(map_cmap)
-        self._rgba = np.full((*base.shape[:2], 4), 255, dtype=np.uint8)
-        self._rgba[..., :3] = self._base_u8
-        hd, wd = base.shape[:2]
-        # the display grid's pixel j shows image pixel j*s, drawn over [j*s - 0.5, (j+1)*s - 0.5]
-        self._display = ax.imshow(
-            self._rgba, interpolation="nearest", extent=(-0.5, wd * s - 0.5, hd * s - 0.5, -0.5)
-        )
-        ax.set_xlim(-0.5, self._shape[1] - 0.5)
-        ax.set_ylim(self._shape[0] - 0.5, -0.5)
-        # The toolbar's readout shows the image's value and the map's, not the blended colour.
-        self._display.get_cursor_data = self._cursor_data
-        self._display.format_cursor_data = _format_cursor_data
-        ax.autoscale(False)
-        self._scatter = {}
-        for tier in TIERS:
-            colour, marker, label = TIER_STYLE[tier]
-            self._scatter[tier] = ax.scatter(
-                np.empty(0), np.empty(0), s=40, c=colour, marker=marker, edgecolors="k",
-                linewidths=0.6, label=label, zorder=3,
-            )
-        # No ticks and no legend (the tier colours are in the status line): each costs Agg
-        # 15-30% of a redraw, and the redraw is most of a click's latency.
-        ax.set_axis_off()
-        ax.apply_aspect()
-        self.figure, self.ax = fig, ax
-        canvas = fig.canvas
-        for attr, value in (
-            ("header_visible", False),
-            ("footer_visible", False),
-            ("resizable", False),
-            ("capture_scroll", False),
-            # a fixed column left of the figure: a hover-only toolbar floats over the image's corner
-            ("toolbar_visible", "visible"),
-            ("toolbar_position", "left"),
-        ):
-            if hasattr(canvas, attr):
-                setattr(canvas, attr, value)
-        self._cids = [
-            canvas.mpl_connect("button_press_event", self._on_press),
-            canvas.mpl_connect("motion_notify_event", self._on_motion),
-            canvas.mpl_connect("button_release_event", self._on_release),
-            canvas.mpl_connect("key_press_event", self._on_key),
-        ]
-
-    def _build_controls(self) -> None:
-        import ipywidgets as w
-
-        self._tier_buttons = w.ToggleButtons(
-            options=[("1 high", "high"), ("2 medium", "medium"), ("3 low", "low"), ("4 sink", "sinks")],
-            value=self.session.tier,
-            tooltips=["key 1", "key 2", "key 3", "key 4"],
-            style={"button_width": "92px"},
-        )
-        self._tier_badge = w.HTML(self._badge_html(), layout=w.Layout(width="150px"))
-        self._tier_buttons.observe(lambda ch: self.set_tier(ch["new"]), names="value")
-        self._undo_button = w.Button(description="undo", icon="undo", layout=w.Layout(width="80px"))
-        self._redo_button = w.Button(description="redo", icon="repeat", layout=w.Layout(width="80px"))
-        self._clear_button = w.Button(description="clear tier", icon="trash", layout=w.Layout(width="100px"))
-        self._save_button = w.Button(
-            description="save", icon="save", layout=w.Layout(width="80px"), disabled=self.session.path is None
-        )
-        self._undo_button.on_click(lambda _: self.undo())
-        self._redo_button.on_click(lambda _: self.redo())
-        self._clear_button.on_click(lambda _: self.clear_tier())
-        self._save_button.on_click(lambda _: self.save())
-        self._map_toggle = w.Checkbox(
-            value=self._show_map, description="map", indent=False, layout=w.Layout(width="60px")
-        )
-        self._map_toggle.observe(lambda ch: setattr(self, "show_map", bool(ch["new"])), names="value")
-        self._opacity_slider = w.FloatSlider(
-            value=self._opacity, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=True
-        )
-        self._opacity_slider.observe(lambda ch: setattr(self, "opacity", ch["new"]), names="value")
-        self._status = w.HTML()
-        self._ripple_button = w.Button(
-            description="", icon="magic", tooltip="apply the suggested lam (removes the lattice ripple)",
-            layout=w.Layout(width="130px", display="none"),
-        )
-        self._ripple_button.on_click(lambda _: self.use_suggested_lam())
-        row = w.Layout(align_items="center", flex_flow="row wrap")
-        self._controls = w.VBox([
-            w.HBox([self._tier_badge, self._tier_buttons, w.HTML(LEGEND_HTML)], layout=row),
-            w.HBox([self._undo_button, self._redo_button, self._clear_button, self._save_button,
-                    self._map_toggle, self._opacity_slider], layout=row),
-        ])
-        children = [self._controls]
-        if isinstance(self.figure.canvas, w.DOMWidget):
-            children.append(self.figure.canvas)
-        children.append(w.HBox([self._status, self._ripple_button], layout=row))
-        self._box = w.VBox(children)
-        self._box.add_class("confmap-annotator")  # a handle for CSS and for the browser test
-        self._key_events = None
-        # Keys typed while a control (a tier button, say) has the focus, with the mouse over the
-        # annotator (ipyevents listens while the mouse is over its source). The figure's own
-        # keydowns never reach it: ipympl handles them and stops their propagation.
-        try:
-            from ipyevents import Event
-        except ImportError:  # pragma: no cover - ipyevents comes with the notebooks extra
-            return
-        self._key_events = Event(
-            source=self._box, watched_events=["keydown"], prevent_default_action=False
-        )
-        self._key_events.on_dom_event(self._on_dom_key)
 
     def __repr__(self):
         path = None if self.path is None else str(self.path)

@@ -19,7 +19,9 @@ from ..annotation import Annotation
 from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
+from ._figure import configure_canvas, draw_now, toolbar_fraction
 from ._overlay import CONTOUR_LEVELS, ripple_indicator
+from ._sliders import control_panel, fmt_bandwidth, make_controls, metrics_html, status_html
 
 __all__ = ["ParameterExplorer"]
 
@@ -78,8 +80,9 @@ class ParameterExplorer:
     Notes
     -----
     Each change recomputes the map with :func:`confmap.confidence_map` (the paper's Eqs. 5-7) and
-    reuses the figure's image artist (``set_data`` + ``draw_idle``). Warnings of the construction
-    (a tier without a region, a visible grid lattice) are shown in the status line, not raised.
+    reuses the figure's image artist (``set_data``, then a redraw: at once with a live ipympl front
+    end). Warnings of the construction (a tier without a region, a visible grid lattice) are shown
+    in the status line, not raised.
 
     Examples
     --------
@@ -149,17 +152,13 @@ class ParameterExplorer:
         if ax is None:
             with plt.ioff():
                 self.figure, self._ax = plt.subplots(figsize=figsize, layout="constrained")
+            # a strip on the left for ipympl's toolbar column: it never covers the title or the axes
+            left = toolbar_fraction(figsize[0], self.figure.dpi)
+            self.figure.get_layout_engine().set(rect=(left, 0.0, 1.0 - left, 1.0))
         else:
             self.figure, self._ax = ax.figure, ax
         ax = self._ax
-        canvas = self.figure.canvas
-        for attr, value in (
-            ("header_visible", False),
-            ("footer_visible", False),
-            ("toolbar_position", "left"),
-        ):
-            if hasattr(canvas, attr):
-                setattr(canvas, attr, value)
+        configure_canvas(self.figure.canvas)
         if self._image is not None:
             ax.imshow(
                 self._image,
@@ -178,7 +177,13 @@ class ParameterExplorer:
             alpha=0.0,
             interpolation="nearest",
         )
-        self.figure.colorbar(self._im, ax=ax, shrink=0.8, label="confidence")
+        # The colour bar of the colour map itself: the image's per-pixel alpha (opacity x value)
+        # would leave a colour bar of ``self._im`` blank.
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        scale = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap)
+        self._colorbar = self.figure.colorbar(scale, ax=ax, shrink=0.8, label="confidence")
         handles = []
         if self._agreement is not None:
             styles = ["dotted", "dashed", "solid"]
@@ -215,7 +220,7 @@ class ParameterExplorer:
                 handles=tiers + handles,
                 loc="upper center",
                 bbox_to_anchor=(0.5, -0.01),
-                ncols=4,
+                ncols=3,
                 fontsize=7,
                 frameon=False,
             )
@@ -224,94 +229,8 @@ class ParameterExplorer:
         """The sliders, the metrics and status lines, and the widget box."""
         import ipywidgets as widgets
 
-        h, w = self._annotation.shape
         canvas = self.figure.canvas
-        s = self._state
-        style = {"description_width": "64px"}
-        layout = widgets.Layout(width="290px")
-        c = {
-            "lam": widgets.IntSlider(
-                value=s["lam"],
-                min=10,
-                max=max(300, s["lam"]),
-                step=1,
-                description="λ (grid)",
-                tooltip="mesh grid subsampling lambda: (lambda + 1)^2 grid points",
-                style=style,
-                layout=layout,
-                continuous_update=False,
-            ),
-            "beta_h": widgets.FloatSlider(
-                value=s["beta_h"],
-                min=0.0,
-                max=max(1.0, s["beta_h"]),
-                step=0.01,
-                description="β_H",
-                style=style,
-                layout=layout,
-                continuous_update=False,
-            ),
-            "beta_m": widgets.FloatSlider(
-                value=s["beta_m"],
-                min=0.0,
-                max=max(1.0, s["beta_m"]),
-                step=0.01,
-                description="β_M",
-                style=style,
-                layout=layout,
-                continuous_update=False,
-            ),
-            "beta_l": widgets.FloatSlider(
-                value=s["beta_l"],
-                min=0.0,
-                max=max(1.0, s["beta_l"]),
-                step=0.01,
-                description="β_L",
-                style=style,
-                layout=layout,
-                continuous_update=False,
-            ),
-            "bandwidth": widgets.FloatLogSlider(
-                value=_slider_bandwidth(s["bandwidth"]),
-                base=10,
-                min=min(-2.0, math.log10(_slider_bandwidth(s["bandwidth"]))),
-                max=max(0.0, math.log10(_slider_bandwidth(s["bandwidth"]))),
-                step=0.01,
-                description="σ (bw)",
-                tooltip="KDE bandwidth factor sigma",
-                style=style,
-                layout=layout,
-                readout_format=".3f",
-                continuous_update=False,
-            ),
-            "region": widgets.ToggleButtons(
-                options=["convex", "alpha"],
-                value=s["region"],
-                description="region",
-                style={"description_width": "64px", "button_width": "90px"},
-            ),
-            "alpha": widgets.FloatSlider(
-                value=s["alpha"],
-                min=0.0,
-                max=max(float(max(h, w)), s["alpha"]),
-                step=0.5,
-                description="α (px)",
-                style=style,
-                layout=layout,
-                continuous_update=False,
-                disabled=s["region"] != "alpha",
-            ),
-            "opacity": widgets.FloatSlider(
-                value=s["opacity"],
-                min=0.0,
-                max=1.0,
-                step=0.05,
-                description="opacity",
-                style=style,
-                layout=layout,
-            ),
-        }
-        self.controls = c
+        self.controls = c = make_controls(self._state, self._annotation.shape)
         for ctl in c.values():
             ctl.observe(self._on_control, names="value")
         self._metrics_label = widgets.HTML(value="")
@@ -322,11 +241,7 @@ class ParameterExplorer:
         else:  # a static backend (inline, Agg): redisplay the figure in an Output widget
             self._out = widgets.Output()
             view = self._out
-        panel = widgets.VBox(
-            [*c.values(), self._metrics_label, self._status],
-            layout=widgets.Layout(width="310px", min_width="310px"),
-        )
-        self.widget = widgets.HBox([panel, view])
+        self.widget = widgets.HBox([control_panel(c, self._metrics_label, self._status), view])
         self.widget.add_class("confmap-explorer")
 
     # ----------------------------------------------------------------------------------------
@@ -523,28 +438,12 @@ class ParameterExplorer:
         self._im.set_data(values)
         self._apply_alpha(self._state["opacity"])
         if self._metrics is not None:
-            items = (
-                ("Brier", "brier", "lower is better"),
-                ("Brier (foreground)", "brier_fg", "lower is better"),
-                ("soft Dice", "soft_dice", "higher is better"),
-            )
-            self._metrics_label.value = "<b>vs agreement</b><br>" + "<br>".join(
-                f"<span style='white-space:nowrap' title='{hint}'>{name} {self._metrics[key]:.4f}</span>"
-                for name, key, hint in items
-            )
-        counts = self._annotation.counts()
-        head = ", ".join(f"{k} {v}" for k, v in counts.items())
-        status = f"<span style='white-space:nowrap'>points: {head}</span>"
-        ripple = ripple_indicator(cm.attrs)
-        if ripple:
-            status += f"<br><span style='color:#b35900'>{_html_escape(ripple)}</span>"
+            self._metrics_label.value = metrics_html(self._metrics)
         others = [m for m in self._messages if not m.startswith("RippleWarning")]
-        if others:
-            status += "<br><span style='color:#b35900'>" + "<br>".join(_html_escape(t) for t in others) + "</span>"
-        self._status.value = status
+        self._status.value = status_html(self._annotation.counts(), ripple_indicator(cm.attrs), others)
         self._ax.set_title(
             f"λ={self.lam}, β=({self.beta_h:g}, {self.beta_m:g}, {self.beta_l:g}), "
-            f"σ={_fmt_bandwidth(self.bandwidth)}, "
+            f"σ={fmt_bandwidth(self.bandwidth)}, "
             f"{self.region}" + (f" α={self.alpha:g}" if self.region == "alpha" else ""),
             fontsize=8,
         )
@@ -575,7 +474,7 @@ class ParameterExplorer:
         self._callbacks.append(callback)
 
     def _draw(self):
-        self.figure.canvas.draw_idle()
+        draw_now(self.figure.canvas)
         if self._out is not None:
             try:
                 from IPython import get_ipython
@@ -611,15 +510,3 @@ class ParameterExplorer:
     def __repr__(self):
         return f"ParameterExplorer({self._annotation!r}, {self.params})"
 
-
-def _slider_bandwidth(bandwidth) -> float:
-    """The bandwidth slider's value: the factor, or 0.1 for a rule ("scott", "silverman")."""
-    return 0.1 if isinstance(bandwidth, str) else bandwidth
-
-
-def _fmt_bandwidth(bandwidth) -> str:
-    return bandwidth if isinstance(bandwidth, str) else f"{bandwidth:.3g}"
-
-
-def _html_escape(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
