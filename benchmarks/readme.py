@@ -320,7 +320,108 @@ def block_learn_sensitivity(r: Report) -> str:
         wins = " / ".join(f"{r.v(f'learn_quick.{key}.soft_wins.agreement.brier.{lo}'):.0f}" for lo in LOSSES)
         cap = r.fig[f"learn_quick.{key}.seconds"]["cpu_capability"]
         rows.append(f"| {desc} (kernels: {cap}) | " + " | ".join(cells) + f" | {wins} |")
-    return "\n".join(rows) + "\n" + r.footer("learn_quick")
+    return "\n".join(rows) + "\n" + _learn_spread(r) + r.footer("learn_quick")
+
+
+def _learn_spread(r: Report) -> str:
+    """Per loss, over the runs of the table: the range of soft − hard and of the soft-label Brier."""
+    from benchmarks.bench_learn_quick import RUNS
+
+    parts = []
+    for lo in LOSSES:
+        soft = [r.v(f"learn_quick.{k}.agreement.brier.{lo}.soft") for k in RUNS]
+        diff = [s - r.v(f"learn_quick.{k}.agreement.brier.{lo}.hard") for k, s in zip(RUNS, soft, strict=True)]
+        better = sum(d < 0 for d in diff)
+        parts.append(
+            f"{LOSSES[lo]}: soft − hard from {min(diff):+.4f} to {max(diff):+.4f} (soft better in {better} of "
+            f"{len(diff)} runs), soft-label Brier from {min(soft):.4f} to {max(soft):.4f} (spread "
+            f"{max(soft) - min(soft):.4f})"
+        )
+    return "\nOver these runs (Brier against the agreement, mean over folds): " + "; ".join(parts) + ".\n"
+
+
+def block_notebook_times(r: Report) -> str:
+    if not r.has("notebook_times"):
+        return _missing("notebook_times")
+    from benchmarks.bench_notebook_times import NOTEBOOKS
+
+    cells = []
+    for nb in NOTEBOOKS:
+        f = r.fig[f"notebook_times.{nb}.seconds"]
+        cells.append(
+            f"`{nb}` {f['value']:.0f} s (cells {f['cells_seconds']:.0f} s; "
+            f"load {f['load_before']:g}–{f['load_after']:g})"
+        )
+    return (
+        "Measured time of each notebook under nbval (one `pytest` process per notebook, wall clock, with the "
+        "time pytest gives its cells, the rest being start-up and the kernel's start; both grow with the "
+        "machine's load average, given in brackets): "
+        + ", ".join(cells)
+        + ".\n"
+        + r.footer("notebook_times")
+    )
+
+
+def block_property_times(r: Report) -> str:
+    if not r.has("property_times"):
+        return _missing("property_times")
+    from benchmarks.bench_property_times import PROPERTIES
+
+    total = r.fig["property_times.total.seconds"]
+    each = [f for f in r.rep["benchmarks"]["property_times"]["figures"] if f["id"] != total["id"]]
+    ratio = total["profile_examples"]["thorough"] / total["profile_examples"][total["profile"]]
+    cells = ", ".join(f"`{f['id'].split('.')[1]}` {f['value']:.0f} s ({f['examples']:,} examples)" for f in each)
+    return (
+        f"Measured with the `{total['profile']}` profile (`{PROPERTIES}`, wall clock, load average "
+        f"{total['load_before']:g} before and {total['load_after']:g} after): {cells}; the whole file "
+        f"{total['value'] / 60:.1f} min. The `thorough` profile runs {ratio:g}× the examples of each, so "
+        f"about {ratio * total['value'] / 60:.0f} min on the same machine (extrapolated, not measured).\n"
+        + r.footer("property_times")
+    )
+
+
+def block_interop_errors(r: Report) -> str:
+    if not r.has("interop"):
+        return _missing("interop")
+    names = {
+        "slicer": "3D Slicer",
+        "napari": "napari",
+        "labelstudio": "Label Studio",
+        "cvat": "CVAT",
+        "coco": "COCO (offset 0)",
+        "coco_offset05": "COCO (offset 0.5)",
+    }
+
+    def px(v):
+        return "exact" if v == 0 else f"{v:.2g} px"
+
+    n = r.fig["interop.slicer.as_written"]["annotations"]
+    written = [r.v(f"interop.{k}.as_written") for k in names]
+    edited = ", ".join(f"{name} {px(r.v(f'interop.{k}.tool_edited'))}" for k, name in names.items())
+    return (
+        f"Measured (`python -m benchmarks --only interop`, which runs `docs/measure_interop.py`; {n} random "
+        f"annotations per format, seed 0), largest error as written and read back by confmap: "
+        f"{'exact (0) for every format' if max(written) == 0 else ', '.join(px(w) for w in written)}; after the "
+        f"tool rewrote the file: {edited}.\n" + r.footer("interop")
+    )
+
+
+def block_geometry_errors(r: Report) -> str:
+    if not r.has("interop"):
+        return _missing("interop")
+    dicom = [f for f in r.rep["benchmarks"]["interop"]["figures"] if f["id"].startswith("interop.geometry.dicom.")]
+    worst = max(dicom, key=lambda f: f["value"])
+    return (
+        "Measured (`python -m benchmarks --only interop`, which runs `docs/measure_geometry.py`: a random 120×160 "
+        "map; spacing-only, oblique and flipped geometries), largest distance between where the file puts a pixel "
+        "and where the source geometry says it is: NIfTI (nibabel or SimpleITK writer) "
+        f"**{r.v('interop.geometry.nifti'):.2g} mm** (the header stores the affine in float32), NRRD (pynrrd or "
+        f"SimpleITK writer) **{r.v('interop.geometry.nrrd'):.2g} mm**, each read back by SimpleITK "
+        "(`TransformIndexToPhysicalPoint`) and from the header by nibabel or pynrrd; a map written next to a DICOM "
+        f"source read by SimpleITK: **{worst['value']:.2g} mm** (largest of NIfTI and NRRD). DICOM-SEG round trip "
+        f"through `highdicom.seg.segread`: max error **{r.v('interop.dicom_seg.max_error'):.6f} ≤ 1/510**. "
+        "Claimed and checked: < 1e-4 mm, ≤ 1/510 (also asserted in `tests/test_export.py`).\n" + r.footer("interop")
+    )
 
 
 def block_learn_speed(r: Report) -> str:
@@ -428,6 +529,10 @@ BLOCKS = {
     "learn-quick-detail": block_learn_quick_detail,
     "learn-sensitivity": block_learn_sensitivity,
     "learn-speed": block_learn_speed,
+    "notebook-times": block_notebook_times,
+    "property-times": block_property_times,
+    "interop-errors": block_interop_errors,
+    "geometry-errors": block_geometry_errors,
     "annotator-latency": block_annotator_latency,
     "architecture": block_architecture,
 }

@@ -53,6 +53,9 @@ BENCHMARKS = {
     "learn": "benchmarks.bench_learn",
     "learn_quick": "benchmarks.bench_learn_quick",
     "batch": "benchmarks.bench_batch",
+    "interop": "benchmarks.bench_interop",
+    "notebook_times": "benchmarks.bench_notebook_times",
+    "property_times": "benchmarks.bench_property_times",
     "annotator": "benchmarks.bench_annotator",
     "architecture": "benchmarks.bench_architecture",
 }

@@ -170,3 +170,11 @@ def test_a_changed_report_makes_the_readme_stale(tmp_path):
     path = tmp_path / "report.json"
     report.save(rep, path)
     assert "README.md" in readme.stale(path)
+
+
+def test_property_times_knows_the_suites_hypothesis_profiles():
+    import conftest  # tests/conftest.py (pytest puts tests/ on sys.path)
+
+    from benchmarks import bench_property_times
+
+    assert bench_property_times.PROFILE_EXAMPLES == conftest.PROFILE_EXAMPLES

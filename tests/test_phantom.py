@@ -371,3 +371,13 @@ def test_dataset_phantom_is_one_image_of_make_dataset(ds_small):
             np.testing.assert_array_equal(getattr(one.annotation, tier), getattr(back, tier))
     with pytest.raises(ValueError, match="`i`"):
         ph.dataset_phantom(-1, seed=11)
+
+
+def test_the_documented_geometry_and_figure_margins():
+    """docs/phantom.md: square pixels of 0.279 mm at 256 x 256 for the default sector (the 70 degree
+    sector's width at its far edge, 2 (12 + 50) sin 35 degrees mm over 255 pixels), and the margins
+    of the two tumours of its figure (docs/make_phantom_figure.py: seed 4), 0.3 and 1.8 mm."""
+    assert ph.Geometry().spacing_mm == pytest.approx(2 * 62 * np.sin(np.radians(35)) / 255)
+    assert round(ph.Geometry().spacing_mm, 3) == 0.279
+    ds = ph.make_dataset(2, seed=4, kinds=("well_defined", "diffuse"), progress=False)
+    assert [round(float(m), 1) for m in ds.margin_mm.values] == [0.3, 1.8]
