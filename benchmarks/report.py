@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
 
+class Skipped(Exception):
+    """Raised by a benchmark that cannot run here (the message says why); recorded as skipped, like a
+    missing ``REQUIRES`` module, not as a failure."""
+
+
 def claim(op: str, bound: float, *, quick: float | None | str = "same", text: str = "") -> dict:
     """A checked statement about a figure's ratio (or value, when it has no ratio).
 

@@ -22,7 +22,8 @@ Registering a new benchmark is one entry in :data:`BENCHMARKS`: a name and the m
 ``benchmark(*, quick: bool) -> list[dict]`` (figures made with :func:`benchmarks.report.figure`),
 optionally ``FULL_ONLY = True`` (too slow for the quick mode), ``REQUIRES = ("torch",)``
 (modules it cannot run without) and ``REQUIRES_PROGRAMS = ("chromium",)`` (programs it needs on
-PATH); without them the benchmark is recorded as skipped, not failed.
+PATH); without them the benchmark is recorded as skipped, not failed. A benchmark that finds out
+only when it runs that it cannot run here raises :class:`benchmarks.report.Skipped` (also skipped).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ BENCHMARKS = {
     "notebook_times": "benchmarks.bench_notebook_times",
     "property_times": "benchmarks.bench_property_times",
     "annotator": "benchmarks.bench_annotator",
+    "architecture": "benchmarks.bench_architecture",
 }
 
 
@@ -74,6 +76,8 @@ def run_one(name: str, *, quick: bool) -> dict:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 figs = mod.benchmark(quick=quick)
+        except report.Skipped as e:  # cannot run here (e.g. a commit it compares with is missing)
+            entry.update(status="skipped", reason=str(e))
         except Exception:  # a benchmark that crashes is a failed claim, with its traceback
             entry.update(status="error", error=traceback.format_exc(limit=8))
         else:

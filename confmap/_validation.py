@@ -29,6 +29,7 @@ __all__ = [
     "check_path",
     "check_points",
     "check_same_shape",
+    "check_tuple",
     "check_unit_interval",
     "describe",
     "file_suffix",
@@ -105,14 +106,21 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     return value
 
 
-def check_image_shape(name: str, value) -> tuple[int, int]:
-    """Return ``value`` as an ``(H, W)`` tuple of positive ints."""
+def check_tuple(name: str, value, length: int, what: str) -> tuple:
+    """Return ``value`` as a tuple of ``length`` items; TypeError (not iterable) or ValueError (another
+    length) saying that ``name`` must be ``what``. The items are for the caller to check."""
     try:
         seq = tuple(value)
     except TypeError:
-        raise TypeError(f"`{name}` must be a pair (H, W) of positive integers, got {describe(value)}") from None
-    if len(seq) != 2:
-        raise ValueError(f"`{name}` must be a pair (H, W) of positive integers, got {describe(value)}")
+        raise TypeError(f"`{name}` must be {what}, got {describe(value)}") from None
+    if len(seq) != length:
+        raise ValueError(f"`{name}` must be {what}, got {describe(value)}")
+    return seq
+
+
+def check_image_shape(name: str, value) -> tuple[int, int]:
+    """Return ``value`` as an ``(H, W)`` tuple of positive ints."""
+    seq = check_tuple(name, value, 2, "a pair (H, W) of positive integers")
     h = check_int(f"{name}[0] (H)", seq[0], minimum=1)
     w = check_int(f"{name}[1] (W)", seq[1], minimum=1)
     return h, w
@@ -324,6 +332,8 @@ def check_memory(what: str, parts: dict[str, float], values: dict[str, object], 
             f"`max_memory=` (bytes) or the {MAX_MEMORY_ENV} environment variable"
         )
     return need
+
+
 def import_optional(module: str, purpose: str, pip_name: str, *, extra: str = "io"):
     """Import an optional dependency, or raise ``ImportError`` saying how to install it."""
     import importlib

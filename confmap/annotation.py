@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import atomic_write_bytes, check_image_shape, check_number, check_points, describe
+from ._validation import atomic_write_bytes, check_image_shape, check_number, check_points, check_tuple, describe
 
 __all__ = ["TIERS", "Annotation", "image_sha256", "points_table"]
 
@@ -366,14 +365,7 @@ def _check_sha(value):
 def _check_spacing(value):
     if value is None:
         return None
-    try:
-        pair = tuple(value)
-    except TypeError:
-        raise TypeError(f"`spacing` must be a pair (dy, dx) of positive mm or None, got {describe(value)}") from None
-    if len(pair) != 2:
-        raise ValueError(f"`spacing` must be a pair (dy, dx) of positive mm or None, got {describe(value)}")
+    pair = check_tuple("spacing", value, 2, "a pair (dy, dx) of positive mm or None")
     dy = check_number("spacing[0] (dy)", pair[0], minimum=0.0, strict_min=True)
     dx = check_number("spacing[1] (dx)", pair[1], minimum=0.0, strict_min=True)
-    if not (math.isfinite(dy) and math.isfinite(dx)):  # pragma: no cover - check_number rejects
-        raise ValueError("`spacing` must be finite")
     return (dy, dx)

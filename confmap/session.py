@@ -267,24 +267,21 @@ class AnnotationSession:
 
     def undo(self) -> bool:
         """Undo the last change; returns False when there is nothing to undo."""
-        if not self._undo:
-            return False
-        self._redo.append(self._ann)
-        self._ann = self._undo.pop()
-        self._tick("undo", None)
-        self._effort["undos"] += 1
-        self._changed({"action": "undo"})
-        return True
+        return self._step("undo", self._undo, self._redo)
 
     def redo(self) -> bool:
         """Redo the last undone change; returns False when there is nothing to redo."""
-        if not self._redo:
+        return self._step("redo", self._redo, self._undo)
+
+    def _step(self, action: str, source: list, target: list) -> bool:
+        """Undo or redo: the annotation on top of ``source`` becomes current, the current one goes to ``target``."""
+        if not source:
             return False
-        self._undo.append(self._ann)
-        self._ann = self._redo.pop()
-        self._tick("redo", None)
-        self._effort["redos"] += 1
-        self._changed({"action": "redo"})
+        target.append(self._ann)
+        self._ann = source.pop()
+        self._tick(action, None)
+        self._effort[action + "s"] += 1
+        self._changed({"action": action})
         return True
 
     def note_click(self, *, ignored: bool = False) -> None:

@@ -78,6 +78,32 @@ def test_a_crashing_benchmark_fails_the_run(monkeypatch, tmp_path):
     assert entry["status"] == "error" and "broken benchmark" in entry["error"]
 
 
+def test_a_benchmark_that_cannot_run_here_is_skipped_not_failed(monkeypatch, tmp_path):
+    mod = types.ModuleType("skip_bench")
+
+    def cannot(*, quick):
+        raise report.Skipped("commit abc is not in this repository's history")
+
+    mod.benchmark = cannot
+    monkeypatch.setitem(sys.modules, "skip_bench", mod)
+    monkeypatch.setitem(run.BENCHMARKS, "skip", "skip_bench")
+    out = tmp_path / "r.json"
+    assert run.main(["--only", "skip", "--output", str(out)]) == 0
+    entry = json.loads(out.read_text())["benchmarks"]["skip"]
+    assert entry["status"] == "skipped" and "not in this repository's history" in entry["reason"]
+
+
+def test_architecture_benchmark_skips_without_the_old_commit(tmp_path):
+    from benchmarks import bench_architecture
+
+    with pytest.raises(report.Skipped, match="not in this repository's history"):
+        bench_architecture.extract_old(tmp_path, commit="0" * 40)
+    bare = tmp_path / "bare"  # not a git repository at all
+    bare.mkdir()
+    with pytest.raises(report.Skipped):
+        bench_architecture.extract_old(tmp_path / "x", root=bare)
+
+
 def test_only_replaces_its_entries_and_keeps_the_others(monkeypatch, tmp_path):
     _fake_benchmark(monkeypatch, [report.figure("fake.x", 1.0, "", claim=report.claim("<=", 2))])
     out = tmp_path / "r.json"

@@ -9,7 +9,8 @@ One private module per step, all public names here:
                    :func:`grid_weights` (Eq. 5 as a lookup in the tiers), sinks
 ``_kernel``        step 4a: :func:`kde_covariance`, :func:`lattice_ripple`, :func:`lam_for_ripple`
 ``_fastkde``       step 4b: :func:`weighted_kde` (Mehler's series, integer shears, a :class:`Plan`)
-``_map``           step 5: :func:`normalise` (Eq. 7), :func:`confidence_map`, :func:`confidence_maps`
+``_map``           step 5: :func:`normalise` (Eq. 7), :func:`map_from_weights` (steps 4b-5 for given
+                   weights, shared with the sweep), :func:`confidence_map`, :func:`confidence_maps`
 =================  ==========================================================================
 
 The stages, each public so notebooks can show them:
@@ -29,7 +30,7 @@ from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
 from ._fastkde import Plan, weighted_kde
 from ._grid import TIER_CODES, grid_tiers, grid_weights, mesh_grid, sink_suppression, tier_weights
 from ._kernel import kde_covariance, lam_for_ripple, lattice_ripple
-from ._map import RESOLUTION, confidence_map, confidence_maps, density_floor, normalise
+from ._map import RESOLUTION, confidence_map, confidence_maps, density_floor, map_from_weights, normalise
 from ._params import DEFAULT_RIPPLE_WARN, WEIGHTED_TIERS, MapParams, check_param
 from ._regions import TierRegion, make_region, tier_regions
 
@@ -52,6 +53,7 @@ __all__ = [
     "lam_for_ripple",
     "lattice_ripple",
     "make_region",
+    "map_from_weights",
     "mesh_grid",
     "RESOLUTION",
     "density_floor",

@@ -143,14 +143,8 @@ def grid_tiers(
     >>> codes[2].tolist()  # the grid row y = 20
     [0, 0, 1, 0, 0]
     """
-    check_annotation(annotation)
     p = MapParams.make(lam=lam, region=region, alpha=alpha, sink_radius=sink_radius)
-    grid = mesh_grid(annotation.shape, lam=p.lam)
-    if regions is None:
-        regions = tier_regions(annotation, region=p.region, alpha=p.alpha)
-    if warn:
-        warn_missing_regions(annotation, regions, stacklevel=3)
-    return label_grid(grid, regions, annotation.sinks, p.sink_radius_px(annotation.shape))
+    return _tier_codes(annotation, p, regions, warn)
 
 
 def grid_weights(
@@ -194,16 +188,19 @@ def grid_weights(
     region, else ``beta_L`` if in the low region, else 0; points on a region's boundary count as
     inside (relative tolerance 1e-9). This is a lookup in :func:`grid_tiers`.
     """
-    check_annotation(annotation)
     p = MapParams.make(lam=lam, betas=betas, region=region, alpha=alpha, sink_radius=sink_radius)
+    return tier_weights(_tier_codes(annotation, p, regions, warn), p.betas)
+
+
+def _tier_codes(annotation, p: MapParams, regions, warn) -> np.ndarray:
+    """:func:`grid_tiers` with checked parameters; a warning names the caller of the public function."""
+    check_annotation(annotation)
     if regions is None:
         regions = tier_regions(annotation, region=p.region, alpha=p.alpha)
     if warn:
-        warn_missing_regions(annotation, regions, stacklevel=3)
-    codes = label_grid(
-        mesh_grid(annotation.shape, lam=p.lam), regions, annotation.sinks, p.sink_radius_px(annotation.shape)
-    )
-    return tier_weights(codes, p.betas)
+        warn_missing_regions(annotation, regions, stacklevel=4)
+    grid = mesh_grid(annotation.shape, lam=p.lam)
+    return label_grid(grid, regions, annotation.sinks, p.sink_radius_px(annotation.shape))
 
 
 def sink_suppression(sinks, shape, r) -> np.ndarray:

@@ -18,7 +18,7 @@ from ._kernel import kde_covariance, lam_for_ripple, lattice_ripple
 from ._params import WEIGHTED_TIERS, MapParams, check_annotation
 from ._regions import tier_regions
 
-__all__ = ["RESOLUTION", "confidence_map", "confidence_maps", "density_floor", "normalise"]
+__all__ = ["RESOLUTION", "confidence_map", "confidence_maps", "density_floor", "map_from_weights", "normalise"]
 
 #: A density below this fraction of one kernel's peak at every pixel centre counts as 0 (the map is all
 #: zeros, with a warning): the fast KDE is exact to about 1e-12 of the peak, so such a map would be
@@ -65,15 +65,20 @@ def normalise(density, *, background: float | None = None, floor: float = 0.0) -
     [[0.0, 0.0]]
     """
     d = check_finite_array("density", density, ndim=2)
+    out = np.zeros(d.shape)
+    _normalise_into(out, d, background, floor)
+    return out
+
+
+def _normalise_into(out, d, background, floor) -> None:
+    """Eq. 7 of the density ``d`` written into ``out`` (left as it is when flat or below ``floor``)."""
     lo = float(d.min())
     if background is not None:
         lo = min(lo, float(background))
     hi = float(d.max())
-    if not (hi > lo and hi > floor):
-        return np.zeros(d.shape)
-    out = d - lo
-    out /= hi - lo
-    return out
+    if hi > lo and hi > floor:
+        np.subtract(d, lo, out=out)
+        out /= hi - lo
 
 
 def confidence_map(annotation: Annotation, *, params: MapParams | None = None, max_memory=None, **overrides):
@@ -198,15 +203,8 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, m
         )
         return as_dataarray(np.zeros((h, w)), annotation, attrs)
     cov, factor = kde_covariance(weights, grid, bandwidth=p.bandwidth, kernel=p.kernel)
-    cm = np.zeros((h, w))
-    crop = density_crop(weights, grid[0], grid[1], annotation.shape, cov)
-    if crop is not None:
-        dens, (y0, y1, x0, x1) = crop
-        if len(annotation.sinks):
-            dens *= sink_suppression(annotation.sinks, annotation.shape, r_sink)[y0:y1, x0:x1]
-        # Eq. 7 over the whole image: outside the crop the density is exactly 0
-        covers_all = (y1 - y0, x1 - x0) == (h, w)
-        cm[y0:y1, x0:x1] = normalise(dens, background=None if covers_all else 0.0, floor=density_floor(cov))
+    sink_factor = sink_suppression(annotation.sinks, annotation.shape, r_sink) if len(annotation.sinks) else None
+    cm = map_from_weights(weights, grid, annotation.shape, cov, sink_factor)
     if not cm.any():
         warnings.warn(
             f"the map is all zeros although tier(s) {attrs['tiers_with_region']} have regions: the kernel "
@@ -234,6 +232,41 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, m
             stacklevel=2,
         )
     return as_dataarray(cm, annotation, attrs)
+
+
+def map_from_weights(weights, grid, shape, cov, sink_factor=None) -> np.ndarray:
+    """Steps 4b and 5 for given grid weights and kernel: the KDE, the sinks' factor, Eq. 7.
+
+    Parameters
+    ----------
+    weights : ndarray, shape (len(gy), len(gx))
+        Grid weights of Eq. 5 (:func:`tier_weights`), >= 0.
+    grid : (ndarray, ndarray)
+        ``(gx, gy)`` of :func:`mesh_grid`.
+    shape : (int, int)
+        ``(H, W)`` of the image.
+    cov : ndarray, shape (2, 2)
+        Kernel covariance in square pixels (:func:`kde_covariance`).
+    sink_factor : ndarray, shape (H, W), optional
+        :func:`sink_suppression` of the image's sinks (None: no sinks).
+
+    Returns
+    -------
+    ndarray, shape (H, W)
+        The map in [0, 1]; all zeros when the density is numerically 0 (:func:`density_floor`).
+        The KDE is evaluated only within the kernel's reach of the weighted grid points (exactly 0
+        beyond), and Eq. 7 takes the minimum over the whole image.
+    """
+    h, w = shape
+    cm = np.zeros((h, w))
+    crop = density_crop(weights, grid[0], grid[1], shape, cov)
+    if crop is not None:
+        dens, (y0, y1, x0, x1) = crop
+        if sink_factor is not None:
+            dens *= sink_factor[y0:y1, x0:x1]
+        covers_all = (y1 - y0, x1 - x0) == (h, w)  # the KDE is finite: no input check, no copy
+        _normalise_into(cm[y0:y1, x0:x1], dens, None if covers_all else 0.0, density_floor(cov))
+    return cm
 
 
 def as_dataarray(values, annotation, attrs):

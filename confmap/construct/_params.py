@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_number, describe
+from .._validation import check_choice, check_int, check_number, check_tuple, describe
 from ..annotation import Annotation
 
 __all__ = ["DEFAULT_RIPPLE_WARN", "WEIGHTED_TIERS", "MapParams", "check_annotation", "check_param"]
@@ -27,12 +27,7 @@ _BETA_NAMES = ("betas[0] (beta_H)", "betas[1] (beta_M)", "betas[2] (beta_L)")
 
 
 def _betas(name, betas):
-    try:
-        seq = tuple(betas)
-    except TypeError:
-        raise TypeError(f"`{name}` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}") from None
-    if len(seq) != 3:
-        raise ValueError(f"`{name}` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}")
+    seq = check_tuple(name, betas, 3, "three numbers (beta_H, beta_M, beta_L)")
     names = _BETA_NAMES if name == "betas" else tuple(f"{name}[{i}]" for i in range(3))
     return tuple(check_number(n, b, minimum=0.0) for n, b in zip(names, seq, strict=True))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_int
-from ._common import EIGHT_BIT_HALF_STEP, check_pair, check_tols, region_mask, snap_raw, warn_undefined
+from ._common import EIGHT_BIT_HALF_STEP, snapped_pair, warn_undefined
 
 
 def reliability(
@@ -53,11 +53,8 @@ def reliability(
     >>> r["count"].tolist(), r["agreement"].tolist()
     ([2, 1], [0.125, 1.0])
     """
-    p, t = check_pair(pred, target)
-    z, o = check_tols(zero_tol, one_tol)
+    ps, ts, mask, _ = snapped_pair(pred, target, region, zero_tol, one_tol)
     n_bins = check_int("n_bins", n_bins, minimum=1, maximum=10_000)
-    ps, ts = snap_raw(p, z, o), snap_raw(t, z, o)
-    mask = region_mask(region, ps, ts)
     if mask is not None:
         ps, ts = ps[mask], ts[mask]
     out = _reliability_core(ps.ravel(), ts.ravel(), n_bins)

@@ -52,6 +52,15 @@ def check_pair(pred, target, pred_name="pred", target_name="target"):
     return p, t
 
 
+def snapped_pair(pred, target, region, zero_tol, one_tol, names=("pred", "target")):
+    """The start of every score on snapped values: check the pair and the tolerances, snap both, and
+    the region's mask (None: all pixels). Returns ``(pred_snapped, target_snapped, mask, one_tol)``."""
+    p, t = check_pair(pred, target, *names)
+    z, o = check_tols(zero_tol, one_tol)
+    ps, ts = snap_raw(p, z, o), snap_raw(t, z, o)
+    return ps, ts, region_mask(region, ps, ts), o
+
+
 def check_tols(zero_tol, one_tol):
     z = check_number("zero_tol", zero_tol, minimum=0.0, maximum=0.25)
     o = check_number("one_tol", one_tol, minimum=0.0, maximum=0.25)

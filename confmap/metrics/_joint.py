@@ -7,11 +7,8 @@ import numpy as np
 from ._common import (
     DEFAULT_THRESHOLDS,
     EIGHT_BIT_HALF_STEP,
-    check_pair,
     check_thresholds,
-    check_tols,
-    region_mask,
-    snap_raw,
+    snapped_pair,
     warn_undefined,
 )
 
@@ -53,13 +50,11 @@ def confusion_counts(
     >>> [int(c[k][0]) for k in ("tp", "fp", "fn", "tn")]
     [1, 0, 1, 0]
     """
-    p, t = check_pair(pred, target)
-    z, o = check_tols(zero_tol, one_tol)
+    ps, ts, mask, o = snapped_pair(pred, target, region, zero_tol, one_tol)
     thr = check_thresholds(thresholds, o)
-    single = p.ndim == 2
-    p3, t3 = (p[None], t[None]) if single else (p, t)
-    ps, ts = snap_raw(p3, z, o), snap_raw(t3, z, o)
-    mask = region_mask(region, ps, ts)
+    single = ps.ndim == 2
+    if single:
+        ps, ts, mask = ps[None], ts[None], (None if mask is None else mask[None])
     counts = confusion_stack(ps, ts, thr, o, mask)
     return {k: (v[0] if single else v) for k, v in counts.items()}
 

@@ -16,6 +16,14 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
+_ROC_TITLES = {"all": "all pixels", "union": "union of map > 0 and Agreement > 0"}
+_ROC = ["tpr_mean", "tpr_pooled", "auc_mean", "auc_pooled"]
+_JOINT = ["precision", "recall", "f1", "accuracy"]
+_JOINT_VARS = _JOINT + [f"{n}_pooled" for n in _JOINT]
+_MARGIN = ["psi_conf", "psi_agree", "fit_x", "fit_y", "fit_lower", "fit_upper", "pearson_r", "spearman_rho"]
+_RELIABILITY = ["bin_count", "bin_lower", "bin_upper", "bin_confidence", "bin_agreement", "ece", "mean_bin_gap"]
+
+
 def _check_ds(ds, names):
     missing = [n for n in names if n not in getattr(ds, "variables", {})]
     if missing:
@@ -44,34 +52,31 @@ def plot_roc(ds, *, curve="mean"):
     --------
     >>> fig = plot_roc(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, ["tpr_mean", "tpr_pooled", "auc_mean", "auc_pooled"])
+    _check_ds(ds, _ROC)
     check_choice("curve", curve, ("mean", "pooled"))
-    import matplotlib as mpl
-
     fig = _figure((9, 4.2))
     axes = fig.subplots(1, 2, sharey=True)
-    colors = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, ds.sizes["threshold"]))
-    titles = {"all": "all pixels", "union": "union of map > 0 and Agreement > 0"}
-    var = "tpr_mean" if curve == "mean" else "tpr_pooled"
     for ax, region in zip(axes, ["all", "union"], strict=True):
-        for c, thr in zip(colors, ds.threshold.values, strict=True):
-            y = ds[var].sel(region=region, threshold=thr).values
-            a_mean = float(ds.auc_mean.sel(region=region, threshold=thr))
-            a_pool = float(ds.auc_pooled.sel(region=region, threshold=thr))
-            ax.plot(
-                ds.fpr.values,
-                y,
-                color=c,
-                lw=2,
-                label=f"Agreement ≥ {thr:g}: AUC {a_mean:.3f} (pooled {a_pool:.3f})",
-            )
-        ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", title=titles[region])
-        ax.set_aspect("equal")
-        ax.legend(loc="lower right", fontsize=7.5)
+        _roc_panel(ax, ds, region, curve)
     axes[0].set_ylabel("true positive rate")
     fig.suptitle(f"{curve.capitalize()} ROC of the confidence map against the Agreement ({ds.sizes['image']} images)")
     return fig
+
+
+def _roc_panel(ax, ds, region, curve):
+    import matplotlib as mpl
+
+    colors = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, ds.sizes["threshold"]))
+    var = "tpr_mean" if curve == "mean" else "tpr_pooled"
+    for c, thr in zip(colors, ds.threshold.values, strict=True):
+        a_mean = float(ds.auc_mean.sel(region=region, threshold=thr))
+        a_pool = float(ds.auc_pooled.sel(region=region, threshold=thr))
+        label = f"Agreement ≥ {thr:g}: AUC {a_mean:.3f} (pooled {a_pool:.3f})"
+        ax.plot(ds.fpr.values, ds[var].sel(region=region, threshold=thr).values, color=c, lw=2, label=label)
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", title=_ROC_TITLES[region])
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize=7.5)
 
 
 def plot_joint_thresholds(ds):
@@ -95,18 +100,20 @@ def plot_joint_thresholds(ds):
     --------
     >>> fig = plot_joint_thresholds(ds)  # doctest: +SKIP
     """
-    names = ["precision", "recall", "f1", "accuracy"]
-    _check_ds(ds, names + [f"{n}_pooled" for n in names])
+    _check_ds(ds, _JOINT_VARS)
     fig = _figure((6.4, 4.2))
-    ax = fig.subplots()
+    _joint_panel(fig.subplots(), ds)
+    return fig
+
+
+def _joint_panel(ax, ds):
     x = ds.threshold.values
-    for name, c in zip(names, ["C0", "C1", "C2", "C3"], strict=True):
+    for name, c in zip(_JOINT, ["C0", "C1", "C2", "C3"], strict=True):
         v = ds[name].values
-        mean = nanmean(v, axis=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             q1, q3 = np.nanpercentile(v, 25, axis=0), np.nanpercentile(v, 75, axis=0)
-        ax.plot(x, mean, "o-", color=c, label=f"{name} (mean)")
+        ax.plot(x, nanmean(v, axis=0), "o-", color=c, label=f"{name} (mean)")
         ax.fill_between(x, q1, q3, color=c, alpha=0.15, lw=0)
         ax.plot(x, ds[f"{name}_pooled"].values, "x", color=c, ms=8)
     ax.plot([], [], "x", color="0.3", label="pooled")
@@ -119,7 +126,6 @@ def plot_joint_thresholds(ds):
     )
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
-    return fig
 
 
 def plot_margin_correlation(ds):
@@ -142,9 +148,13 @@ def plot_margin_correlation(ds):
     --------
     >>> fig = plot_margin_correlation(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, ["psi_conf", "psi_agree", "fit_y", "fit_lower", "fit_upper", "pearson_r"])
+    _check_ds(ds, _MARGIN)
     fig = _figure((5.6, 4.6))
-    ax = fig.subplots()
+    _margin_panel(fig.subplots(), ds)
+    return fig
+
+
+def _margin_panel(ax, ds):
     xa, yc = ds.psi_agree.values, ds.psi_conf.values
     if "kind" in ds.coords and ds.kind.dims == ("image",):
         for j, kind in enumerate(np.unique(ds.kind.values.astype(str))):
@@ -152,22 +162,11 @@ def plot_margin_correlation(ds):
             ax.scatter(xa[sel], yc[sel], s=22, color=f"C{j}", label=kind, zorder=3)
     else:
         ax.scatter(xa, yc, s=22, color="C0", label="images", zorder=3)
-    ax.fill_between(
-        ds.fit_x.values,
-        ds.fit_lower.values,
-        ds.fit_upper.values,
-        color="0.5",
-        alpha=0.25,
-        lw=0,
-        label="95% confidence band",
-    )
-    ax.plot(
-        ds.fit_x.values,
-        ds.fit_y.values,
-        color="k",
-        lw=1.5,
-        label=f"fit: y = {float(ds.fit_slope):.2f} x + {float(ds.fit_intercept):.1f}",
-    )
+    fx = ds.fit_x.values
+    band = {"color": "0.5", "alpha": 0.25, "lw": 0, "label": "95% confidence band"}
+    ax.fill_between(fx, ds.fit_lower.values, ds.fit_upper.values, **band)
+    fit = f"fit: y = {float(ds.fit_slope):.2f} x + {float(ds.fit_intercept):.1f}"
+    ax.plot(fx, ds.fit_y.values, color="k", lw=1.5, label=fit)
     ax.set(
         xlabel="ψ_agree: % non-1 among non-0 Agreement",
         ylabel="ψ_conf: % non-1 among non-0 map",
@@ -176,7 +175,6 @@ def plot_margin_correlation(ds):
     )
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
-    return fig
 
 
 def plot_reliability(ds):
@@ -200,38 +198,12 @@ def plot_reliability(ds):
     --------
     >>> fig = plot_reliability(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, ["bin_count", "bin_confidence", "bin_agreement", "ece", "mean_bin_gap"])
+    _check_ds(ds, _RELIABILITY)
     fig = _figure((5.2, 5.6))
     ax, axc = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    _reliability_panel(ax, ds)
     lo, hi = ds.bin_lower.values, ds.bin_upper.values
-    width = hi - lo
-    ax.bar(
-        lo,
-        ds.bin_agreement.values,
-        width=width,
-        align="edge",
-        color="C0",
-        alpha=0.7,
-        edgecolor="k",
-        lw=0.5,
-        label="mean Agreement in bin",
-    )
-    ax.plot(
-        ds.bin_confidence.values,
-        ds.bin_agreement.values,
-        "o",
-        color="C1",
-        ms=4,
-        label="(mean confidence, mean Agreement)",
-    )
-    ax.plot([0, 1], [0, 1], "--", color="0.4", lw=1, label="perfect calibration")
-    ax.set(
-        ylim=(0, 1),
-        ylabel="mean Agreement",
-        title=f"ECE = {float(ds.ece):.3f}, mean bin gap = {float(ds.mean_bin_gap):.3f}",
-    )
-    ax.legend(fontsize=8, loc="upper left")
-    axc.bar(lo, np.maximum(ds.bin_count.values, 0), width=width, align="edge", color="0.5")
+    axc.bar(lo, np.maximum(ds.bin_count.values, 0), width=hi - lo, align="edge", color="0.5")
     if ds.bin_count.values.max() > 0:
         from matplotlib.ticker import NullFormatter
 
@@ -239,6 +211,21 @@ def plot_reliability(ds):
         axc.yaxis.set_minor_formatter(NullFormatter())
     axc.set(xlabel="map confidence (bin)", ylabel="pixels", xlim=(0, 1))
     return fig
+
+
+def _reliability_panel(ax, ds):
+    lo, hi = ds.bin_lower.values, ds.bin_upper.values
+    agree = ds.bin_agreement.values
+    bars = {"align": "edge", "color": "C0", "alpha": 0.7, "edgecolor": "k", "lw": 0.5, "label": "mean Agreement in bin"}
+    ax.bar(lo, agree, width=hi - lo, **bars)
+    ax.plot(ds.bin_confidence.values, agree, "o", color="C1", ms=4, label="(mean confidence, mean Agreement)")
+    ax.plot([0, 1], [0, 1], "--", color="0.4", lw=1, label="perfect calibration")
+    ax.set(
+        ylim=(0, 1),
+        ylabel="mean Agreement",
+        title=f"ECE = {float(ds.ece):.3f}, mean bin gap = {float(ds.mean_bin_gap):.3f}",
+    )
+    ax.legend(fontsize=8, loc="upper left")
 
 
 def plot_summary(ds):
@@ -255,38 +242,20 @@ def plot_summary(ds):
 
     Notes
     -----
-    A compact overview: mean ROC (all pixels), joint-threshold F1, margin scatter, reliability.
+    The panels of :func:`plot_roc` (mean curves, all pixels), :func:`plot_joint_thresholds`,
+    :func:`plot_margin_correlation` and :func:`plot_reliability` (without the pixel counts) side by side.
 
     Examples
     --------
     >>> fig = plot_summary(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, ["tpr_mean", "f1", "psi_conf", "bin_agreement"])
-    fig = _figure((12, 3.4))
+    _check_ds(ds, _ROC + _JOINT_VARS + _MARGIN + _RELIABILITY)
+    fig = _figure((20, 5))
     a1, a2, a3, a4 = fig.subplots(1, 4)
-    for thr in ds.threshold.values:
-        a1.plot(
-            ds.fpr.values,
-            ds.tpr_mean.sel(region="all", threshold=thr).values,
-            label=f"≥{thr:g}: {float(ds.auc_mean.sel(region='all', threshold=thr)):.3f}",
-        )
-    a1.set(title="ROC (all pixels)", xlabel="FPR", ylabel="TPR")
-    a1.legend(fontsize=7)
-    for name in ["precision", "recall", "f1", "accuracy"]:
-        a2.plot(ds.threshold.values, nanmean(ds[name].values, axis=0), "o-", label=name)
-    a2.set(title="joint thresholds", xlabel="threshold", ylim=(0, 1.02))
-    a2.legend(fontsize=7)
-    a3.scatter(ds.psi_agree.values, ds.psi_conf.values, s=12)
-    a3.plot(ds.fit_x.values, ds.fit_y.values, "k")
-    a3.fill_between(ds.fit_x.values, ds.fit_lower.values, ds.fit_upper.values, color="0.5", alpha=0.3)
-    a3.set(title=f"ψ: r={float(ds.pearson_r):.2f}", xlabel="ψ_agree", ylabel="ψ_conf")
-    a4.bar(
-        ds.bin_lower.values,
-        ds.bin_agreement.values,
-        width=ds.bin_upper.values - ds.bin_lower.values,
-        align="edge",
-        alpha=0.7,
-    )
-    a4.plot([0, 1], [0, 1], "--", color="0.4")
-    a4.set(title=f"reliability: ECE={float(ds.ece):.3f}", xlabel="confidence", ylabel="Agreement")
+    _roc_panel(a1, ds, "all", "mean")
+    a1.set_ylabel("true positive rate")
+    _joint_panel(a2, ds)
+    _margin_panel(a3, ds)
+    _reliability_panel(a4, ds)
+    a4.set_xlabel("map confidence (bin)")
     return fig

@@ -6,12 +6,9 @@ import numpy as np
 
 from ._common import (
     EIGHT_BIT_HALF_STEP,
-    check_pair,
     check_thresholds,
-    check_tols,
-    region_mask,
     scalar_or_array,
-    snap_raw,
+    snapped_pair,
     warn_undefined,
 )
 
@@ -231,11 +228,8 @@ def roc_curve(
     >>> fpr.tolist(), tpr.tolist()
     ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
     """
-    s, t = check_pair(score, target, "score", "target")
-    z, o = check_tols(zero_tol, one_tol)
+    ss, ts, mask, o = snapped_pair(score, target, region, zero_tol, one_tol, ("score", "target"))
     thr = check_thresholds([threshold], o)
-    ss, ts = snap_raw(s, z, o), snap_raw(t, z, o)
-    mask = region_mask(region, ss, ts)
     if mask is not None:
         ss, ts = ss[mask], ts[mask]
     part, zl = roc_of(ss.ravel(), agreement_levels(ts.ravel(), thr, o), 1)
@@ -285,12 +279,9 @@ def roc_auc(
     >>> roc_auc([[0.1, 0.4, 0.35, 0.8]], [[0, 0, 1, 1]], zero_tol=0, one_tol=0)
     0.75
     """
-    s, t = check_pair(score, target, "score", "target")
-    z, o = check_tols(zero_tol, one_tol)
+    ss, ts, mask, o = snapped_pair(score, target, region, zero_tol, one_tol, ("score", "target"))
     thr = check_thresholds([threshold], o)
-    single = s.ndim == 2
-    ss, ts = snap_raw(s, z, o), snap_raw(t, z, o)
-    mask = region_mask(region, ss, ts)
+    single = ss.ndim == 2
     if mask is not None:
         mask = np.ascontiguousarray(mask)
     if single or pooled:

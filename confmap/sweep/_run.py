@@ -15,16 +15,14 @@ from ..construct import (
     DEFAULT_RIPPLE_WARN,
     MapParams,
     check_param,
-    density_floor,
     grid_tiers,
     kde_covariance,
     lattice_ripple,
+    map_from_weights,
     mesh_grid,
-    normalise,
     sink_suppression,
     tier_regions,
     tier_weights,
-    weighted_kde,
 )
 from ..metrics import SCORES
 
@@ -51,8 +49,13 @@ def _is_list(value) -> bool:
     return isinstance(value, (list, tuple, np.ndarray, range))
 
 
-def _values(name, value, check):
-    """``(values, swept)``: a list/tuple/array is swept (a dimension), a scalar is fixed."""
+def _values(name, value, field):
+    """``(values, swept)``: a list/tuple/array is swept (a dimension), a scalar is fixed; each value is
+    checked as the :class:`confmap.MapParams` field ``field``."""
+
+    def check(n, v):  # make_region: alpha None carves every removable triangle, the same as 0
+        return 0.0 if field == "alpha" and v is None else check_param(field, v, name=n)
+
     if _is_list(value):
         vals = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else list(value)
         if not vals:
@@ -64,27 +67,6 @@ def _values(name, value, check):
             raise ValueError(f"`{name}` must not repeat values, got {describe(value)}")
         return out, True
     return [check(name, value)], False
-
-
-def _check_lam(name, v):
-    return check_param("lam", v, name=name)
-
-
-def _check_beta(name, v):
-    return check_param("beta", v, name=name)
-
-
-def _check_bandwidth(name, v):
-    return check_param("bandwidth", v, name=name)
-
-
-def _check_region(name, v):
-    return check_param("region", v, name=name)
-
-
-def _check_alpha(name, v):
-    # make_region: None carves every removable triangle, the same as alpha = 0
-    return 0.0 if v is None else check_param("alpha", v, name=name)
 
 
 def _check_target(name, value, shape):
@@ -226,13 +208,13 @@ def sweep(
     ripple_warn = check_param("ripple_warn", ripple_warn)
 
     spec = {
-        "region": _values("region", region, _check_region),
-        "alpha": ([None], False) if alpha is None else _values("alpha", alpha, _check_alpha),
-        "lam": _values("lam", lam, _check_lam),
-        "beta_h": _values("beta_h", beta_h, _check_beta),
-        "beta_m": _values("beta_m", beta_m, _check_beta),
-        "beta_l": _values("beta_l", beta_l, _check_beta),
-        "bandwidth": _values("bandwidth", bandwidth, _check_bandwidth),
+        "region": _values("region", region, "region"),
+        "alpha": ([None], False) if alpha is None else _values("alpha", alpha, "alpha"),
+        "lam": _values("lam", lam, "lam"),
+        "beta_h": _values("beta_h", beta_h, "beta"),
+        "beta_m": _values("beta_m", beta_m, "beta"),
+        "beta_l": _values("beta_l", beta_l, "beta"),
+        "bandwidth": _values("bandwidth", bandwidth, "bandwidth"),
     }
     swept = [p for p in PARAMETERS if spec[p][1]]
     sizes = [len(spec[p][0]) for p in swept]
@@ -351,11 +333,8 @@ def _normalised_map(weights, grid, shape, bandwidth, kernel, sink_fac):
         )
         return np.zeros(shape), 0.0
     cov, _ = kde_covariance(weights, grid, bandwidth=bandwidth, kernel=kernel)
-    dens = weighted_kde(weights, grid, shape, cov=cov)
-    if sink_fac is not None:
-        dens *= sink_fac
     lam = len(grid[0]) - 1
-    return normalise(dens, floor=density_floor(cov)), lattice_ripple(cov, (w / lam, h / lam))
+    return map_from_weights(weights, grid, shape, cov, sink_fac), lattice_ripple(cov, (w / lam, h / lam))
 
 
 def _coord_array(vals):
