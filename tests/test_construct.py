@@ -546,6 +546,9 @@ def test_estimate_is_not_below_the_measured_peak_by_much():
 
     ann = random_annotation(np.random.default_rng(1), (300, 400), sinks=2)
     est = sum(confmap._validation.map_memory_bytes((300, 400), 200).values())
+    with warnings.catch_warnings():  # warm up: the first map imports modules lazily (traced as peak),
+        warnings.simplefilter("ignore", confmap.ConfmapWarning)  # other points, so no cache is reused
+        confidence_map(random_annotation(np.random.default_rng(2), (30, 40), sinks=2), lam=20)
     tracemalloc.start()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", confmap.ConfmapWarning)
