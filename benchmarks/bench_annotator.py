@@ -118,14 +118,23 @@ def kernel_figures(repeats):
         m = time_map(ann, repeats)
         key = f"{shape[0]}x{shape[1]}"
         big = shape == SIZES[-1]
-        figs.append(figure(f"annotator.kernel.{key}.map_ms", 1e3 * m, "ms", label=f"confidence_map at {key}",
-                           repeats=repeats))
-        figs.append(figure(
-            f"annotator.kernel.{key}.add_point_ms", 1e3 * grid, "ms", baseline=1e3 * full, ratio=full / grid,
-            label=f"add_point at {key}, display grid (baseline: every pixel drawn)", repeats=repeats,
-            claim=claim(">=", 1.5, quick=None, text="the display grid makes add_point at 1500x2000 >= 1.5x faster")
-            if big else None,
-        ))
+        figs.append(
+            figure(f"annotator.kernel.{key}.map_ms", 1e3 * m, "ms", label=f"confidence_map at {key}", repeats=repeats)
+        )
+        figs.append(
+            figure(
+                f"annotator.kernel.{key}.add_point_ms",
+                1e3 * grid,
+                "ms",
+                baseline=1e3 * full,
+                ratio=full / grid,
+                label=f"add_point at {key}, display grid (baseline: every pixel drawn)",
+                repeats=repeats,
+                claim=claim(">=", 1.5, quick=None, text="the display grid makes add_point at 1500x2000 >= 1.5x faster")
+                if big
+                else None,
+            )
+        )
     return figs
 
 
@@ -134,12 +143,30 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
     from benchmarks.report import figure
 
     with tempfile.TemporaryDirectory(prefix="confmap-latency-") as tmp:
-        env = dict(os.environ, CONFMAP_LATENCY_JSON=str(Path(tmp) / "latency.json"),
-                   CONFMAP_LATENCY_CLICKS=str(clicks), CONFMAP_LATENCY_SLIDER_MOVES=str(slider_moves))
+        env = dict(
+            os.environ,
+            CONFMAP_LATENCY_JSON=str(Path(tmp) / "latency.json"),
+            CONFMAP_LATENCY_CLICKS=str(clicks),
+            CONFMAP_LATENCY_SLIDER_MOVES=str(slider_moves),
+        )
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "tests/test_browser.py",
-             f"--basetemp={Path(tmp) / 'pytest'}"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-s",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_browser.py",
+                f"--basetemp={Path(tmp) / 'pytest'}",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"tests/test_browser.py failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
@@ -154,12 +181,32 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
             ("explorer_opacity_to_frame_ms", "opacity_ms", "explorer: opacity tap -> first changed frame"),
         ):
             st = rep[key]
-            figs.append(figure(f"annotator.browser.{front}.{fid}", st["median"], "ms", label=f"{label} (median)",
-                               p90=st.get("p90"), min=st["min"], max=st["max"], n=st["n"], **extra))
+            figs.append(
+                figure(
+                    f"annotator.browser.{front}.{fid}",
+                    st["median"],
+                    "ms",
+                    label=f"{label} (median)",
+                    p90=st.get("p90"),
+                    min=st["min"],
+                    max=st["max"],
+                    n=st["n"],
+                    **extra,
+                )
+            )
         d = rep["drag"]
-        figs.append(figure(f"annotator.browser.{front}.drag_map_frames", d["map_redraws"], "frames",
-                           label="map frames drawn during a 20-step drag", seconds=d["seconds"], moves=d["moves"],
-                           per_second=round(d["map_redraws"] / d["seconds"], 2), **extra))
+        figs.append(
+            figure(
+                f"annotator.browser.{front}.drag_map_frames",
+                d["map_redraws"],
+                "frames",
+                label="map frames drawn during a 20-step drag",
+                seconds=d["seconds"],
+                moves=d["moves"],
+                per_second=round(d["map_redraws"] / d["seconds"], 2),
+                **extra,
+            )
+        )
     return figs
 
 

@@ -341,10 +341,7 @@ def block_notebook_times(r: Report) -> str:
     return (
         "Measured time of each notebook under nbval (one `pytest` process per notebook, wall clock, with the "
         "time pytest gives its cells, the rest being start-up and the kernel's start; both grow with the "
-        "machine's load average, given in brackets): "
-        + ", ".join(cells)
-        + ".\n"
-        + r.footer("notebook_times")
+        "machine's load average, given in brackets): " + ", ".join(cells) + ".\n" + r.footer("notebook_times")
     )
 
 
@@ -536,8 +533,10 @@ def block_annotator_latency(r: Report) -> str:
     loads = ", ".join(
         f"{name} {r.v(f'annotator.browser.{front}.click_ms', 'load_average_1min'):.2f}" for front, name in fronts
     )
-    kern = ["| image | `confidence_map` | `add_point`, every pixel drawn | `add_point`, display grid | ratio |",
-            "|---|---|---|---|---|"]
+    kern = [
+        "| image | `confidence_map` | `add_point`, every pixel drawn | `add_point`, display grid | ratio |",
+        "|---|---|---|---|---|",
+    ]
     for key in ("256x256", "768x1024", "1500x2000"):
         f = r.fig[f"annotator.kernel.{key}.add_point_ms"]
         kern.append(
@@ -545,8 +544,7 @@ def block_annotator_latency(r: Report) -> str:
             f"| {f['value']:.1f} ms | {f['ratio']:.2f}× |"
         )
     return (
-        "\n".join(rows)
-        + f"\n\nHeadless Chromium, load average (1 min) at the end of each front end's run: {loads}. "
+        "\n".join(rows) + f"\n\nHeadless Chromium, load average (1 min) at the end of each front end's run: {loads}. "
         "No bar is asserted on these times (they move several-fold with the machine's load). Kernel side, "
         "headless (Agg), medians:\n\n"
         + "\n".join(kern)

@@ -101,9 +101,7 @@ def _to_grey(arr: np.ndarray, name: str, *, scale: float | None = None) -> np.nd
         else:
             a = a[..., 0]
     if a.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D grey or colour image, got an array of shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must be a 2-D grey or colour image, got an array of shape {arr.shape}")
     return a / scale if arr.dtype.kind in "ui" else a
 
 
@@ -246,9 +244,7 @@ def read_volume(path, *, axis: int = 0, index: int | None = None):
     path = check_path("path", path, exists=True)
     suffix = file_suffix(path)
     if suffix not in VOLUME_SUFFIXES:
-        raise ValueError(
-            f"`path` must end in one of {', '.join(VOLUME_SUFFIXES)}, got {path.name!r}"
-        )
+        raise ValueError(f"`path` must end in one of {', '.join(VOLUME_SUFFIXES)}, got {path.name!r}")
     axis = check_int("axis", axis, minimum=0, maximum=2)
     if suffix in (".nii", ".nii.gz") and _has("nibabel"):
         import nibabel as nib
@@ -394,9 +390,7 @@ def load_folder(root, *, reference_rater=0, size=None, params=None, progress=Non
         for nm in names:
             mk = load_image(mask_files[nm]).values
             if mk.shape != img.shape:
-                raise ValueError(
-                    f"case {case.name!r}: mask_{nm} has shape {mk.shape}, the image {img.shape}"
-                )
+                raise ValueError(f"case {case.name!r}: mask_{nm} has shape {mk.shape}, the image {img.shape}")
             m.append(mk > 0)
         m = np.stack(m)
         ann = None
@@ -424,9 +418,7 @@ def load_folder(root, *, reference_rater=0, size=None, params=None, progress=Non
         spacings.append(None if sp is None else tuple(float(v) for v in sp))
     shapes = {a.shape for a in images}
     if len(shapes) != 1:
-        raise ValueError(
-            f"cases have different image shapes {sorted(shapes)}; pass `size=(H, W)` to resample"
-        )
+        raise ValueError(f"cases have different image shapes {sorted(shapes)}; pass `size=(H, W)` to resample")
     h, w = images[0].shape
     if isinstance(reference_rater, str):  # a rater's name
         ref = rater_names.index(check_choice("reference_rater", reference_rater, rater_names))
@@ -475,12 +467,7 @@ def _resample_case(img, masks, ann, spacing, size):
     xs = (np.arange(w) + 0.5) / fx - 0.5
     grid = np.meshgrid(ys, xs, indexing="ij")
     img2 = ndimage.map_coordinates(img, grid, order=1, mode="nearest").astype(np.float32)
-    m2 = np.stack(
-        [
-            ndimage.map_coordinates(m.astype(np.uint8), grid, order=0, mode="nearest") > 0
-            for m in masks
-        ]
-    )
+    m2 = np.stack([ndimage.map_coordinates(m.astype(np.uint8), grid, order=0, mode="nearest") > 0 for m in masks])
     if ann is not None:
 
         def tr(pts):

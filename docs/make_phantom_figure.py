@@ -79,10 +79,7 @@ def main():
     kinds = big.kind.values
     print(
         f"pairwise Dice, 30 images 256x256 seed 0: all {dice.mean():.3f}, "
-        + ", ".join(
-            f"{k} {dice[kinds == k].mean():.3f} (n={int((kinds == k).sum())})"
-            for k in phantom.KINDS
-        )
+        + ", ".join(f"{k} {dice[kinds == k].mean():.3f} (n={int((kinds == k).sum())})" for k in phantom.KINDS)
     )
 
 

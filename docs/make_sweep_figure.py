@@ -42,10 +42,7 @@ def main():
     print(f"best: {b}")
     print(f"paper's setting (lam=100, beta_M=0.5, sigma=0.1): Brier {paper:.5f}")
     n = res.attrs["n_settings"]
-    print(
-        f"{n} settings: sweep {t_sweep:.2f} s, direct loop {t_direct:.2f} s, "
-        f"ratio {t_direct / t_sweep:.2f}"
-    )
+    print(f"{n} settings: sweep {t_sweep:.2f} s, direct loop {t_direct:.2f} s, ratio {t_direct / t_sweep:.2f}")
     fig = plot_sweep(res, "brier")
     fig.savefig(OUT, dpi=110)
     print(f"wrote {OUT}")

@@ -97,8 +97,7 @@ def main():
     for (gname, name), e in m["dicom"].items():
         print(f"  {gname:13s} {name:9s} {e:.2g} mm")
     print(
-        f"\nDICOM-SEG FRACTIONAL round trip (highdicom segread): max error {m['seg']:.6f} "
-        f"(bound 1/510 = {1 / 510:.6f})"
+        f"\nDICOM-SEG FRACTIONAL round trip (highdicom segread): max error {m['seg']:.6f} (bound 1/510 = {1 / 510:.6f})"
     )
 
 

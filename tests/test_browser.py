@@ -66,7 +66,7 @@ CHROMIUM_ARGS = [
 ANNOTATOR = ".confmap-annotator"
 CANVAS_DIV = f"{ANNOTATOR} .jupyter-matplotlib-canvas-div"
 
-PROBE_CELL = r'''
+PROBE_CELL = r"""
 # --- appended by tests/test_browser.py: report the annotator's state after every change ---
 import hashlib as _hashlib, json as _json, os as _os
 from confmap._validation import atomic_write_bytes as _atomic
@@ -93,9 +93,9 @@ _geometry = {"corners": _corners.tolist(), "figure_px": [float(v) for v in annot
 _atomic(_os.path.join(_PROBE, "geometry.json"), _json.dumps(_geometry).encode())
 annotator.on_change(_probe_dump)
 _probe_dump(annotator)
-'''
+"""
 
-EXPLORER_CELL = r'''
+EXPLORER_CELL = r"""
 # --- appended by tests/test_browser.py: the parameter explorer as notebook 02 shows it (256², agreement) ---
 from confmap.widgets import ParameterExplorer as _Explorer
 
@@ -109,7 +109,7 @@ explorer.on_change(_probe_explorer)
 explorer.controls["opacity"].observe(_probe_explorer, names="value")
 _probe_explorer()
 explorer
-'''
+"""
 
 # Latency instrumentation: stamp the trigger event (a mousedown on the canvas, a pointerup anywhere
 # after a slider drag, a pointerdown on a slider's track), then poll frames until the canvas pixels
@@ -139,8 +139,7 @@ ARM_JS = """
   return [img.width, img.height];
 }
 """
-LATENCY_JS = ("() => { const s = window.__confmapLatency; "
-              "return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }")
+LATENCY_JS = "() => { const s = window.__confmapLatency; return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }"
 EXPLORER = ".confmap-explorer"
 EXPLORER_CANVAS = f"{EXPLORER} .jupyter-matplotlib-canvas-div"
 #: Extra click-and-undo pairs for the latency figures (``benchmarks/bench_annotator.py`` sets it).
@@ -151,8 +150,13 @@ SLIDER_MOVES = int(os.environ.get("CONFMAP_LATENCY_SLIDER_MOVES", "6"))
 
 def _stats(values):
     a = np.asarray(values, dtype=float)
-    return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "min": float(a.min()),
-            "max": float(a.max()), "n": int(a.size)}
+    return {
+        "median": float(np.median(a)),
+        "p90": float(np.percentile(a, 90)),
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "n": int(a.size),
+    }
 
 
 def _free_port() -> int:
@@ -212,9 +216,17 @@ def lab(request, tmp_path):
     log = open(tmp_path / "jupyter.log", "wb")
     app = "LabApp" if front == "lab" else "JupyterNotebookApp"
     cmd = [
-        sys.executable, "-m", "jupyter", front, "--no-browser", "--allow-root",
-        f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+        sys.executable,
+        "-m",
+        "jupyter",
+        front,
+        "--no-browser",
+        "--allow-root",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={work}",
         f"--{app}.expose_app_in_browser=True",
     ]
     if front == "lab":
@@ -222,6 +234,7 @@ def lab(request, tmp_path):
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server_log = lambda: (tmp_path / "jupyter.log").read_text(errors="replace")[-3000:]  # noqa: E731
     try:
+
         def up():
             if proc.poll() is not None:
                 raise AssertionError(f"JupyterLab exited with {proc.returncode}:\n{server_log()}")
@@ -233,8 +246,13 @@ def lab(request, tmp_path):
 
         _wait_for(up, 60, "JupyterLab to start", poll=0.3, diagnose=server_log)
         path = f"lab/tree/{NOTEBOOK.name}?reset&" if front == "lab" else f"notebooks/{NOTEBOOK.name}?"
-        yield {"url": f"http://127.0.0.1:{port}/{path}token={token}", "front": front,
-               "probe": probe, "tmp": tmp_path, "log": server_log}
+        yield {
+            "url": f"http://127.0.0.1:{port}/{path}token={token}",
+            "front": front,
+            "probe": probe,
+            "tmp": tmp_path,
+            "log": server_log,
+        }
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -259,8 +277,10 @@ def _to_css(geom, x, y):
 def test_annotate_in_jupyterlab(lab):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.fail("the browser test needs Debian's Chromium on PATH (`apt-get install chromium`); "
-                    "it never downloads Playwright's browsers")
+        pytest.fail(
+            "the browser test needs Debian's Chromium on PATH (`apt-get install chromium`); "
+            "it never downloads Playwright's browsers"
+        )
     from playwright.sync_api import sync_playwright
 
     probe = lab["probe"]
@@ -271,8 +291,11 @@ def test_annotate_in_jupyterlab(lab):
             page = browser.new_page(viewport={"width": 1400, "height": 1100}, device_scale_factor=1)
             page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
             page.goto(lab["url"], wait_until="domcontentloaded", timeout=60_000)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                                   "&& window.jupyterapp.shell.currentWidget.sessionContext", timeout=120_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                "&& window.jupyterapp.shell.currentWidget.sessionContext",
+                timeout=120_000,
+            )
             # The kernel says "idle" before its websocket is connected: wait for both.
             page.wait_for_function(
                 """() => { const k = window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel;
@@ -302,6 +325,7 @@ def test_annotate_in_jupyterlab(lab):
             div = page.locator(CANVAS_DIV).last
             div.scroll_into_view_if_needed()
             page.wait_for_timeout(300)
+
             def canvas_xy(x, y):
                 box = div.bounding_box()  # now: focusing a widget may have scrolled the notebook
                 cx, cy = _to_css(geom, x, y)  # the canvases sit at the div's top-left corner
@@ -364,7 +388,10 @@ def test_annotate_in_jupyterlab(lab):
                 page.mouse.click(*canvas_xy(x, y))
                 state = _wait_for(
                     lambda: (s := _read_json(probe / "state.json")) and s["n_timings"] > n_before and s,
-                    20, f"the kernel to receive {what} at ({x}, {y})", diagnose=errors)
+                    20,
+                    f"the kernel to receive {what} at ({x}, {y})",
+                    diagnose=errors,
+                )
                 kernel_ms.append(state["timings"][-1]["update_ms"])
                 return _wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the canvas to redraw", diagnose=errors)
 
@@ -397,8 +424,12 @@ def test_annotate_in_jupyterlab(lab):
                 page.wait_for_timeout(50)
             page.mouse.up()
             drag_s = time.perf_counter() - t_drag
-            _wait_for(lambda: (_read_json(probe / "state.json") or mid)["n_timings"] > n_before, 20,
-                      "the kernel to commit the drag", diagnose=errors)
+            _wait_for(
+                lambda: (_read_json(probe / "state.json") or mid)["n_timings"] > n_before,
+                20,
+                "the kernel to commit the drag",
+                diagnose=errors,
+            )
             after = _read_json(probe / "state.json")
             drag = {"moves": 20, "seconds": round(drag_s, 3), "map_redraws": after["drag_redraws"] - redraws0}
             np.testing.assert_allclose(after["points"]["high"][0], (hx + 12, hy + 6), atol=1.5)
@@ -419,7 +450,10 @@ def test_annotate_in_jupyterlab(lab):
             ex0 = _wait_for(lambda: _read_json(probe / "explorer.json"), 10, "the explorer's first state")
             page.wait_for_function(  # the explorer's figure has reached the page (slow on a loaded machine)
                 "(sel) => { const c = document.querySelector(sel)?.querySelector('canvas'); "
-                "return c && c.width > 0 && c.height > 0; }", arg=EXPLORER_CANVAS, timeout=60_000)
+                "return c && c.width > 0 && c.height > 0; }",
+                arg=EXPLORER_CANVAS,
+                timeout=60_000,
+            )
             page.wait_for_timeout(500)
 
             def slider(label):
@@ -445,10 +479,14 @@ def test_annotate_in_jupyterlab(lab):
                 page.mouse.up()
                 state = _wait_for(
                     lambda n0=n_before: (s := _read_json(probe / "explorer.json")) and s["n_updates"] > n0 and s,
-                    20, "the explorer to recompute after the lambda slider", diagnose=errors)
+                    20,
+                    "the explorer to recompute after the lambda slider",
+                    diagnose=errors,
+                )
                 lam_seen.append(state["lam"])
-                sliders["lam"].append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the explorer to redraw",
-                                                  diagnose=errors))
+                sliders["lam"].append(
+                    _wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the explorer to redraw", diagnose=errors)
+                )
                 page.wait_for_timeout(300)
             for k in range(SLIDER_MOVES):
                 track("opacity").scroll_into_view_if_needed()
@@ -457,10 +495,15 @@ def test_annotate_in_jupyterlab(lab):
                 assert page.evaluate(ARM_JS, [EXPLORER_CANVAS, "pointerdown"])[0] > 0
                 before_op = _read_json(probe / "explorer.json")["opacity"]
                 page.mouse.click(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
-                _wait_for(lambda b=before_op: _read_json(probe / "explorer.json")["opacity"] != b, 20,
-                          "the opacity to reach the kernel", diagnose=errors)
-                sliders["opacity"].append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the opacity frame",
-                                                      diagnose=errors))
+                _wait_for(
+                    lambda b=before_op: _read_json(probe / "explorer.json")["opacity"] != b,
+                    20,
+                    "the opacity to reach the kernel",
+                    diagnose=errors,
+                )
+                sliders["opacity"].append(
+                    _wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the opacity frame", diagnose=errors)
+                )
                 page.wait_for_timeout(300)
             ex_box = ex_div.bounding_box()
             page.mouse.move(ex_box["x"] + ex_box["width"] / 2, ex_box["y"] + ex_box["height"] / 2)
@@ -477,7 +520,7 @@ def test_annotate_in_jupyterlab(lab):
     # Every click arrived in the kernel with its tier and its coordinates (within a pixel).
     for tier in ("high", "medium", "low", "sinks"):
         want = [(x, y) for t, x, y in clicked if t == tier]
-        got = np.array(after["points"][tier][n0[tier]:], dtype=float).reshape(-1, 2)
+        got = np.array(after["points"][tier][n0[tier] :], dtype=float).reshape(-1, 2)
         assert len(got) == len(want), f"{tier}: {len(got)} new points, clicked {len(want)}"
         np.testing.assert_allclose(got, want, atol=1.5, err_msg=f"{tier} points off by more than 1.5 px")
     assert after["tier"] == "sinks"

@@ -21,12 +21,13 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(confmap.__path__, "confma
 def test_pre_commit_config_runs_ruff_and_strips_notebooks():
     config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())
     hooks = {h["id"] for repo in config["repos"] for h in repo["hooks"]}
-    assert {"ruff", "nbstripout"} <= hooks
+    assert {"ruff", "ruff-format", "nbstripout"} <= hooks
 
 
-def test_ruff_passes():
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_passes(command):
     out = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", str(REPO)], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-m", "ruff", *command, "--no-cache", str(REPO)], capture_output=True, text=True, cwd=REPO
     )
     assert out.returncode == 0, out.stdout + out.stderr
 

@@ -73,9 +73,7 @@ def test_reader_errors(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # DICOM
 # ---------------------------------------------------------------------------------------------
-def _write_dicom(
-    path, pixels, *, photometric="MONOCHROME2", region=(0.0125, 0.02), pixel_spacing=None, frames=1
-):
+def _write_dicom(path, pixels, *, photometric="MONOCHROME2", region=(0.0125, 0.02), pixel_spacing=None, frames=1):
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -131,9 +129,7 @@ def test_dicom_grey_and_region_spacing(tmp_path):
 def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
     rgb = np.zeros((6, 7, 3), np.uint8)
     rgb[..., 1] = 200
-    _write_dicom(
-        tmp_path / "rgb.dcm", rgb, photometric="RGB", region=None, pixel_spacing=(0.3, 0.4)
-    )
+    _write_dicom(tmp_path / "rgb.dcm", rgb, photometric="RGB", region=None, pixel_spacing=(0.3, 0.4))
     da = cio.read_dicom(tmp_path / "rgb.dcm")
     np.testing.assert_allclose(da.values, 0.587 * 200 / 255, atol=1e-6)
     assert da.attrs["spacing_mm"] == [0.3, 0.4]
@@ -150,9 +146,7 @@ def test_dicom_rgb_monochrome1_pixelspacing_and_frames(tmp_path):
 
     cine = np.stack([_image(5, 6, seed=s) for s in range(3)])
     _write_dicom(tmp_path / "cine.dcm", cine, frames=3)
-    np.testing.assert_allclose(
-        cio.read_dicom(tmp_path / "cine.dcm", frame=2).values, cine[2] / 255.0, atol=1e-7
-    )
+    np.testing.assert_allclose(cio.read_dicom(tmp_path / "cine.dcm", frame=2).values, cine[2] / 255.0, atol=1e-7)
     with pytest.raises(ValueError, match="`frame` must be <= 2"):
         cio.read_dicom(tmp_path / "cine.dcm", frame=3)
 

@@ -161,9 +161,7 @@ def test_soft_dice_matches_numpy_metric():
     p, y = _pair(3)
     expected = np.mean(soft_dice(p.numpy()[:, 0], y.numpy()[:, 0]))
     assert SoftDiceLoss()(p, y).item() == pytest.approx(expected, rel=1e-6)
-    assert BrierLoss()(p, y).item() == pytest.approx(
-        np.mean(brier(p.numpy()[:, 0], y.numpy()[:, 0]))
-    )
+    assert BrierLoss()(p, y).item() == pytest.approx(np.mean(brier(p.numpy()[:, 0], y.numpy()[:, 0])))
 
 
 def test_huber_is_half_brier_on_unit_interval():
@@ -389,14 +387,10 @@ def test_end_to_end_layout_and_scores(tiny_ds, tiny_run):
                 np.testing.assert_allclose(s.sel(metric="soft_dice"), soft_dice(p, t), rtol=1e-6)
     # fold scores are the means of their images
     fs = res["score"].groupby("fold_of_image").mean().rename(fold_of_image="fold")
-    np.testing.assert_allclose(
-        res["fold_score"].values, fs.transpose(*res["fold_score"].dims).values
-    )
+    np.testing.assert_allclose(res["fold_score"].values, fs.transpose(*res["fold_score"].dims).values)
     # hard labels: the fuzzy Tversky is the paper's, and both start from the same weights
     hard = res["train_loss"].sel(label="hard")
-    np.testing.assert_array_equal(
-        hard.sel(loss="tversky").values, hard.sel(loss="tversky_fuzzy").values
-    )
+    np.testing.assert_array_equal(hard.sel(loss="tversky").values, hard.sel(loss="tversky_fuzzy").values)
     assert json.loads(res.attrs["config"])["epochs"] == 2
 
 
@@ -410,9 +404,7 @@ def test_table1_and_soft_wins(tiny_run):
     ]
     assert list(t.index) == ["Brier", "Tversky", "Tversky (fuzzy, soft-correct)"]
     assert np.isfinite(t.values).all()
-    expected = (
-        tiny_run["fold_score"].sel(reference="truth", metric="brier", label="soft").mean("fold")
-    )
+    expected = tiny_run["fold_score"].sel(reference="truth", metric="brier", label="soft").mean("fold")
     np.testing.assert_allclose(table1(tiny_run, reference="truth")[("Brier", "Soft")], expected)
     w = soft_wins(tiny_run)
     assert w.shape == (3, 4) and ((w.values >= 0) & (w.values <= 3)).all()
@@ -437,9 +429,7 @@ def test_resume_after_interruption(tiny_ds, tiny_run, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        cross_validate(
-            tiny_ds, TINY, out_dir=tmp_path, progress=False, on_epoch_end=stop, num_threads=1
-        )
+        cross_validate(tiny_ds, TINY, out_dir=tmp_path, progress=False, on_epoch_end=stop, num_threads=1)
     units = tmp_path / "units"
     finished = sorted(p.parent.name for p in units.glob("*/result.pt"))
     assert len(finished) == 7  # brier: 2 labels x 3 folds, tversky soft fold 0
@@ -458,18 +448,14 @@ def test_resume_after_interruption(tiny_ds, tiny_run, tmp_path):
     assert not any(c[0] == "brier" for c in calls)
     assert not any(c[:3] == ("tversky", "soft", 0) for c in calls)
     assert ("tversky", "soft", 1, 1) not in calls and ("tversky", "soft", 1, 2) in calls
-    assert {
-        p.parent.name: p.stat().st_mtime_ns for p in units.glob("*/result.pt") if p.parent.name in mtimes
-    } == mtimes
+    assert {p.parent.name: p.stat().st_mtime_ns for p in units.glob("*/result.pt") if p.parent.name in mtimes} == mtimes
     assert not list(units.glob("*/checkpoint.pt"))
     np.testing.assert_array_equal(resumed["score"].values, tiny_run["score"].values)
     np.testing.assert_array_equal(resumed["prediction"].values, tiny_run["prediction"].values)
     np.testing.assert_array_equal(resumed["train_loss"].values, tiny_run["train_loss"].values)
     # a folder from other settings is refused
     with pytest.raises(ValueError, match="other settings"):
-        cross_validate(
-            tiny_ds, CVConfig(**{**TINY.to_dict(), "epochs": 3}), out_dir=tmp_path, progress=False
-        )
+        cross_validate(tiny_ds, CVConfig(**{**TINY.to_dict(), "epochs": 3}), out_dir=tmp_path, progress=False)
 
 
 def test_cross_validate_errors(tiny_ds):
@@ -578,4 +564,3 @@ def test_sigkill_mid_epoch_and_truncated_files_resume_bit_identical(tiny_ds, tin
     assert not any(c[0] == "brier" for c in calls)
     for name in ("score", "prediction", "train_loss", "fold_score"):
         np.testing.assert_array_equal(resumed[name].values, tiny_run[name].values, err_msg=name)
-

@@ -31,9 +31,7 @@ def blobs(n=5, size=40, seed=0, ties=False):
         d = np.hypot(yy - cy, xx - cx) / r
         acc = np.zeros((size, size))
         for _ in range(4):
-            acc += d * (
-                1 + 0.1 * np.sin(3 * np.arctan2(yy - cy, xx - cx) + rng.uniform(0, 6))
-            ) < rng.uniform(0.8, 1.2)
+            acc += d * (1 + 0.1 * np.sin(3 * np.arctan2(yy - cy, xx - cx) + rng.uniform(0, 6))) < rng.uniform(0.8, 1.2)
         agree[i] = acc / 4
         m = np.exp(-0.5 * (d / rng.uniform(0.7, 1.1)) ** 2) * (1 + 0.05 * rng.random((size, size)))
         m = m / m.max()
@@ -81,9 +79,7 @@ def test_brier_against_sklearn_binary_and_mse_soft():
     for i in range(3):
         assert got[i] == pytest.approx(sk.brier_score_loss(y[i].ravel(), p[i].ravel()), abs=1e-14)
     soft = rng.random((20, 30))
-    assert M.brier(p[0], soft) == pytest.approx(
-        sk.mean_squared_error(soft.ravel(), p[0].ravel()), abs=1e-14
-    )
+    assert M.brier(p[0], soft) == pytest.approx(sk.mean_squared_error(soft.ravel(), p[0].ravel()), abs=1e-14)
 
 
 def test_brier_foreground_is_union_region_known_answer():
@@ -93,9 +89,7 @@ def test_brier_foreground_is_union_region_known_answer():
     assert M.brier(p, y, region="foreground") == pytest.approx((0.25 + 0.0625) / 2, abs=1e-15)
     assert M.brier(p, y) == pytest.approx((0.25 + 0.0625 + 1e-12) / 4, abs=1e-15)
     # exact comparison counts the tail pixel into the foreground
-    assert M.brier(p, y, region="foreground", zero_tol=0) == pytest.approx(
-        (0.3125 + 1e-12) / 3, abs=1e-15
-    )
+    assert M.brier(p, y, region="foreground", zero_tol=0) == pytest.approx((0.3125 + 1e-12) / 3, abs=1e-15)
     # a boolean region
     assert M.brier(p, y, region=np.array([[False, True, False, False]])) == pytest.approx(0.25)
 
@@ -111,9 +105,7 @@ def test_brier_empty_foreground_is_nan_with_warning():
 def test_soft_dice_equation_9_and_orientation():
     rng = np.random.default_rng(3)
     p, y = rng.random((4, 10, 10)), rng.random((4, 10, 10))
-    ref = [
-        1 - 2 * (a * b).sum() / ((a * a).sum() + (b * b).sum()) for a, b in zip(p, y, strict=True)
-    ]
+    ref = [1 - 2 * (a * b).sum() / ((a * a).sum() + (b * b).sum()) for a, b in zip(p, y, strict=True)]
     np.testing.assert_allclose(M.soft_dice(p, y), ref, rtol=1e-14)
     assert M.soft_dice(p[0], p[0]) == pytest.approx(0.0, abs=1e-15)  # lower is better
     assert M.soft_dice([[1.0, 0.0]], [[0.0, 1.0]]) == 1.0
@@ -247,9 +239,7 @@ def test_joint_threshold_scores_match_sklearn():
     for i in range(4):
         for k, thr in enumerate(M.DEFAULT_THRESHOLDS):
             yt, yp = (t[i] >= thr - TOL).ravel(), (s[i] >= thr - TOL).ravel()
-            p, r, f, _ = sk.precision_recall_fscore_support(
-                yt, yp, average="binary", zero_division=np.nan
-            )
+            p, r, f, _ = sk.precision_recall_fscore_support(yt, yp, average="binary", zero_division=np.nan)
             np.testing.assert_allclose(
                 [out["precision"][i, k], out["recall"][i, k], out["f1"][i, k]],
                 [p, r, f],
@@ -410,9 +400,7 @@ def test_evaluate_matches_the_single_functions(evaluated):
     assert ds.image.values.tolist() == list(range(10, 16))
     assert "kind" in ds.coords
     np.testing.assert_allclose(ds.brier.values, M.brier(maps, agree), rtol=1e-14)
-    np.testing.assert_allclose(
-        ds.brier_foreground.values, M.brier(maps, agree, region="foreground"), rtol=1e-14
-    )
+    np.testing.assert_allclose(ds.brier_foreground.values, M.brier(maps, agree, region="foreground"), rtol=1e-14)
     np.testing.assert_allclose(ds.soft_dice.values, M.soft_dice(maps, agree), rtol=1e-14)
     np.testing.assert_array_equal(ds.psi_conf.values, M.psi(maps))
     np.testing.assert_array_equal(ds.psi_agree.values, M.psi(agree))
@@ -421,13 +409,8 @@ def test_evaluate_matches_the_single_functions(evaluated):
     for k, thr in enumerate(ds.threshold.values):
         y = t >= thr - TOL
         for i in range(len(maps)):
-            assert (
-                abs(ds.auc.values[i, 0, k] - sk.roc_auc_score(y[i].ravel(), s[i].ravel())) < 1e-12
-            )
-            assert (
-                abs(ds.auc.values[i, 1, k] - sk.roc_auc_score(y[i][union[i]], s[i][union[i]]))
-                < 1e-12
-            )
+            assert abs(ds.auc.values[i, 0, k] - sk.roc_auc_score(y[i].ravel(), s[i].ravel())) < 1e-12
+            assert abs(ds.auc.values[i, 1, k] - sk.roc_auc_score(y[i][union[i]], s[i][union[i]])) < 1e-12
         assert abs(ds.auc_pooled.values[0, k] - sk.roc_auc_score(y.ravel(), s.ravel())) < 1e-12
         assert abs(ds.auc_pooled.values[1, k] - sk.roc_auc_score(y[union], s[union])) < 1e-12
     js = M.joint_threshold_scores(maps, agree)
@@ -445,12 +428,8 @@ def test_evaluate_curves_sample_the_exact_roc(evaluated):
     s, t = M.snap(maps), M.snap(agree)
     for i in (0, 3):
         for k, thr in enumerate(ds.threshold.values):
-            fpr, tpr, _ = sk.roc_curve(
-                t[i].ravel() >= thr - TOL, s[i].ravel(), drop_intermediate=False
-            )
-            np.testing.assert_allclose(
-                ds.tpr.values[i, 0, k], np.interp(ds.fpr.values, fpr, tpr), atol=1e-12
-            )
+            fpr, tpr, _ = sk.roc_curve(t[i].ravel() >= thr - TOL, s[i].ravel(), drop_intermediate=False)
+            np.testing.assert_allclose(ds.tpr.values[i, 0, k], np.interp(ds.fpr.values, fpr, tpr), atol=1e-12)
     np.testing.assert_allclose(ds.tpr_mean.values, ds.tpr.values.mean(axis=0), atol=1e-15)
     # the curves' area agrees with the exact AUC up to the grid's trapezoid error
     area = np.trapezoid(ds.tpr_pooled.values, ds.fpr.values, axis=-1)

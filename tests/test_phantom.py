@@ -18,9 +18,7 @@ def ds_small():
 @pytest.fixture(scope="module")
 def ds_mixed():
     """A mixed dataset big enough for the rater-agreement calibration (2 x 12 images)."""
-    return xr.concat(
-        [ph.make_dataset(12, seed=s, size=(128, 128), progress=False) for s in (0, 1)], dim="image"
-    )
+    return xr.concat([ph.make_dataset(12, seed=s, size=(128, 128), progress=False) for s in (0, 1)], dim="image")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,9 +188,7 @@ def test_annotator_demotes_shadowed_high_points():
     geom = ph.Geometry(size=(96, 96))
     truth = ph.tumour_truth(geom, 3, kind="well_defined")
     clear = ph.virtual_annotator(truth, 7, spacing_mm=geom.spacing_mm, loss_db=np.zeros(geom.size))
-    shadow = ph.virtual_annotator(
-        truth, 7, spacing_mm=geom.spacing_mm, loss_db=np.full(geom.size, 20.0)
-    )
+    shadow = ph.virtual_annotator(truth, 7, spacing_mm=geom.spacing_mm, loss_db=np.full(geom.size, 20.0))
     assert len(shadow.high) == 0
     assert len(shadow.medium) == len(clear.medium) + len(clear.high)
 
@@ -202,15 +198,11 @@ def test_annotator_demotes_shadowed_high_points():
 # ---------------------------------------------------------------------------------------------
 def test_tumour_is_hyperechoic_and_calcification_casts_a_shadow():
     geom = ph.Geometry(size=(128, 128))
-    truth = ph.tumour_truth(
-        geom, 2, kind="well_defined", necrosis=False, cyst=False, calcification=True
-    )
+    truth = ph.tumour_truth(geom, 2, kind="well_defined", necrosis=False, cyst=False, calcification=True)
     sim = ph.simulate_bmode(geom, truth, 4, tumour_db=10.0)
     b, p = sim["bmode"], truth["p"]
     inside = (p > 0.95) & ~truth["calc_map"] & (sim["loss_db"] < 1)
-    outside = (
-        (p < 0.01) & truth["sector"] & ~truth["csf_map"] & ~truth["pia_map"] & (sim["loss_db"] < 1)
-    )
+    outside = (p < 0.01) & truth["sector"] & ~truth["csf_map"] & ~truth["pia_map"] & (sim["loss_db"] < 1)
     assert b[inside].mean() > b[outside].mean() + 0.08  # 10 dB on a 55 dB display is 0.18
     assert sim["loss_db"].max() > 10  # the beams behind the calcification lose > 10 dB
     shadowed = (sim["loss_db"] > 10) & (p < 0.01) & truth["sector"]
@@ -252,8 +244,7 @@ def test_netcdf_roundtrip_atomic(tmp_path, ds_small):
     xr.testing.assert_identical(back, ds_small)
     assert back.sector.dtype == bool and back.masks.dtype == np.uint8
     assert all(
-        a == b
-        for a, b in zip(ph.annotations_from_dataset(back), ph.annotations_from_dataset(ds_small), strict=True)
+        a == b for a, b in zip(ph.annotations_from_dataset(back), ph.annotations_from_dataset(ds_small), strict=True)
     )
     with pytest.raises(FileNotFoundError):
         ph.load_dataset(tmp_path / "missing.nc")
@@ -310,6 +301,7 @@ def test_annotations_from_dataset_needs_points():
 
 # ------------------------------------------------------------------ several confidence annotators
 make_dataset, pairwise_dice = ph.make_dataset, ph.pairwise_dice
+
 
 def test_more_annotators_and_rater_knobs_leave_the_default_dataset_unchanged():
     base = make_dataset(3, seed=5, size=(48, 48), progress=False)

@@ -87,9 +87,7 @@ def test_values_equal_direct_calls(ann, targets, params):
         }
         if kw["region"] == "alpha":
             kw["alpha"] = setting.get("alpha")
-        sel = {
-            p: (0.0 if p == "alpha" and v is None else v) for p, v in zip(swept, combo, strict=True)
-        }
+        sel = {p: (0.0 if p == "alpha" and v is None else v) for p, v in zip(swept, combo, strict=True)}
         for name, target in (("agreement", agreement), ("truth", truth)):
             for metric in ("brier", "brier_fg", "soft_dice"):
                 got = float(ds[metric].sel(target=name, **sel))
@@ -161,23 +159,17 @@ def test_no_sweep_gives_scalars(ann, targets):
     )
     assert list(ds.data_vars) == ["soft_dice", "ripple"]
     assert ds.soft_dice.ndim == 0
-    assert float(ds.soft_dice) == pytest.approx(
-        _direct(ann, targets[0], "soft_dice", lam=30, bandwidth=0.3), rel=1e-12
-    )
+    assert float(ds.soft_dice) == pytest.approx(_direct(ann, targets[0], "soft_dice", lam=30, bandwidth=0.3), rel=1e-12)
 
 
 def test_sinks_are_honoured(ann, targets):
     sunk = ann.replace(sinks=[(36.0, 31.0)])
-    ds = sweep(
-        sunk, agreement=targets[0], lam=[30, 40], bandwidth=0.3, progress=False, ripple_warn=None
-    )
+    ds = sweep(sunk, agreement=targets[0], lam=[30, 40], bandwidth=0.3, progress=False, ripple_warn=None)
     for lam in (30, 40):
         want = _direct(sunk, targets[0], "brier", lam=lam, bandwidth=0.3)
         assert float(ds.brier.sel(lam=lam)) == pytest.approx(want, rel=1e-12)
     assert float(ds.brier.sel(lam=30)) != float(
-        sweep(
-            ann, agreement=targets[0], lam=30, bandwidth=0.3, progress=False, ripple_warn=None
-        ).brier
+        sweep(ann, agreement=targets[0], lam=30, bandwidth=0.3, progress=False, ripple_warn=None).brier
     )
 
 
@@ -454,7 +446,5 @@ def test_plot_log_scale_and_ripple_hatching(ann, targets):
     plt.close(fig)
     line = plot_sweep(ds.sel(lam=10), "brier")
     rings = [ln for ln in line.axes[0].lines if ln.get_label().startswith("ripple >")]
-    assert len(rings) == 1 and len(rings[0].get_xdata()) == int(
-        (ds.ripple.sel(lam=10) > 0.01).sum()
-    )
+    assert len(rings) == 1 and len(rings[0].get_xdata()) == int((ds.ripple.sel(lam=10) > 0.01).sum())
     plt.close(line)

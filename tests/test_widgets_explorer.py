@@ -56,16 +56,9 @@ def test_initial_state_and_map(explorer, ann, agreement):
     np.testing.assert_array_equal(explorer._im.get_array(), explorer.map.values)
     m = explorer.metrics
     assert m["brier"] == pytest.approx(metrics.brier(explorer.map.values, agreement), rel=1e-12)
-    assert m["brier_fg"] == pytest.approx(
-        metrics.brier(explorer.map.values, agreement, region="foreground"), rel=1e-12
-    )
-    assert m["soft_dice"] == pytest.approx(
-        metrics.soft_dice(explorer.map.values, agreement), rel=1e-12
-    )
-    assert (
-        "Brier" in explorer._metrics_label.value
-        and f"{m['soft_dice']:.4f}" in explorer._metrics_label.value
-    )
+    assert m["brier_fg"] == pytest.approx(metrics.brier(explorer.map.values, agreement, region="foreground"), rel=1e-12)
+    assert m["soft_dice"] == pytest.approx(metrics.soft_dice(explorer.map.values, agreement), rel=1e-12)
+    assert "Brier" in explorer._metrics_label.value and f"{m['soft_dice']:.4f}" in explorer._metrics_label.value
 
 
 @pytest.mark.parametrize(
@@ -125,16 +118,12 @@ def test_region_mode_and_alpha(ann):
         assert ex.controls["alpha"].disabled
         convex_map = ex.map.values.copy()
         n = ex.n_updates
-        ex.controls[
-            "alpha"
-        ].value = 5.0  # alpha does not matter for convex regions: no recomputation
+        ex.controls["alpha"].value = 5.0  # alpha does not matter for convex regions: no recomputation
         assert ex.n_updates == n and ex.alpha == 5.0
         ex.controls["region"].value = "alpha"
         assert ex.region == "alpha" and not ex.controls["alpha"].disabled
         assert ex.params["alpha"] == 5.0
-        np.testing.assert_array_equal(
-            ex.map.values, confidence_map(concave, ripple_warn=None, **ex.params).values
-        )
+        np.testing.assert_array_equal(ex.map.values, confidence_map(concave, ripple_warn=None, **ex.params).values)
         assert not np.array_equal(ex.map.values, convex_map)
         ex.alpha = 1e6  # never carve: the convex region again
         np.testing.assert_allclose(ex.map.values, convex_map, atol=1e-12)

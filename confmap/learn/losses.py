@@ -78,8 +78,7 @@ def _check_pair(input, target) -> None:
             raise ValueError(f"`{name}` must have shape (B, 1, H, W), got {tuple(t.shape)}")
     if input.shape != target.shape:
         raise ValueError(
-            f"`input` and `target` must have the same shape, got {tuple(input.shape)} and "
-            f"{tuple(target.shape)}"
+            f"`input` and `target` must have the same shape, got {tuple(input.shape)} and {tuple(target.shape)}"
         )
 
 

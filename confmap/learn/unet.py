@@ -96,14 +96,9 @@ class UNet(nn.Module):
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = check_int("out_channels", out_channels, minimum=1)
         if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__"):
-            raise TypeError(
-                f"`channels` must be a sequence of positive integers, got {describe(channels)}"
-            )
+            raise TypeError(f"`channels` must be a sequence of positive integers, got {describe(channels)}")
         if len(channels) < 2:
-            raise ValueError(
-                "`channels` must have at least 2 levels (one down-sampling), got "
-                f"{describe(channels)}"
-            )
+            raise ValueError(f"`channels` must have at least 2 levels (one down-sampling), got {describe(channels)}")
         channels = tuple(check_int(f"channels[{i}]", c, minimum=1) for i, c in enumerate(channels))
         norm = check_choice("norm", norm, _NORMS)
         if not isinstance(sigmoid, bool):
@@ -139,9 +134,7 @@ class UNet(nn.Module):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"input must be a torch.Tensor, got {describe(x)}")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"input must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"input must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         if h % self.divisor or w % self.divisor:
             raise ValueError(

@@ -52,6 +52,7 @@ __all__ = ["EFFORT_FORMAT", "EFFORT_VERSION", "Annotator", "effort_path"]
 
 _MAP_KEYS = MapParams.fields()
 
+
 class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
     """An interactive point annotator with a live confidence-map overlay (the paper's Section 2.2).
 
@@ -436,9 +437,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self._map = _construct.confidence_map(
-                self._ann if annotation is None else annotation, **self._map_options
-            )
+            self._map = _construct.confidence_map(self._ann if annotation is None else annotation, **self._map_options)
         self._messages = []
         for w in caught:
             if issubclass(w.category, (_construct.NoRegionWarning, _construct.RippleWarning)):
@@ -464,9 +463,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
         self._redo_button.disabled = not self.session.can_redo
         self._canvas_draw()
         if record:
-            self.timings.append(
-                {"map_ms": self._map_ms, "update_ms": (time.perf_counter() - t_start) * 1e3}
-            )
+            self.timings.append({"map_ms": self._map_ms, "update_ms": (time.perf_counter() - t_start) * 1e3})
 
     def __repr__(self):
         path = None if self.path is None else str(self.path)

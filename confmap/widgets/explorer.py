@@ -509,4 +509,3 @@ class ParameterExplorer:
 
     def __repr__(self):
         return f"ParameterExplorer({self._annotation!r}, {self.params})"
-
