@@ -160,6 +160,20 @@ def test_run_tasks_in_chunks_yields_every_item_once_with_its_index(client, batch
     assert all(got[i] == (i * i, "sync") for i in got)  # tasks run dask's sync scheduler inside
 
 
+def test_local_workers_keep_thread_caps_without_the_malloc_trim_threshold(client):
+    """open_client's workers: BLAS/OpenMP capped at 1 thread, no MALLOC_TRIM_THRESHOLD_ (it slowed
+    the learning units by re-faulting freed memory); the caller's dask config is left as it was."""
+    import os
+
+    import dask
+
+    env = client.run(lambda: {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")})
+    assert len(env) == 2
+    for worker_env in env.values():
+        assert worker_env == {"OMP_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None}
+    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
+
+
 def test_default_batch():
     from confmap.batch.engine import MAX_BATCH, default_batch
 
