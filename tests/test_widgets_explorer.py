@@ -49,11 +49,29 @@ def _expected(ex, ann, **kw):
     return confidence_map(ann, ripple_warn=None, **{**ex.params, **kw}).values
 
 
+def _drawn(ex, opacity=None):
+    """What the explorer must show, computed independently in float64: the grey image (0..1 here) in
+    the 8-bit colours matplotlib draws it with, viridis(v) over it at alpha ``opacity * v``."""
+    from matplotlib import colormaps
+
+    opacity = ex.opacity if opacity is None else opacity
+    v = np.clip(ex.map.values, 0, 1)
+    grey = colormaps["gray"](ex._image, bytes=True)[..., :3].astype(float)
+    colour = colormaps["viridis"](np.round(v * 255).astype(int))[..., :3] * 255
+    return grey + (opacity * v)[..., None] * (colour - grey)
+
+
+def _assert_shows(artist, expected):
+    got = np.asarray(artist.get_array(), dtype=float)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 0.51  # the blend is rounded to uint8
+
+
 def test_initial_state_and_map(explorer, ann, agreement):
     assert explorer.lam == 60 and explorer.betas == (1.0, 0.5, 0.1) and explorer.bandwidth == 0.3
     assert explorer.region == "convex"
     np.testing.assert_array_equal(explorer.map.values, _expected(explorer, ann))
-    np.testing.assert_array_equal(explorer._im.get_array(), explorer.map.values)
+    _assert_shows(explorer._im, _drawn(explorer))
     m = explorer.metrics
     assert m["brier"] == pytest.approx(metrics.brier(explorer.map.values, agreement), rel=1e-12)
     assert m["brier_fg"] == pytest.approx(metrics.brier(explorer.map.values, agreement, region="foreground"), rel=1e-12)
@@ -75,7 +93,7 @@ def test_slider_change_updates_map_metrics_and_artist(explorer, ann, name, value
     assert explorer.n_updates == n + 1
     assert explorer._im is image_artist  # the artist is reused, not redrawn from scratch
     np.testing.assert_array_equal(explorer.map.values, _expected(explorer, ann))
-    np.testing.assert_array_equal(image_artist.get_array(), explorer.map.values)
+    _assert_shows(image_artist, _drawn(explorer))
     assert not np.array_equal(before, explorer.map.values)
     assert explorer.metrics != before_metrics
 
@@ -136,8 +154,9 @@ def test_opacity_does_not_recompute(explorer):
     n = explorer.n_updates
     explorer.controls["opacity"].value = 0.3
     assert explorer.n_updates == n
-    # alpha rises with confidence: 0.3 * v per pixel (0 where the map is 0)
-    np.testing.assert_allclose(explorer._im.get_alpha(), 0.3 * explorer.map.values)
+    # alpha rises with confidence: 0.3 * v per pixel (the image unchanged where the map is 0)
+    _assert_shows(explorer._im, _drawn(explorer, 0.3))
+    assert not np.array_equal(_drawn(explorer, 0.3), _drawn(explorer, 0.8))
 
 
 def test_warnings_go_to_status_not_raised(ann):

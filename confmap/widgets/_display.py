@@ -12,7 +12,7 @@ import numpy as np
 from ..annotation import TIERS
 from ..style import TIER_STYLE
 from ._figure import configure_canvas, draw_now, toolbar_fraction
-from ._overlay import CONTOUR_LEVELS, blend, colour_lut
+from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb
 
 __all__ = ["AnnotatorFigure", "format_cursor_data"]
 
@@ -103,19 +103,9 @@ class AnnotatorFigure:
         else:
             fig = ax.figure
         # The image's colours once, with imshow's default scaling (min-max for a scalar image).
-        from matplotlib import colormaps
-        from matplotlib.cm import ScalarMappable
-
         s = self._step
-        if self._image.ndim == 2:
-            sm = ScalarMappable(cmap=colormaps[cmap])
-            sm.set_clim(float(self._image.min()), float(self._image.max()))  # the whole image's range
-            base = sm.to_rgba(self._image[::s, ::s].astype(float), bytes=True)
-        else:
-            img = self._image.astype(float)
-            scale = 255.0 if img.max() > 1 else 1.0
-            base = (np.clip(img[::s, ::s] / scale, 0, 1) * 255 + 0.5).astype(np.uint8)
-        self._base_u8 = np.ascontiguousarray(base[..., :3])
+        base = image_rgb(self._image, step=s, cmap=cmap)
+        self._base_u8 = base
         self._base_rgb = self._base_u8.astype(np.float32)
         self._map_lut = colour_lut(map_cmap)
         self._rgba = np.full((*base.shape[:2], 4), 255, dtype=np.uint8)

@@ -37,6 +37,36 @@ def colour_lut(cmap: str) -> np.ndarray:
     return (colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).astype(np.float32)
 
 
+def image_rgb(image, *, step: int = 1, cmap: str = "gray", vmin=None, vmax=None) -> np.ndarray:
+    """The colours of an image as imshow would draw them, on the display grid of ``step``.
+
+    Parameters
+    ----------
+    image : ndarray, shape (h, w) or (h, w, 3 or 4)
+        A scalar image (colour-mapped with ``cmap`` from ``vmin`` to ``vmax``, default its own
+        minimum and maximum) or colours (in [0, 1], or in [0, 255] when the maximum exceeds 1).
+    step : int, optional
+        Every ``step``-th pixel in each direction (1: all).
+
+    Returns
+    -------
+    ndarray, shape (ceil(h / step), ceil(w / step), 3), uint8
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        from matplotlib import colormaps
+        from matplotlib.cm import ScalarMappable
+
+        sm = ScalarMappable(cmap=colormaps[cmap])
+        lo = float(image.min()) if vmin is None else float(vmin)
+        hi = float(image.max()) if vmax is None else float(vmax)
+        sm.set_clim(lo, hi)  # the whole image's range, also on a display grid
+        return np.ascontiguousarray(sm.to_rgba(image[::step, ::step].astype(float), bytes=True)[..., :3])
+    img = image[::step, ::step, :3].astype(float)
+    scale = 255.0 if image.max() > 1 else 1.0
+    return (np.clip(img / scale, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def blend(base_rgb, values, opacity: float, lut) -> np.ndarray:
     """The image with the map over it, alpha rising with confidence.
 
