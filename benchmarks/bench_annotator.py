@@ -105,17 +105,22 @@ def time_map(ann, repeats):
     return statistics.median(times)
 
 
-def kernel_figures(repeats):
-    """Figures of kernel-side ``add_point`` at each size (medians): map, every pixel drawn, display grid."""
-    from benchmarks.report import claim, figure
-
-    figs = []
+def kernel_times(repeats):
+    """Per size: ``(shape, map s, add_point s with every pixel drawn, add_point s on the display grid)``."""
     for shape in SIZES:
         image = np.random.default_rng(0).random(shape).astype(np.float32)
         pts = rings(shape)
         full, ann = time_add_point(image, pts, display_max=None, repeats=repeats)
         grid, _ = time_add_point(image, pts, display_max=800, repeats=repeats)
-        m = time_map(ann, repeats)
+        yield shape, time_map(ann, repeats), full, grid
+
+
+def kernel_figures(repeats):
+    """Figures of kernel-side ``add_point`` at each size (medians): map, every pixel drawn, display grid."""
+    from benchmarks.report import claim, figure
+
+    figs = []
+    for shape, m, full, grid in kernel_times(repeats):
         key = f"{shape[0]}x{shape[1]}"
         big = shape == SIZES[-1]
         figs.append(
@@ -222,12 +227,7 @@ def main(argv=None):
     repeats = 5 if args.quick else 11
     print(f"load average {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs; medians of {repeats}")
     print(f"{'image':>11} {'map ms':>8} {'add_point, all px':>18} {'display grid':>13} {'ratio':>6}")
-    for shape in SIZES:
-        image = np.random.default_rng(0).random(shape).astype(np.float32)
-        pts = rings(shape)
-        full, ann = time_add_point(image, pts, display_max=None, repeats=repeats)
-        grid, _ = time_add_point(image, pts, display_max=800, repeats=repeats)
-        m = time_map(ann, repeats)
+    for shape, m, full, grid in kernel_times(repeats):
         label = f"{shape[0]}x{shape[1]}"
         print(f"{label:>11} {1e3 * m:8.1f} {1e3 * full:18.1f} {1e3 * grid:13.1f} {full / grid:6.2f}")
 
