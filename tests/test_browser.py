@@ -448,12 +448,20 @@ def test_annotate_in_jupyterlab(lab):
             page.locator(EXPLORER).last.scroll_into_view_if_needed()
             page.wait_for_timeout(300)
             ex0 = _wait_for(lambda: _read_json(probe / "explorer.json"), 10, "the explorer's first state")
-            page.wait_for_function(  # the explorer's figure has reached the page (slow on a loaded machine)
-                "(sel) => { const c = document.querySelector(sel)?.querySelector('canvas'); "
-                "return c && c.width > 0 && c.height > 0; }",
-                arg=EXPLORER_CANVAS,
-                timeout=60_000,
+            # The explorer's figure has reached the page: the LAST explorer's canvas (the one measured)
+            # has a size. Scrolled into view on every poll: JupyterLab renders the outputs of cells
+            # near the viewport only, and the figure may arrive after the first scroll (slow on a
+            # loaded machine).
+            last_canvas_ready = (
+                "(sel) => { const all = document.querySelectorAll(sel); const d = all[all.length - 1]; "
+                "const c = d && d.querySelector('canvas'); return !!(c && c.width > 0 && c.height > 0); }"
             )
+
+            def explorer_drawn():
+                page.locator(EXPLORER).last.scroll_into_view_if_needed()
+                return page.evaluate(last_canvas_ready, EXPLORER_CANVAS)
+
+            _wait_for(explorer_drawn, 120, "the explorer's figure on the page", poll=1.0, diagnose=errors)
             page.wait_for_timeout(500)
 
             def slider(label):
