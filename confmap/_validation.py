@@ -241,7 +241,15 @@ def atomic_write(path, write, *, suffix: str = "") -> Path:
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it: set and restore at once
+    """The process's umask, read without changing it where the OS allows (Linux: /proc)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)  # elsewhere the only way: set and restore at once
     os.umask(mask)
     return mask
 
