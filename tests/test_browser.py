@@ -310,7 +310,13 @@ def test_annotate_in_jupyterlab(lab):
                 last = " | ".join(t[:500] for t in texts.all_inner_texts()[-3:])
                 stamps = page.evaluate("() => JSON.stringify(window.__confmapLatency || null)")
                 stamps += f", explorer {_read_json(probe / 'explorer.json')}"
-                return last + shot + f"\nlatency stamps: {stamps}\nserver log:\n" + lab["log"]()
+                console.flush()
+                log = (lab["tmp"] / "console.log").read_text(errors="replace").splitlines()
+                console_errors = [line for line in log if line.startswith("error:")][-5:]
+                return (
+                    f"{last}{shot}\nlatency stamps: {stamps}\nbrowser console errors: {console_errors}"
+                    f"\nserver log:\n{lab['log']()}"
+                )
 
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             geom = _wait_for(lambda: _read_json(probe / "geometry.json"), 120, "all cells to run", 0.3, errors)

@@ -704,3 +704,19 @@ def test_killing_the_kernel_after_n_clicks_keeps_all_n_points(tmp_path):
     finally:
         a.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.effort.json", "ann.json", "clicked"]
+
+
+def test_redraws_are_requested_never_pushed(make, monkeypatch):
+    """Even with a live ipympl front end (``syncing_data_url`` False), every redraw is a
+    ``draw_idle`` request: ipympl keeps one frame in flight, and a pushed ``draw()`` can race the
+    front end's resize and leave the figure blank (see ``confmap.widgets._figure``)."""
+    a = make()
+    canvas = a.figure.canvas
+    calls = []
+    monkeypatch.setattr(canvas, "syncing_data_url", False, raising=False)
+    monkeypatch.setattr(canvas, "draw", lambda *args: calls.append("draw"))
+    monkeypatch.setattr(canvas, "draw_idle", lambda *args: calls.append("idle"))
+    a.add_point(20.0, 20.0, tier="high")
+    a.opacity = 0.3
+    a.undo()
+    assert calls and set(calls) == {"idle"}

@@ -357,3 +357,16 @@ def test_colour_bar_shows_the_colour_map_not_the_per_pixel_alpha(explorer):
     cb = explorer._colorbar
     assert cb.mappable is not explorer._im and np.ndim(cb.mappable.get_alpha()) == 0  # one alpha, not per pixel
     assert cb.cmap.name == "viridis" and tuple(cb.mappable.get_clim()) == (0.0, 1.0)
+
+
+def test_redraws_are_requested_never_pushed(explorer, monkeypatch):
+    """With a live ipympl front end, redraws are ``draw_idle`` requests, never a pushed ``draw()``
+    (which can race ipympl's resize and leave the figure blank; see ``confmap.widgets._figure``)."""
+    canvas = explorer.figure.canvas
+    calls = []
+    monkeypatch.setattr(canvas, "syncing_data_url", False, raising=False)
+    monkeypatch.setattr(canvas, "draw", lambda *args: calls.append("draw"))
+    monkeypatch.setattr(canvas, "draw_idle", lambda *args: calls.append("idle"))
+    explorer.set(lam=40)
+    explorer.set(opacity=0.4)
+    assert calls == ["idle", "idle"]

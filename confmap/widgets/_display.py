@@ -11,7 +11,7 @@ import numpy as np
 
 from ..annotation import TIERS
 from ..style import TIER_STYLE
-from ._figure import configure_canvas, draw_now, toolbar_fraction
+from ._figure import configure_canvas, toolbar_fraction
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb
 
 __all__ = ["AnnotatorFigure", "format_cursor_data"]
@@ -88,7 +88,7 @@ class AnnotatorFigure:
         return np.asarray(self._map.values)
 
     def _canvas_draw(self) -> None:
-        draw_now(self.figure.canvas)
+        self.figure.canvas.draw_idle()
 
     def _build_figure(self, cmap, map_cmap, figsize, ax=None) -> None:
         import matplotlib.pyplot as plt

@@ -5,11 +5,21 @@ default "fade-in-fade-out" mode the toolbar appears on hover over the figure's t
 where it covers the image (the annotator) or the axis labels and title (the explorer). The widgets
 instead keep the toolbar always visible as a column at the figure's left and leave that strip of
 the figure empty (:data:`TOOLBAR_PX` pixels), so the toolbar never covers anything drawn.
+
+Redraws always go through ``canvas.draw_idle()``, never ``canvas.draw()``. With ipympl,
+``draw_idle`` asks the front end to ask back for a frame, and the front end keeps at most one
+frame in flight (later requests are merged into the next frame), so frames are coalesced and
+arrive in order. A direct ``draw()`` pushes a PNG at once: two in quick succession make the
+front end revoke the first image's blob URL while it loads, which leaves its image "broken" for a
+moment. A resize message landing then throws in ipympl's front end (``drawImage``) before the
+view is sized, and the figure stays blank for good (seen in CI's browser test); a dropped
+frame in matplotlib's "diff" image mode would also leave stale pixels. The round trip costs far
+less than that risk.
 """
 
 from __future__ import annotations
 
-__all__ = ["TOOLBAR_PX", "configure_canvas", "draw_now", "toolbar_fraction"]
+__all__ = ["TOOLBAR_PX", "configure_canvas", "toolbar_fraction"]
 
 #: Width in pixels kept free at the figure's left for ipympl's toolbar column (it floats over the figure).
 TOOLBAR_PX = 44
@@ -37,15 +47,3 @@ def configure_canvas(canvas, *, resizable: bool = False) -> None:
     ):
         if hasattr(canvas, attr):
             setattr(canvas, attr, value)
-
-
-def draw_now(canvas) -> None:
-    """Redraw the canvas: at once when an ipympl front end is live, else ``draw_idle()``.
-
-    With a live front end, ``draw_idle`` asks the browser to ask back for a frame (one more
-    websocket round trip per change); drawing now sends the frame straight away.
-    """
-    if getattr(canvas, "syncing_data_url", True) is False:
-        canvas.draw()
-    else:
-        canvas.draw_idle()

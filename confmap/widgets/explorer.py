@@ -19,7 +19,7 @@ from ..annotation import Annotation
 from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
-from ._figure import configure_canvas, draw_now, toolbar_fraction
+from ._figure import configure_canvas, toolbar_fraction
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb, ripple_indicator
 from ._sliders import control_panel, fmt_bandwidth, make_controls, metrics_html, status_html
 
@@ -471,7 +471,7 @@ class ParameterExplorer:
         self._callbacks.append(callback)
 
     def _draw(self):
-        draw_now(self.figure.canvas)
+        self.figure.canvas.draw_idle()
         if self._out is not None:
             try:
                 from IPython import get_ipython
