@@ -686,3 +686,31 @@ def test_map_coordinates_are_not_shared_between_maps():
         a.x.attrs["units"] = "changed"
         b = confidence_map(ann, lam=30)
     assert b.x_mm.values[0] == 0.0 and b.x.attrs["units"] == "pixel" and not np.shares_memory(a.values, b.values)
+
+
+def test_reused_scratch_buffers_never_leak_between_maps():
+    """mehler keeps its intermediates in per-thread buffers: maps of other sizes, computed in
+    between or at the same time in other threads, must not change a map by a single bit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+
+    def annotation(size, r):
+        c = size / 2
+        ring = lambda f, n: c + f * r * np.column_stack([np.cos(t := rng.uniform(0, 6.3, n)), np.sin(t)])  # noqa: E731
+        return Annotation((size, size), high=ring(0.4, 8), medium=ring(0.7, 9), low=ring(1.0, 7))
+
+    anns = [annotation(96, 30), annotation(200, 80), annotation(64, 12), annotation(160, 40)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", confmap.RippleWarning)
+        first = []
+        for a in anns:  # the reference: each map with new buffers
+            _fastkde._SCRATCH.__dict__.clear()
+            first.append(confidence_map(a, lam=60).values)
+        again = [confidence_map(a, lam=60).values for a in anns[::-1]][::-1]
+        with ThreadPoolExecutor(4) as pool:
+            threaded = list(pool.map(lambda a: confidence_map(a, lam=60).values, anns * 3))
+    for i, ref in enumerate(first):
+        assert np.array_equal(again[i], ref)
+        for j in range(3):
+            assert np.array_equal(threaded[i + 4 * j], ref)

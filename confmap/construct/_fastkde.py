@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -307,6 +308,25 @@ def _mehler_xshear(wc, gxc, gyc, px, py, cov, c, r):
 
 
 _BLAS_CONTROLLER = None
+# Per-thread scratch buffers of mehler's intermediates (see _scratch).
+_SCRATCH = threading.local()
+
+
+def _scratch(slot: str, shape) -> np.ndarray:
+    """An uninitialised float64 array of ``shape``, a view of this thread's buffer ``slot``.
+
+    The buffer is kept and reused by the next call (grown when too small). The intermediates of a
+    512 x 512 map are a few MB; allocated anew each time, glibc hands the memory back to the OS
+    between maps and the next map faults it in again page by page (about 1,000 page faults, a
+    third of the map's time, measured). Only :func:`mehler`'s internals use it: nothing returned
+    is a scratch view.
+    """
+    n = math.prod(shape)
+    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
+    buf = bufs.get(slot)
+    if buf is None or buf.size < n:
+        buf = bufs[slot] = np.empty(n)
+    return buf[:n].reshape(shape)
 
 
 def _one_blas_thread():
@@ -367,7 +387,7 @@ def _hermite_reach(n_terms, r):
     return _reach_for(n_terms, math.ceil(min(r, 0.999) * 1000))
 
 
-def _hermite_functions(u, n_terms, scale=1.0):
+def _hermite_functions(u, n_terms, scale=1.0, out=None):
     """``scale^n phi_n(u)``, ``phi_n(u) = exp(-u^2/2) He_n(u) / sqrt(n!)``, for ``n < n_terms``: shape
     ``(n_terms, *u.shape)``, 0 where ``|u| > 12`` (``_HERMITE_REACH``: ``|phi_n|`` is below
     ``1.09 exp(-36)`` there by Cramer's inequality, and the cut-off keeps every value far from the
@@ -375,8 +395,9 @@ def _hermite_functions(u, n_terms, scale=1.0):
 
     The recurrence ``phi_{n+1} = (u phi_n - sqrt(n) phi_{n-1}) / sqrt(n + 1)`` is stable and its
     values stay below 1.09 for any ``n_terms`` (tested up to thousands); ``scale^n`` is folded in.
+    ``out``, when given, is an array of the result's shape to write into.
     """
-    out = np.empty((n_terms, *u.shape))
+    out = np.empty((n_terms, *u.shape)) if out is None else out
     e = out[0]
     np.multiply(u, u, out=e)
     np.copyto(e, np.inf, where=e > _HERMITE_REACH * _HERMITE_REACH)
@@ -385,7 +406,7 @@ def _hermite_functions(u, n_terms, scale=1.0):
     if n_terms > 1:
         su = u * scale
         np.multiply(su, e, out=out[1])
-        tmp = np.empty(u.shape)
+        tmp = _scratch("hermite_tmp", u.shape)
         for n in range(1, n_terms - 1):
             # s^(n+1) phi_(n+1) = (s u s^n phi_n - s^2 sqrt(n) s^(n-1) phi_(n-1)) / sqrt(n + 1)
             np.multiply(su, out[n], out=out[n + 1])
@@ -426,8 +447,9 @@ def mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=None):
     n_x, n_y = len(px), len(py)
     # x side: T[l, n, x], written straight into the (L, N, X) layout that the banded products read
     u = (px[None, :] - gxc[:, None]) * (1.0 / sx)  # (K, X)
-    t = np.empty((n_l, n_terms, n_x))
-    np.matmul(wc, _hermite_functions(u, n_terms, rho), out=t.transpose(1, 0, 2))
+    t = _scratch("t", (n_l, n_terms, n_x))
+    phx = _hermite_functions(u, n_terms, rho, out=_scratch("phi_x", (n_terms, *u.shape)))
+    np.matmul(wc, phx, out=t.transpose(1, 0, 2))
     # y side: block i of pixel rows pairs with grid rows first[i] .. first[i] + band - 1
     hy = _spacing(gyc)
     reach = _hermite_reach(n_terms, abs(rho)) * sy
@@ -440,8 +462,10 @@ def mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=None):
     v = (py[:, None] - gyc[rows]) * (1.0 / sy)
     # laid out (Y, band, N) so that a block is one contiguous (rows, band N) matrix (a 2-D
     # transposition: numpy copies (N, M) -> (M, N) several times faster than (N, Y, B) -> (Y, B, N))
-    phy = _hermite_functions(v, n_terms).reshape(n_terms, n_y * band)
-    phy = np.ascontiguousarray(phy.T).reshape(n_y, band * n_terms)
+    phy = _hermite_functions(v, n_terms, out=_scratch("phi_y", (n_terms, *v.shape))).reshape(n_terms, n_y * band)
+    phy_t = _scratch("phi_y_t", (n_y * band, n_terms))
+    np.copyto(phy_t, phy.T)
+    phy = phy_t.reshape(n_y, band * n_terms)
     dens = np.empty((n_y, n_x))
     for y0, l0 in zip(starts.tolist(), first.tolist(), strict=True):
         y1 = min(n_y, y0 + block)
