@@ -98,6 +98,21 @@ _probe_dump(annotator)
 EXPLORER_CELL = r"""
 # --- appended by tests/test_browser.py: the parameter explorer as notebook 02 shows it (256², agreement) ---
 from confmap.widgets import ParameterExplorer as _Explorer
+import time as _time
+from ipympl.backend_nbagg import Canvas as _Canvas
+
+# diagnosis: what every ipympl canvas receives and sends from here on (dumped when the test fails)
+_canvas_log = []
+def _logged(name, method):
+    def wrapper(self, *args):
+        first = args[1] if name == "recv" else args[0]
+        what = first.get("type") if isinstance(first, dict) else (len(first) if name == "binary" else None)
+        _canvas_log.append((round(_time.time(), 3), self.model_id[:6], name, what, self.syncing_data_url))
+        return method(self, *args)
+    return wrapper
+_Canvas._handle_message = _logged("recv", _Canvas._handle_message)
+_Canvas.send_json = _logged("json", _Canvas.send_json)
+_Canvas.send_binary = _logged("binary", _Canvas.send_binary)
 
 explorer = _Explorer(annotator.annotation, image=image, agreement=ds.agreement.isel(image=0).values)
 
@@ -109,6 +124,14 @@ explorer.on_change(_probe_explorer)
 explorer.controls["opacity"].observe(_probe_explorer, names="value")
 _probe_explorer()
 explorer
+"""
+
+CANVAS_DUMP = """
+import json as _j
+from ipympl.backend_nbagg import Canvas as _C
+_state = [(c.model_id[:6], str(c._data_url)[:32], c.syncing_data_url, list(c._size))
+          for c in (annotator.figure.canvas, explorer.figure.canvas)]
+_atomic(_os.path.join(_PROBE, "canvas.json"), _j.dumps({"state": _state, "log": _canvas_log[-80:]}).encode())
 """
 
 # Latency instrumentation: stamp the trigger event (a mousedown on the canvas, a pointerup anywhere
@@ -289,7 +312,7 @@ def test_annotate_in_jupyterlab(lab):
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100}, device_scale_factor=1)
-            page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
+            page.on("console", lambda m: console.write(f"{m.type}: {m.text} @{time.time():.3f}\n"))
             page.goto(lab["url"], wait_until="domcontentloaded", timeout=60_000)
             page.wait_for_function(
                 "() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
@@ -310,11 +333,22 @@ def test_annotate_in_jupyterlab(lab):
                 last = " | ".join(t[:500] for t in texts.all_inner_texts()[-3:])
                 stamps = page.evaluate("() => JSON.stringify(window.__confmapLatency || null)")
                 stamps += f", explorer {_read_json(probe / 'explorer.json')}"
+                # the kernel's view of the ipympl canvases (see EXPLORER_CELL's _canvas_log)
+                page.evaluate(
+                    "(code) => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                    ".requestExecute({code, silent: true})",
+                    CANVAS_DUMP,
+                )
+                try:
+                    canvases = _wait_for(lambda: _read_json(probe / "canvas.json"), 10, "the canvas dump")
+                except AssertionError as exc:
+                    canvases = str(exc)
                 console.flush()
                 log = (lab["tmp"] / "console.log").read_text(errors="replace").splitlines()
                 console_errors = [line for line in log if line.startswith("error:")][-5:]
                 return (
                     f"{last}{shot}\nlatency stamps: {stamps}\nbrowser console errors: {console_errors}"
+                    f"\nipympl canvases (kernel side): {canvases}"
                     f"\nserver log:\n{lab['log']()}"
                 )
 

@@ -31,12 +31,20 @@ def toolbar_fraction(width_in: float, dpi: float = 100.0) -> float:
 
 
 def configure_canvas(canvas, *, resizable: bool = False) -> None:
-    """ipympl's canvas settings of the widgets (no-ops on other canvases).
+    """ipympl's canvas settings of the widgets (no-ops on other canvases), and its size in pixels.
 
     No header (the figure label) or footer, no resize handle, no scroll capture, and the toolbar
     always visible as a column on the left (over the strip that :func:`toolbar_fraction` keeps
     free), never fading in over the figure.
     """
+    if hasattr(canvas, "_size"):
+        # The front end's view sizes its canvas from ``_size`` when it renders; ipympl sets it only
+        # when the front end's "initialized" message comes back (after the cell), and if that
+        # resize message then throws in the front end (ipympl draws its last image first, which
+        # can be momentarily "broken" between two quick frames) the figure stays 0 x 0 for good.
+        # So the size goes out with the widget, as ipympl's own static fallback does.
+        w, h = canvas.figure.bbox.size / float(getattr(canvas, "device_pixel_ratio", 1.0) or 1.0)
+        canvas._size = (float(w), float(h))
     for attr, value in (
         ("header_visible", False),
         ("footer_visible", False),
