@@ -123,7 +123,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
     The overlay is :func:`confmap.confidence_map` (Eqs. 5-7) of the current points, recomputed
     after each change (about 10 ms at 512 x 512), blended over the image in numpy on the display
     grid (see ``display_max``) and pushed into the one existing image artist with ``set_data``; the
-    canvas is then redrawn (at once when an ipympl front end is live, else ``draw_idle()``).
+    canvas is then redrawn with ``draw_idle()`` (see :mod:`confmap.widgets._figure` for why never ``draw()``).
     While a point is dragged the map follows it: motion events are coalesced (a map is computed
     for the newest position only, at most every ``drag_interval_s`` seconds, 0.08 s by default) and
     the exact map of the final position is shown at release.

@@ -80,9 +80,9 @@ class ParameterExplorer:
     Notes
     -----
     Each change recomputes the map with :func:`confmap.confidence_map` (the paper's Eqs. 5-7) and
-    reuses the figure's image artist (``set_data``, then a redraw: at once with a live ipympl front
-    end). Warnings of the construction (a tier without a region, a visible grid lattice) are shown
-    in the status line, not raised.
+    reuses the figure's image artist (``set_data``, then ``draw_idle()``). Warnings of the
+    construction (a tier without a region, a visible grid lattice) are shown in the status line,
+    not raised.
 
     Examples
     --------
