@@ -181,7 +181,14 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
         extra = {"front_end": front, "load_average_1min": round(rep["load_average_1min"], 2)}
         for key, fid, label in (
             ("browser_click_to_redraw_ms", "click_ms", "click -> first frame with the new map"),
-            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel share of a click (event -> frame drawn)"),
+            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel: event -> map blended, redraw requested"),
+            ("click_request_ms", "click_request_ms", "click phase 1: mousedown -> the kernel requests a frame"),
+            (
+                "click_frame_ms",
+                "click_frame_ms",
+                "click phase 2: -> the frame leaves the kernel (round trip, Agg, PNG)",
+            ),
+            ("click_show_ms", "click_show_ms", "click phase 3: -> the browser shows the frame"),
             ("explorer_lam_release_to_redraw_ms", "lam_release_ms", "explorer: lambda slider release -> redrawn map"),
             ("explorer_opacity_to_frame_ms", "opacity_ms", "explorer: opacity tap -> first changed frame"),
         ):

@@ -520,7 +520,10 @@ def block_annotator_latency(r: Report) -> str:
     ]
     for fid, label, goal in (
         ("click_ms", "click on the annotator (256²) → first frame with the new map", "median ≤ 60, p90 ≤ 100"),
-        ("kernel_click_ms", "… of which the kernel: event → frame drawn and sent", "—"),
+        ("click_request_ms", "… 1: mousedown → the kernel asks for a frame (event's trip, map, blend)", "—"),
+        ("kernel_click_ms", "…… of which the kernel's update (map, blend)", "—"),
+        ("click_frame_ms", "… 2: → the frame leaves the kernel (front end's round trip, Agg redraw, PNG)", "—"),
+        ("click_show_ms", "… 3: → the browser shows it (websocket, decoding, canvas updates)", "—"),
         ("lam_release_ms", "explorer: λ slider released → redrawn map", "median ≤ 100"),
         ("opacity_ms", "explorer: opacity slider tapped → first changed frame", "≤ 50"),
     ):

@@ -12,7 +12,8 @@ annotator's state to a JSON file after every change.
 It also measures latencies in the browser: a capturing listener stamps ``performance.now()`` at
 the trigger, and a ``requestAnimationFrame`` loop stamps the first frame whose canvas pixels
 differ. Triggers: a ``mousedown`` on the annotator's canvas (a click adding a point;
-``$CONFMAP_LATENCY_CLICKS`` extra click-and-undo pairs add samples), and, in a
+``$CONFMAP_LATENCY_CLICKS`` extra click-and-undo pairs add samples; each click is split in three
+phases with the kernel's log of the canvas messages, see ``_click_phases``), and, in a
 ``ParameterExplorer`` appended to the copy (as notebook 02 shows it: 256², agreement map), the
 ``pointerup`` that releases the λ slider's handle after a drag (-> redrawn map) and the
 ``pointerdown`` of a tap on the opacity slider's track (-> first changed frame),
@@ -128,10 +129,9 @@ explorer
 
 CANVAS_DUMP = """
 import json as _j
-from ipympl.backend_nbagg import Canvas as _C
 _state = [(c.model_id[:6], str(c._data_url)[:32], c.syncing_data_url, list(c._size))
           for c in (annotator.figure.canvas, explorer.figure.canvas)]
-_atomic(_os.path.join(_PROBE, "canvas.json"), _j.dumps({"state": _state, "log": _canvas_log[-80:]}).encode())
+_atomic(_os.path.join(_PROBE, "canvas.json"), _j.dumps({"state": _state, "log": _canvas_log[-2000:]}).encode())
 """
 
 # Latency instrumentation: stamp the trigger event (a mousedown on the canvas, a pointerup anywhere
@@ -162,6 +162,7 @@ ARM_JS = """
   return [img.width, img.height];
 }
 """
+EPOCH_JS = "() => [window.__confmapLatency.t0, window.__confmapLatency.t1].map(t => (performance.timeOrigin + t) / 1e3)"
 LATENCY_JS = "() => { const s = window.__confmapLatency; return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }"
 EXPLORER = ".confmap-explorer"
 EXPLORER_CANVAS = f"{EXPLORER} .jupyter-matplotlib-canvas-div"
@@ -180,6 +181,28 @@ def _stats(values):
         "max": float(a.max()),
         "n": int(a.size),
     }
+
+
+def _click_phases(click_epochs, canvas_log):
+    """Split each click's latency in three, in ms, from the kernel's log of the annotator's canvas.
+
+    ``request``: mousedown -> the kernel asks the front end for a frame (``draw_idle``: the event's
+    trip to the kernel, the map, the blend). ``frame``: -> the frame (PNG) leaves the kernel (the
+    front end's round trip, Agg's redraw, the PNG). ``show``: -> the browser shows it (websocket,
+    decoding, ipympl's canvas updates). Browser and kernel share the machine's wall clock.
+    """
+    annotator_id = canvas_log["state"][0][0]
+    events = [e for e in canvas_log["log"] if e[1] == annotator_id]
+    phases = {"request": [], "frame": [], "show": []}
+    for t0, t1 in click_epochs:
+        asked = next((e[0] for e in events if e[2] == "json" and e[3] == "draw" and t0 <= e[0] <= t1), None)
+        sent = asked and next((e[0] for e in events if e[2] == "binary" and asked <= e[0] <= t1), None)
+        if sent:
+            phases["request"].append(1e3 * (asked - t0))
+            phases["frame"].append(1e3 * (sent - asked))
+            phases["show"].append(1e3 * (t1 - sent))
+    assert phases["request"], f"no click could be split: {click_epochs} {events[-10:]}"
+    return phases
 
 
 def _free_port() -> int:
@@ -420,6 +443,7 @@ def test_annotate_in_jupyterlab(lab):
                 ("sinks", "key", ring("medium", 0.8, [110, 300])),
             ]
             kernel_ms = []
+            click_epochs = []  # (mousedown, changed frame) per click, in epoch seconds
 
             def click_and_time(x, y, what):
                 """Click image point (x, y); the browser's mousedown -> changed frame, in ms."""
@@ -433,7 +457,9 @@ def test_annotate_in_jupyterlab(lab):
                     diagnose=errors,
                 )
                 kernel_ms.append(state["timings"][-1]["update_ms"])
-                return _wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the canvas to redraw", diagnose=errors)
+                ms = _wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the canvas to redraw", diagnose=errors)
+                click_epochs.append(page.evaluate(EPOCH_JS))
+                return ms
 
             for tier, how, points in plan:
                 choose(tier, how)
@@ -451,6 +477,16 @@ def test_annotate_in_jupyterlab(lab):
                 undo.click()
                 _wait_for(lambda n0=n_before: _read_json(probe / "state.json")["n_timings"] > n0, 20, "the undo")
                 page.wait_for_timeout(150)
+
+            # Where a click's time goes: the kernel's log of the annotator's canvas messages.
+            page.evaluate(
+                "(code) => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                ".requestExecute({code, silent: true})",
+                CANVAS_DUMP,
+            )
+            canvas_log = _wait_for(lambda: _read_json(probe / "canvas.json"), 20, "the canvas log", diagnose=errors)
+            (probe / "canvas.json").unlink()
+            phases = _click_phases(click_epochs, canvas_log)
 
             # Drag a high point 20 steps (about 50 ms apart): the map must follow during the drag.
             mid = _read_json(probe / "state.json")
@@ -600,6 +636,7 @@ def test_annotate_in_jupyterlab(lab):
     report = {
         "browser_click_to_redraw_ms": _stats(latencies),
         "kernel_event_to_overlay_ms": _stats(kernel_ms),
+        **{f"click_{name}_ms": _stats(values) for name, values in phases.items()},
         "drag": drag,  # map frames drawn while the point moved (before the release)
         "explorer_lam_release_to_redraw_ms": _stats(sliders["lam"]),
         "explorer_opacity_to_frame_ms": _stats(sliders["opacity"]),
