@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import atomic_write, check_choice, check_path, describe, file_suffix, import_optional
+from .dataset import pixel_coords
 from .geometry import ImageGeometry
 
 __all__ = [
@@ -160,15 +161,11 @@ def with_geometry(soft, geometry, *, name: str | None = None):
 
     values = check_map(soft)
     g = map_geometry(soft, geometry=geometry)
-    h, w = values.shape
+    coords = pixel_coords(values.shape, g.spacing)
     if isinstance(soft, xr.DataArray):
-        da = soft.copy()
+        da = soft.copy().assign_coords(y_mm=coords["y_mm"], x_mm=coords["x_mm"])
     else:
-        da = xr.DataArray(values, dims=("y", "x"), coords={"y": np.arange(h), "x": np.arange(w)})
-    dy, dx = g.spacing
-    da = da.assign_coords(
-        y_mm=("y", np.arange(h) * dy, {"units": "mm"}), x_mm=("x", np.arange(w) * dx, {"units": "mm"})
-    )
+        da = xr.DataArray(values, dims=("y", "x"), coords=coords)
     da.attrs.update(g.to_attrs())
     if name is not None:
         da.name = name
