@@ -112,8 +112,20 @@ def _logged(name, method):
         return method(self, *args)
     return wrapper
 _Canvas._handle_message = _logged("recv", _Canvas._handle_message)
+# the annotator's canvas exists already: its message callback is the unpatched bound method
+_callbacks = annotator.figure.canvas._msg_callbacks.callbacks
+_callbacks[:] = [(lambda f: lambda w, c, b: _logged("recv", lambda self, *a: f(*a))(w, w, c, b))(f) for f in _callbacks]
 _Canvas.send_json = _logged("json", _Canvas.send_json)
 _Canvas.send_binary = _logged("binary", _Canvas.send_binary)
+# ... and when each live layer's update leaves the kernel (the traits it carries)
+_Layer = type(annotator._layer)
+def _layer_logged(method):
+    def wrapper(self, key=None):
+        keys = sorted(key) if isinstance(key, (set, list, tuple)) else [key]
+        _canvas_log.append((round(_time.time(), 3), self.model_id[:6], "layer", keys, None))
+        return method(self, key)
+    return wrapper
+_Layer.send_state = _layer_logged(_Layer.send_state)
 
 explorer = _Explorer(annotator.annotation, image=image, agreement=ds.agreement.isel(image=0).values)
 
@@ -131,43 +143,96 @@ CANVAS_DUMP = """
 import json as _j
 _state = [(c.model_id[:6], str(c._data_url)[:32], c.syncing_data_url, list(c._size))
           for c in (annotator.figure.canvas, explorer.figure.canvas)]
-_atomic(_os.path.join(_PROBE, "canvas.json"), _j.dumps({"state": _state, "log": _canvas_log[-2000:]}).encode())
+_layers = [annotator._layer.model_id[:6], explorer._layer.model_id[:6]]
+_atomic(_os.path.join(_PROBE, "canvas.json"),
+        _j.dumps({"state": _state, "layers": _layers, "log": _canvas_log[-2000:]}).encode())
 """
 
 # Latency instrumentation: stamp the trigger event (a mousedown on the canvas, a pointerup anywhere
-# after a slider drag, a pointerdown on a slider's track), then poll frames until the canvas pixels
-# of the widget change.
+# after a slider drag, a pointerdown on a slider's track), then stamp the first frame whose pixels
+# differ. With a live layer (confmap/widgets/_layer.js, drawn over the figure's axes; the figure's
+# own pixels under it are hidden and its frames come later) the layer's pixels are compared each
+# time the layer draws (it counts its frames in a data attribute: a MutationObserver wakes the
+# check, no polling load on the page); without one, the figure's canvas is polled every animation
+# frame.
 ARM_JS = """
 ([sel, trigger]) => {
-  const div = document.querySelector(sel);
-  const canvases = div.querySelectorAll('canvas');
+  const all = document.querySelectorAll(sel), root = all[all.length - 1];
+  const canvases = root.querySelectorAll('.jupyter-matplotlib-canvas-div canvas');
   const img = canvases[0], top = canvases[canvases.length - 1];
-  const ctx = img.getContext('2d', {willReadFrequently: true});
-  const base = ctx.getImageData(0, 0, img.width, img.height).data.slice();
-  const state = {t0: null, t1: null};
-  window.__confmapLatency = state;
+  const layer = root.querySelector('.confmap-layer canvas');
+  const c = layer || img;
+  const ctx = c.getContext('2d', {willReadFrequently: true});
+  const pixels = () => new Uint32Array(ctx.getImageData(0, 0, c.width, c.height).data.buffer);
+  const w = c.width, h = c.height, base = pixels();
   const changed = () => {
-    const d = ctx.getImageData(0, 0, img.width, img.height).data;
-    for (let i = 0; i < d.length; i += 4) {
-      if (d[i] !== base[i] || d[i + 1] !== base[i + 1] || d[i + 2] !== base[i + 2]) return true;
-    }
+    if (c.width !== w || c.height !== h) return true;
+    const d = pixels();  // one 32-bit RGBA word per pixel
+    for (let i = 0; i < d.length; i++) if (d[i] !== base[i]) return true;
     return false;
   };
-  const loop = () => {
-    if (changed()) { state.t1 = performance.now(); } else { requestAnimationFrame(loop); }
-  };
-  const start = () => { state.t0 = performance.now(); requestAnimationFrame(loop); };
+  const state = {t0: null, t1: null, tws: null, via: layer ? 'layer' : 'figure'};
+  window.__confmapLatency = state;
+  if (!window.__confmapWsHooked) {  // when the trigger's first message leaves on a websocket
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      const s = window.__confmapLatency;
+      if (s && s.t0 !== null && s.tws === null) s.tws = performance.now();
+      return send.call(this, data);
+    };
+    window.__confmapWsHooked = true;
+  }
+  let start;
+  if (layer) {
+    const observer = new MutationObserver(() => {
+      if (state.t0 !== null && state.t1 === null && changed()) { state.t1 = performance.now(); observer.disconnect(); }
+    });
+    observer.observe(layer.parentElement, {attributes: true, attributeFilter: ['data-frames']});
+    start = () => { state.t0 = performance.now(); };
+  } else {
+    const loop = () => { if (changed()) { state.t1 = performance.now(); } else { requestAnimationFrame(loop); } };
+    start = () => { state.t0 = performance.now(); requestAnimationFrame(loop); };
+  }
   const target = trigger === 'mousedown' ? top : window;
   target.addEventListener(trigger, start, {capture: true, once: true});
-  return [img.width, img.height];
+  return [img.width, img.height, state.via];
 }
 """
-EPOCH_JS = "() => [window.__confmapLatency.t0, window.__confmapLatency.t1].map(t => (performance.timeOrigin + t) / 1e3)"
+# The live layer against the figure under it, once the figure's frame has caught up: both draw the
+# same blend of the same map, so their pixels over the axes must agree (markers and lines aside).
+LAYER_VS_FIGURE_JS = """
+(sel) => {
+  const all = document.querySelectorAll(sel), root = all[all.length - 1];
+  const fig = root.querySelector('.jupyter-matplotlib-canvas-div canvas');
+  const layer = root.querySelector('.confmap-layer canvas');
+  if (!layer) return null;
+  const fr = fig.getBoundingClientRect(), lr = layer.getBoundingClientRect();
+  const ox = Math.round(lr.left - fr.left), oy = Math.round(lr.top - fr.top);
+  const w = layer.width, h = layer.height;
+  const a = layer.getContext('2d').getImageData(0, 0, w, h).data;
+  const b = fig.getContext('2d').getImageData(ox, oy, w, h).data;
+  const d = new Uint8Array(w * h);
+  for (let i = 0, j = 0; i < a.length; i += 4, j++) {
+    d[j] = Math.max(Math.abs(a[i] - b[i]), Math.abs(a[i + 1] - b[i + 1]), Math.abs(a[i + 2] - b[i + 2]));
+  }
+  d.sort();
+  return {median: d[d.length >> 1], p90: d[Math.floor(0.9 * d.length)], p99: d[Math.floor(0.99 * d.length)],
+          offset: [ox, oy], size: [w, h], figure: [fig.width, fig.height]};
+}
+"""
+EPOCH_JS = (
+    "() => { const s = window.__confmapLatency; "
+    "return [s.t0, s.t1, s.tws === null ? s.t1 : s.tws].map(t => (performance.timeOrigin + t) / 1e3); }"
+)
 LATENCY_JS = "() => { const s = window.__confmapLatency; return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }"
 EXPLORER = ".confmap-explorer"
 EXPLORER_CANVAS = f"{EXPLORER} .jupyter-matplotlib-canvas-div"
 #: Extra click-and-undo pairs for the latency figures (``benchmarks/bench_annotator.py`` sets it).
 EXTRA_CLICKS = int(os.environ.get("CONFMAP_LATENCY_CLICKS", "0"))
+#: Pause before each measured click, ms (``$CONFMAP_LATENCY_PAUSE_MS``; default 0: back to back).
+CLICK_PAUSE_MS = int(os.environ.get("CONFMAP_LATENCY_PAUSE_MS", "0"))
+#: Mouse moves of the drag (16 ms apart, as a mouse reports motion at about 60 Hz).
+DRAG_MOVES = 40
 #: Slider moves per slider (lambda released after a drag; opacity tapped on its track).
 SLIDER_MOVES = int(os.environ.get("CONFMAP_LATENCY_SLIDER_MOVES", "6"))
 
@@ -184,24 +249,29 @@ def _stats(values):
 
 
 def _click_phases(click_epochs, canvas_log):
-    """Split each click's latency in three, in ms, from the kernel's log of the annotator's canvas.
+    """Split each click's latency in four, in ms, from the kernel's log of the annotator's messages.
 
-    ``request``: mousedown -> the kernel asks the front end for a frame (``draw_idle``: the event's
-    trip to the kernel, the map, the blend). ``frame``: -> the frame (PNG) leaves the kernel (the
-    front end's round trip, Agg's redraw, the PNG). ``show``: -> the browser shows it (websocket,
-    decoding, ipympl's canvas updates). Browser and kernel share the machine's wall clock.
+    ``ws``: mousedown -> the browser sends ipympl's ``button_press`` on the websocket (the
+    browser's handlers). ``recv``: -> the kernel receives it (the server's relay; a kernel still
+    busy with an earlier message). ``sent``: -> the live layer's
+    update (the map's bytes and the points) leaves the kernel (matplotlib's event, the map).
+    ``show``: -> the browser shows it (websocket, the layer's blend and drawing in the browser).
+    Browser and kernel share the machine's wall clock.
     """
-    annotator_id = canvas_log["state"][0][0]
-    events = [e for e in canvas_log["log"] if e[1] == annotator_id]
-    phases = {"request": [], "frame": [], "show": []}
-    for t0, t1 in click_epochs:
-        asked = next((e[0] for e in events if e[2] == "json" and e[3] == "draw" and t0 <= e[0] <= t1), None)
-        sent = asked and next((e[0] for e in events if e[2] == "binary" and asked <= e[0] <= t1), None)
+    canvas_id, layer_id = canvas_log["state"][0][0], canvas_log["layers"][0]
+    log = canvas_log["log"]
+    presses = [e[0] for e in log if e[1] == canvas_id and e[2] == "recv" and e[3] == "button_press"]
+    sends = [e[0] for e in log if e[1] == layer_id and e[2] == "layer" and "values" in e[3]]
+    phases = {"ws": [], "recv": [], "sent": [], "show": []}
+    for t0, t1, tws in click_epochs:
+        recv = next((t for t in presses if t0 <= t <= t1), None)
+        sent = recv and next((t for t in sends if recv <= t <= t1), None)
         if sent:
-            phases["request"].append(1e3 * (asked - t0))
-            phases["frame"].append(1e3 * (sent - asked))
+            phases["ws"].append(1e3 * (tws - t0))
+            phases["recv"].append(1e3 * (recv - tws))
+            phases["sent"].append(1e3 * (sent - recv))
             phases["show"].append(1e3 * (t1 - sent))
-    assert phases["request"], f"no click could be split: {click_epochs} {events[-10:]}"
+    assert phases["sent"], f"no click could be split: {click_epochs} {presses[-5:]} {sends[-5:]}"
     return phases
 
 
@@ -447,7 +517,8 @@ def test_annotate_in_jupyterlab(lab):
 
             def click_and_time(x, y, what):
                 """Click image point (x, y); the browser's mousedown -> changed frame, in ms."""
-                assert page.evaluate(ARM_JS, [CANVAS_DIV, "mousedown"])[0] > 0
+                page.wait_for_timeout(CLICK_PAUSE_MS)
+                assert page.evaluate(ARM_JS, [ANNOTATOR, "mousedown"])[0] > 0
                 n_before = (_read_json(probe / "state.json") or before)["n_timings"]
                 page.mouse.click(*canvas_xy(x, y))
                 state = _wait_for(
@@ -486,6 +557,7 @@ def test_annotate_in_jupyterlab(lab):
             )
             canvas_log = _wait_for(lambda: _read_json(probe / "canvas.json"), 20, "the canvas log", diagnose=errors)
             (probe / "canvas.json").unlink()
+            (lab["tmp"] / "clicks.json").write_text(json.dumps({"clicks": click_epochs, **canvas_log}))
             phases = _click_phases(click_epochs, canvas_log)
 
             # Drag a high point 20 steps (about 50 ms apart): the map must follow during the drag.
@@ -495,9 +567,9 @@ def test_annotate_in_jupyterlab(lab):
             page.mouse.move(*canvas_xy(hx, hy))
             page.mouse.down()
             t_drag = time.perf_counter()
-            for k in range(1, 21):
-                page.mouse.move(*canvas_xy(hx + 0.6 * k, hy + 0.3 * k))
-                page.wait_for_timeout(50)
+            for k in range(1, DRAG_MOVES + 1):  # a mouse reports motion at about 60 Hz
+                page.mouse.move(*canvas_xy(hx + 12 * k / DRAG_MOVES, hy + 6 * k / DRAG_MOVES))
+                page.wait_for_timeout(16)
             page.mouse.up()
             drag_s = time.perf_counter() - t_drag
             _wait_for(
@@ -507,7 +579,9 @@ def test_annotate_in_jupyterlab(lab):
                 diagnose=errors,
             )
             after = _read_json(probe / "state.json")
-            drag = {"moves": 20, "seconds": round(drag_s, 3), "map_redraws": after["drag_redraws"] - redraws0}
+            page.wait_for_timeout(1500)  # the figure's own frame (redrawn at the release) arrives
+            agreement = {"annotator": page.evaluate(LAYER_VS_FIGURE_JS, ANNOTATOR)}
+            drag = {"moves": DRAG_MOVES, "seconds": round(drag_s, 3), "map_redraws": after["drag_redraws"] - redraws0}
             np.testing.assert_allclose(after["points"]["high"][0], (hx + 12, hy + 6), atol=1.5)
             readme_shot = os.environ.get("CONFMAP_SCREENSHOT") == "1" and lab["front"] == "lab"
             images = (REPO / "docs" / "images") if readme_shot else lab["tmp"]
@@ -558,7 +632,7 @@ def test_annotate_in_jupyterlab(lab):
                 for step in range(1, 6):
                     page.mouse.move(hx0 + dx * step / 5, hy0)
                     page.wait_for_timeout(30)
-                assert page.evaluate(ARM_JS, [EXPLORER_CANVAS, "pointerup"])[0] > 0
+                assert page.evaluate(ARM_JS, [EXPLORER, "pointerup"])[0] > 0
                 n_before = _read_json(probe / "explorer.json")["n_updates"]
                 page.mouse.up()
                 state = _wait_for(
@@ -576,7 +650,7 @@ def test_annotate_in_jupyterlab(lab):
                 track("opacity").scroll_into_view_if_needed()
                 box = track("opacity").bounding_box()
                 frac = (0.25, 0.75, 0.4, 0.9, 0.15, 0.6)[k % 6]
-                assert page.evaluate(ARM_JS, [EXPLORER_CANVAS, "pointerdown"])[0] > 0
+                assert page.evaluate(ARM_JS, [EXPLORER, "pointerdown"])[0] > 0
                 before_op = _read_json(probe / "explorer.json")["opacity"]
                 page.mouse.click(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
                 _wait_for(
@@ -594,6 +668,7 @@ def test_annotate_in_jupyterlab(lab):
             page.wait_for_timeout(600)  # hovered: the toolbar shows beside the title and the axes
             page.locator(EXPLORER).last.screenshot(path=str(ex_shot))
             layout["explorer"] = _toolbar_layout(page, EXPLORER_CANVAS)
+            agreement["explorer"] = page.evaluate(LAYER_VS_FIGURE_JS, EXPLORER)
             label = page.locator(f"{EXPLORER} .confmap-region-label").first.bounding_box()
             button = page.locator(f"{EXPLORER} .widget-toggle-button", has_text="convex").first.bounding_box()
             layout["region_row"] = {"label": label, "button": button}
@@ -633,10 +708,18 @@ def test_annotate_in_jupyterlab(lab):
             assert path.stat().st_size < 300_000
     assert shot.stat().st_size > 10_000 and ex_shot.stat().st_size > 10_000  # real pictures, not blanks
 
+    # The live layer shows what the figure shows: the same blend (the layer's colours from bytes,
+    # within a few levels), at the same place (an offset would put the image's edges in the diff).
+    print("\nlayer vs figure:", json.dumps(agreement))
+    for name, diff in agreement.items():
+        assert diff is not None, f"the {name} has no live layer"
+        assert diff["median"] <= 2 and diff["p90"] <= 8, (name, diff)
+
     report = {
         "browser_click_to_redraw_ms": _stats(latencies),
         "kernel_event_to_overlay_ms": _stats(kernel_ms),
         **{f"click_{name}_ms": _stats(values) for name, values in phases.items()},
+        "layer_vs_figure": agreement,
         "drag": drag,  # map frames drawn while the point moved (before the release)
         "explorer_lam_release_to_redraw_ms": _stats(sliders["lam"]),
         "explorer_opacity_to_frame_ms": _stats(sliders["opacity"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import construct as _construct
 from ..annotation import TIERS
 from ..style import TIER_STYLE
+from ._layer import stack
 from ._overlay import LEGEND_HTML, ripple_indicator, status_html
 
 __all__ = ["AnnotatorControls"]
@@ -107,7 +108,9 @@ class AnnotatorControls:
         )
         children = [self._controls]
         if isinstance(self.figure.canvas, w.DOMWidget):
-            children.append(self.figure.canvas)
+            children.append(stack(self.figure.canvas, self._layer))
+        if self._layer is not None:  # opacity changes in the browser alone, no kernel round trip
+            self._opacity_link = w.jslink((self._opacity_slider, "value"), (self._layer, "opacity"))
         children.append(w.HBox([self._status, self._ripple_button], layout=row))
         self._box = w.VBox(children)
         self._box.add_class("confmap-annotator")  # a handle for CSS and for the browser test

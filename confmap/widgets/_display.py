@@ -2,7 +2,9 @@
 
 A mixin of :class:`confmap.widgets.Annotator` (which supplies the state: the image, the map, the
 display step, the options). The overlay is drawn on a display grid of every ``s``-th pixel (see
-``display_max``), with the axes in image pixels, so clicks keep their exact coordinates.
+``display_max``), with the axes in image pixels, so clicks keep their exact coordinates. In the
+browser the same picture also goes to the live layer (:mod:`confmap.widgets._layer`), which shows
+it before ipympl's frame arrives.
 """
 
 from __future__ import annotations
@@ -11,8 +13,14 @@ import numpy as np
 
 from ..annotation import TIERS
 from ..style import TIER_STYLE
-from ._figure import configure_canvas, toolbar_fraction
+from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
+from ._layer import contour_lines, layer_available, make_layer, marker_list, to_bytes
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb
+
+#: Marker diameter in pixels of the annotator's points (matplotlib's ``s=40`` points², at 100 dpi).
+MARKER_PX = 40**0.5 * 100 / 72
+#: Dash patterns (px) of the 0.25 / 0.5 / 0.75 contours in the live layer (dotted, dashed, solid).
+CONTOUR_DASHES = ([1.5, 2.5], [5.0, 3.0], [])
 
 __all__ = ["AnnotatorFigure", "format_cursor_data"]
 
@@ -36,24 +44,41 @@ class AnnotatorFigure:
         return self.ax.transData.transform(pts)
 
     def _update_overlay_alpha(self) -> None:
-        self._compose()
+        self._compose(layer=False)  # the layer has its opacity (linked to the slider in the browser)
 
-    def _compose(self) -> None:
+    def _compose(self, *, figure: bool = True, layer: bool = True) -> None:
         """Blend the map over the image (on the display grid) and show it as one RGBA uint8 image.
 
         One opaque uint8 RGBA image is the cheapest thing for Agg to draw: about 10 ms for a
         600 x 600 canvas, against about 50 ms for the image plus a masked, colour-mapped overlay
         layer (measured), and the redraw is most of a click's latency. The blend is
         :func:`confmap.widgets._overlay.blend`: alpha ``opacity * v`` of the colour of ``v``.
+        ``figure`` updates the figure's image (and contours), ``layer`` the live layer's bytes and lines.
         """
         s = self._step
-        if self._show_map and self._map is not None:
-            values = self._map.values[::s, ::s]
-            self._rgba[..., :3] = blend(self._base_rgb, values, self._opacity, self._map_lut)
-        else:
-            values = None
-            self._rgba[..., :3] = self._base_u8
-        self._display.set_data(self._rgba)
+        values = self._map.values[::s, ::s] if self._show_map and self._map is not None else None
+        if figure:  # (a drag's frames go to the live layer only; the figure follows at the release)
+            self._rgba[..., :3] = self._base_u8 if values is None else blend(self._base_rgb, values, self._opacity, self._map_lut)
+            self._display.set_data(self._rgba)
+        if layer and self._layer is not None:
+            self._layer.values = b"" if values is None else to_bytes(values)
+            on = self._contours_on and values is not None and values.max() > CONTOUR_LEVELS[0]
+            h, w = (0, 0) if values is None else values.shape
+            self._layer.lines = (
+                contour_lines(
+                    values,
+                    CONTOUR_LEVELS,
+                    x=np.arange(w) * s,
+                    y=np.arange(h) * s,
+                    colour="white",
+                    width=0.9,
+                    dashes=CONTOUR_DASHES,
+                )
+                if on
+                else []
+            )
+        if not figure:
+            return
         if self._contour_set is not None:
             self._contour_set.remove()
             self._contour_set = None
@@ -88,9 +113,21 @@ class AnnotatorFigure:
         return np.asarray(self._map.values)
 
     def _canvas_draw(self) -> None:
-        self.figure.canvas.draw_idle()
+        if self._layer is not None:  # the layer shows the change; the figure follows when the hand rests
+            self._figure_draw.request()
+        else:
+            self.figure.canvas.draw_idle()
 
-    def _build_figure(self, cmap, map_cmap, figsize, ax=None) -> None:
+    def _show_points(self, points_by_tier) -> None:
+        """Set the scatter artists (and the live layer's markers) to ``{tier: (N, 2) points}``."""
+        for tier in TIERS:
+            self._scatter[tier].set_offsets(np.asarray(points_by_tier[tier]).reshape(-1, 2))
+        if self._layer is not None:
+            self._layer.markers = marker_list(
+                (points_by_tier[t], TIER_STYLE[t].colour, TIER_STYLE[t].marker, MARKER_PX) for t in TIERS
+            )
+
+    def _build_figure(self, cmap, map_cmap, figsize, ax=None, live=None) -> None:
         import matplotlib.pyplot as plt
 
         self._owns_figure = ax is None
@@ -139,7 +176,12 @@ class AnnotatorFigure:
         ax.apply_aspect()
         self.figure, self.ax = fig, ax
         canvas = fig.canvas
-        configure_canvas(canvas)  # the toolbar in a fixed column left of the image, never over it
+        configure_canvas(canvas)
+        self._layer = None
+        if live or (live is None and layer_available(canvas)):
+            extent = (-0.5, wd * s - 0.5, -0.5, hd * s - 0.5)
+            self._layer = make_layer(ax, self._base_rgb, extent=extent, lut=self._map_lut, opacity=self._opacity)
+            self._figure_draw = DeferredDraw(canvas)  # the toolbar in a fixed column left of the image, never over it
         self._cids = [
             canvas.mpl_connect("button_press_event", self._on_press),
             canvas.mpl_connect("motion_notify_event", self._on_motion),

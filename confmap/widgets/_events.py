@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from ..annotation import TIERS
+from ._layer import sync
 
 __all__ = ["EventTranslation"]
 
@@ -109,20 +110,23 @@ class EventTranslation:
         """Show point ``index`` of ``tier`` at ``(x, y)`` with its map, without changing the annotation.
 
         What a drag shows while the mouse moves (the map of the moved point is the exact one, not an
-        approximation); :meth:`move_point` commits the move.
+        approximation); :meth:`move_point` commits the move. With the live layer only the layer
+        is updated (the figure is redrawn at the release); otherwise the figure is redrawn.
         """
         p = self.session.check_xy(x, y)
         pts = self._ann.points(tier).copy()
         if not (isinstance(index, (int, np.integer)) and 0 <= index < len(pts)):
             raise IndexError(f"`index` must be an int in [0, {len(pts)}) for tier {tier!r}, got {index!r}")
         pts[index] = p
-        self._scatter[tier].set_offsets(pts)
-        if self._show_map:
-            self._compute_map(self._ann.replace(**{tier: pts}))
-            self._map_stale = True  # the committed annotation's map is not this one
-            self._compose()
+        with sync(self._layer):
+            self._show_points({t: pts if t == tier else self._ann.points(t) for t in TIERS})
+            if self._show_map:
+                self._compute_map(self._ann.replace(**{tier: pts}))
+                self._map_stale = True  # the committed annotation's map is not this one
+                self._compose(figure=self._layer is None)
         self.drag_redraws += 1
-        self._canvas_draw()
+        if self._layer is None:  # with the live layer, the figure is redrawn at the release
+            self._canvas_draw()
 
     def _on_release(self, event):
         drag, self._drag = self._drag, None

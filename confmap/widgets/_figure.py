@@ -15,11 +15,17 @@ moment. A resize message landing then throws in ipympl's front end (``drawImage`
 view is sized, and the figure stays blank for good (seen in CI's browser test); a dropped
 frame in matplotlib's "diff" image mode would also leave stale pixels. The round trip costs far
 less than that risk.
+
+With the live layer (:mod:`confmap.widgets._layer`) the map and the points reach the screen
+without the figure, which the layer covers over the axes. The figure is then redrawn once the
+hand rests (:class:`DeferredDraw`, 0.5 s after the last change): an Agg redraw takes the kernel
+30-50 ms, and a click arriving meanwhile waited for it (measured: a click's mouse-down reached the
+kernel 50-60 ms late when the previous click's frame was being drawn, against about 10 ms idle).
 """
 
 from __future__ import annotations
 
-__all__ = ["TOOLBAR_PX", "configure_canvas", "toolbar_fraction"]
+__all__ = ["TOOLBAR_PX", "DeferredDraw", "configure_canvas", "toolbar_fraction"]
 
 #: Width in pixels kept free at the figure's left for ipympl's toolbar column (it floats over the figure).
 TOOLBAR_PX = 44
@@ -55,3 +61,32 @@ def configure_canvas(canvas, *, resizable: bool = False) -> None:
     ):
         if hasattr(canvas, attr):
             setattr(canvas, attr, value)
+
+
+class DeferredDraw:
+    """Ask for a redraw (``draw_idle``) once, ``delay_s`` seconds after the last :meth:`request`.
+
+    A single-shot timer of the canvas (``canvas.new_timer``: ipympl's runs on the kernel's event
+    loop), restarted by every request, so a burst of changes costs one redraw. On a canvas whose
+    timers never fire (Agg, headless) call :meth:`flush` to draw now.
+    """
+
+    def __init__(self, canvas, delay_s: float = 0.5):
+        self._canvas = canvas
+        self._timer = canvas.new_timer(interval=max(1, int(round(1000 * float(delay_s)))))
+        self._timer.single_shot = True
+        self._timer.add_callback(self.flush)
+        self.pending = False
+
+    def request(self) -> None:
+        """(Re)start the timer: the figure is redrawn ``delay_s`` after the last request."""
+        self.pending = True
+        self._timer.stop()
+        self._timer.start()
+
+    def flush(self) -> None:
+        """Redraw now (``draw_idle``) if a request is pending."""
+        self._timer.stop()
+        if self.pending:
+            self.pending = False
+            self._canvas.draw_idle()

@@ -19,7 +19,8 @@ from ..annotation import Annotation
 from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
-from ._figure import configure_canvas, toolbar_fraction
+from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
+from ._layer import contour_lines, layer_available, make_layer, marker_list, stack, sync, to_bytes
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb, ripple_indicator
 from ._sliders import control_panel, fmt_bandwidth, make_controls, metrics_html, status_html
 
@@ -68,6 +69,11 @@ class ParameterExplorer:
         Figure size in inches; ignored with ``ax``.
     ax : matplotlib.axes.Axes, optional
         Draw into these axes (of a figure you own) instead of a new figure.
+    live : bool or None, default None
+        Also draw the map, the agreement contours and the points in the browser's live layer
+        (:mod:`confmap.widgets._layer`): a new map shows without ipympl's round trip and Agg's
+        redraw, and the opacity slider acts in the browser alone. None: when the canvas is an
+        ipympl widget and ``anywidget`` is installed.
 
     Attributes
     ----------
@@ -111,6 +117,7 @@ class ParameterExplorer:
         cmap: str = "viridis",
         figsize=(5.0, 4.4),
         ax=None,
+        live: bool | None = None,
     ):
         self._annotation = self._check_annotation(annotation)
         h, w = annotation.shape
@@ -139,11 +146,11 @@ class ParameterExplorer:
         self._syncing = False
         self._callbacks = []
 
-        self._build_figure(cmap, figsize, ax)
+        self._build_figure(cmap, figsize, ax, live)
         self._build_controls()
         self.update()
 
-    def _build_figure(self, cmap, figsize, ax) -> None:
+    def _build_figure(self, cmap, figsize, ax, live=None) -> None:
         """The figure: the image, the map layer, the agreement contours, the points."""
         import matplotlib.pyplot as plt
 
@@ -206,6 +213,9 @@ class ParameterExplorer:
         ax.autoscale(False)
         ax.set_xticks([])
         ax.set_yticks([])
+        self._layer = None
+        if live or (live is None and layer_available(self.figure.canvas)):
+            self._make_layer()
         tiers = [self._scatter[t] for t in TIER_STYLE if len(annotation.points(t))]
         if tiers or handles:  # under the image, so that it covers neither the map nor the points
             ax.legend(
@@ -215,6 +225,34 @@ class ParameterExplorer:
                 ncols=3,
                 fontsize=7,
                 frameon=False,
+            )
+
+    def _make_layer(self) -> None:
+        """The live layer over the axes: the image's colours once, the agreement contours, the points."""
+        h, w = self._annotation.shape
+        self._layer = make_layer(
+            self._ax, self._base_rgb, extent=(-0.5, w - 0.5, -0.5, h - 0.5), lut=self._lut, opacity=self._state["opacity"]
+        )
+        if self._agreement is not None:
+            self._layer.lines = contour_lines(
+                self._agreement,
+                CONTOUR_LEVELS,
+                x=np.arange(w),
+                y=np.arange(h),
+                colour="cyan",
+                width=0.8,
+                dashes=([1.2, 2.0], [4.0, 2.5], []),
+            )
+        self._layer_points()
+        self._figure_draw = DeferredDraw(self.figure.canvas)
+        # constrained layout places the axes at the first draw; the layer follows every draw after
+        self.figure.draw_without_rendering()
+
+    def _layer_points(self) -> None:
+        if self._layer is not None:
+            ms = 4 * self.figure.dpi / 72  # the points' ms=4, in pixels
+            self._layer.markers = marker_list(
+                (self._annotation.points(t), TIER_STYLE[t].colour, TIER_STYLE[t].marker, ms) for t in TIER_STYLE
             )
 
     def _build_controls(self) -> None:
@@ -229,11 +267,13 @@ class ParameterExplorer:
         self._status = widgets.HTML(value="")
         if isinstance(canvas, widgets.DOMWidget):
             self._out = None
-            view = canvas
+            view = stack(canvas, self._layer)
         else:  # a static backend (inline, Agg): redisplay the figure in an Output widget
             self._out = widgets.Output()
             view = self._out
         self.widget = widgets.HBox([control_panel(c, self._metrics_label, self._status), view])
+        if self._layer is not None:  # opacity changes in the browser alone, no kernel round trip
+            self._opacity_link = widgets.jslink((c["opacity"], "value"), (self._layer, "opacity"))
         self.widget.add_class("confmap-explorer")
 
     # ----------------------------------------------------------------------------------------
@@ -353,7 +393,9 @@ class ParameterExplorer:
         for tier, line in self._scatter.items():
             pts = value.points(tier)
             line.set_data(pts[:, 0], pts[:, 1])
-        self.update()
+        with sync(self._layer):
+            self._layer_points()
+            self.update()
 
     lam = _setting("lam", "Grid subsampling lambda.")
     beta_h = _setting("beta_h", "Weight of the high tier, beta_H.")
@@ -423,6 +465,8 @@ class ParameterExplorer:
             warnings.simplefilter("always")
             cm = confidence_map(self._annotation, **self.params)
             values = cm.values
+            if self._layer is not None:  # first: the browser blends and shows it meanwhile
+                self._layer.values = to_bytes(values)
             if self._agreement is not None:
                 self._metrics = {name: float(score(values, self._agreement)) for name, score in SCORES.items()}
         self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
@@ -451,6 +495,8 @@ class ParameterExplorer:
 
     def _apply_alpha(self, opacity: float) -> None:
         """Alpha rising with confidence: ``opacity * v`` per pixel, blended into the one image."""
+        if self._layer is not None and self._layer.opacity != opacity:
+            self._layer.opacity = opacity
         self._im.set_data(self._blended(opacity))
 
     def on_change(self, callback) -> None:
@@ -471,7 +517,10 @@ class ParameterExplorer:
         self._callbacks.append(callback)
 
     def _draw(self):
-        self.figure.canvas.draw_idle()
+        if self._layer is not None:  # the layer shows the map; the title and figure follow when the hand rests
+            self._figure_draw.request()
+        else:
+            self.figure.canvas.draw_idle()
         if self._out is not None:
             try:
                 from IPython import get_ipython
@@ -498,6 +547,8 @@ class ParameterExplorer:
         import matplotlib.pyplot as plt
 
         plt.close(self.figure)
+        if self._layer is not None:
+            self._layer.close()
         self.widget.close()
         for ctl in self.controls.values():
             ctl.close()
