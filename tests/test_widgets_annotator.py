@@ -586,7 +586,8 @@ def test_ipympl_widget_and_toolbar_modes(ipympl_backend, image):
     try:
         canvas = a.figure.canvas
         assert isinstance(canvas, ipywidgets.DOMWidget)
-        assert canvas in a.widget.children
+        stack = a.widget.children[1]  # the canvas with the live layer over it, in one grid cell
+        assert list(stack.children) == [canvas, a._layer]
         assert "application/vnd.jupyter.widget-view+json" in a._repr_mimebundle_()
         canvas.draw()
         canvas.toolbar.pan()  # the toolbar's pan button

@@ -338,7 +338,8 @@ def test_ipympl_toolbar_is_a_fixed_column_beside_the_drawing(ann, agreement):
     try:
         ex = ParameterExplorer(ann, image=np.random.default_rng(0).random((H, W)), agreement=agreement)
         canvas = ex.figure.canvas
-        assert isinstance(canvas, ipywidgets.DOMWidget) and canvas in ex.widget.children
+        assert isinstance(canvas, ipywidgets.DOMWidget)
+        assert list(ex.widget.children[1].children) == [canvas, ex._layer]  # the live layer over it
         # always shown (not fading in over the figure on hover), in a column on the left
         assert (canvas.toolbar_visible, canvas.toolbar_position) == ("visible", "left")
         assert not canvas.header_visible and not canvas.footer_visible

@@ -58,7 +58,9 @@ class AnnotatorFigure:
         s = self._step
         values = self._map.values[::s, ::s] if self._show_map and self._map is not None else None
         if figure:  # (a drag's frames go to the live layer only; the figure follows at the release)
-            self._rgba[..., :3] = self._base_u8 if values is None else blend(self._base_rgb, values, self._opacity, self._map_lut)
+            self._rgba[..., :3] = (
+                self._base_u8 if values is None else blend(self._base_rgb, values, self._opacity, self._map_lut)
+            )
             self._display.set_data(self._rgba)
         if layer and self._layer is not None:
             self._layer.values = b"" if values is None else to_bytes(values)

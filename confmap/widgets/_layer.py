@@ -140,7 +140,9 @@ def marker_list(points_by_style) -> list:
     for pts, colour, marker, size in points_by_style:
         xy = np.asarray(pts, dtype=float).reshape(-1, 2)
         if len(xy):
-            out.append({"xy": [round(v, 3) for v in xy.ravel().tolist()], "colour": colour, "marker": marker, "size": size})
+            out.append(
+                {"xy": [round(v, 3) for v in xy.ravel().tolist()], "colour": colour, "marker": marker, "size": size}
+            )
     return out
 
 

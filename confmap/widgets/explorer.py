@@ -231,7 +231,11 @@ class ParameterExplorer:
         """The live layer over the axes: the image's colours once, the agreement contours, the points."""
         h, w = self._annotation.shape
         self._layer = make_layer(
-            self._ax, self._base_rgb, extent=(-0.5, w - 0.5, -0.5, h - 0.5), lut=self._lut, opacity=self._state["opacity"]
+            self._ax,
+            self._base_rgb,
+            extent=(-0.5, w - 0.5, -0.5, h - 0.5),
+            lut=self._lut,
+            opacity=self._state["opacity"],
         )
         if self._agreement is not None:
             self._layer.lines = contour_lines(
