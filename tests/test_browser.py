@@ -64,7 +64,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ANNOTATOR = ".confmap-annotator"
+ANNOTATOR = ".confmap-annotator:not(.confmap-large)"
+LARGE = ".confmap-large"
 CANVAS_DIV = f"{ANNOTATOR} .jupyter-matplotlib-canvas-div"
 
 PROBE_CELL = r"""
@@ -137,6 +138,29 @@ explorer.on_change(_probe_explorer)
 explorer.controls["opacity"].observe(_probe_explorer, names="value")
 _probe_explorer()
 explorer
+"""
+
+LARGE_CELL = r"""
+# --- appended by tests/test_browser.py: an annotator on a 768 x 1024 image (a clinical frame's size) ---
+from scipy.ndimage import zoom as _zoom
+from confmap import Annotation as _Annotation
+
+_big_image = _zoom(image, (3, 4), order=1)
+_scale = np.array([4.0, 3.0])
+big = Annotator(_big_image, annotation=_Annotation(_big_image.shape, **{
+    t: annotator.annotation.points(t) * _scale for t in TIERS}), figsize=(6.0, 4.8))
+big.widget.add_class("confmap-large")
+
+def _probe_big(a):
+    _atomic(_os.path.join(_PROBE, "big.json"), _json.dumps({"n_timings": len(a.timings), "timings": a.timings,
+            "points": {t: a.annotation.points(t).tolist() for t in TIERS}}).encode())
+
+_c = big.data_to_display([(0.0, 0.0), (_big_image.shape[1] - 1.0, _big_image.shape[0] - 1.0)])
+_atomic(_os.path.join(_PROBE, "big_geometry.json"), _json.dumps({"corners": _c.tolist(),
+        "figure_px": [float(v) for v in big.figure.bbox.size], "shape": list(_big_image.shape)}).encode())
+big.on_change(_probe_big)
+_probe_big(big)
+big
 """
 
 CANVAS_DUMP = """
@@ -231,6 +255,8 @@ EXPLORER_CANVAS = f"{EXPLORER} .jupyter-matplotlib-canvas-div"
 EXTRA_CLICKS = int(os.environ.get("CONFMAP_LATENCY_CLICKS", "0"))
 #: Pause before each measured click, ms (``$CONFMAP_LATENCY_PAUSE_MS``; default 0: back to back).
 CLICK_PAUSE_MS = int(os.environ.get("CONFMAP_LATENCY_PAUSE_MS", "0"))
+#: Clicks on the 768 x 1024 annotator.
+BIG_CLICKS = int(os.environ.get("CONFMAP_LATENCY_BIG_CLICKS", "6"))
 #: Mouse moves of the drag (16 ms apart, as a mouse reports motion at about 60 Hz).
 DRAG_MOVES = 40
 #: Slider moves per slider (lambda released after a drag; opacity tapped on its track).
@@ -315,6 +341,7 @@ def lab(request, tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE_CELL.strip()))
     nb.cells.append(nbformat.v4.new_code_cell(EXPLORER_CELL.strip()))
+    nb.cells.append(nbformat.v4.new_code_cell(LARGE_CELL.strip()))
     nbformat.write(nb, work / NOTEBOOK.name)
 
     port, token = _free_port(), "confmap-browser-test"
@@ -672,6 +699,48 @@ def test_annotate_in_jupyterlab(lab):
             label = page.locator(f"{EXPLORER} .confmap-region-label").first.bounding_box()
             button = page.locator(f"{EXPLORER} .widget-toggle-button", has_text="convex").first.bounding_box()
             layout["region_row"] = {"label": label, "button": button}
+
+            # A 768 x 1024 image (drawn on its display grid): clicks -> first frame with the new map.
+            big_geom = _wait_for(
+                lambda: _read_json(probe / "big_geometry.json"), 60, "the large annotator", diagnose=errors
+            )
+            big_div = page.locator(f"{LARGE} .jupyter-matplotlib-canvas-div").last
+            page.locator(LARGE).last.scroll_into_view_if_needed()
+            _wait_for(
+                lambda: page.evaluate(last_canvas_ready, f"{LARGE} .jupyter-matplotlib-canvas-div"),
+                60,
+                "the large annotator's figure",
+                poll=0.5,
+                diagnose=errors,
+            )
+            page.wait_for_timeout(500)
+            big_ms, bh, bw = [], *big_geom["shape"]
+            big0 = _read_json(probe / "big.json")["points"]
+            pts = np.array([p for tier in big0.values() for p in tier], dtype=float).reshape(-1, 2)
+            centre = np.array(big0["high"], dtype=float).mean(axis=0)
+            radius = 1.25 * np.hypot(*(np.array(big0["high"]) - centre).T).max()
+            spots = []  # around the tumour, just outside the points, each > 30 px from all others
+            for a in np.deg2rad(np.arange(0, 360, 7) * 7 % 360):
+                xy = np.clip(centre + radius * np.array([np.cos(a), np.sin(a)]), 10, [bw - 11, bh - 11])
+                if np.hypot(*(pts - xy).T).min() > 30 and all(np.hypot(*(xy - q)) > 30 for q in spots):
+                    spots.append(xy)
+            assert len(spots) >= BIG_CLICKS, spots
+            for k in range(BIG_CLICKS):
+                x, y = spots[k]
+                page.wait_for_timeout(300)
+                assert page.evaluate(ARM_JS, [LARGE, "mousedown"])[2] == "layer"
+                n_before = _read_json(probe / "big.json")["n_timings"]
+                box = big_div.bounding_box()
+                cx, cy = _to_css(big_geom, x, y)
+                page.mouse.click(box["x"] + cx, box["y"] + cy)
+                _wait_for(
+                    lambda n0=n_before: _read_json(probe / "big.json")["n_timings"] > n0,
+                    20,
+                    "the large annotator's click",
+                    diagnose=errors,
+                )
+                big_ms.append(_wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the large map", diagnose=errors))
+            big_state = _read_json(probe / "big.json")
         finally:
             browser.close()
             console.close()
@@ -720,6 +789,8 @@ def test_annotate_in_jupyterlab(lab):
         "kernel_event_to_overlay_ms": _stats(kernel_ms),
         **{f"click_{name}_ms": _stats(values) for name, values in phases.items()},
         "layer_vs_figure": agreement,
+        "large_click_to_redraw_ms": _stats(big_ms),  # 768 x 1024 (display grid 384 x 512)
+        "large_kernel_event_to_overlay_ms": _stats([t["update_ms"] for t in big_state["timings"]]),
         "drag": drag,  # map frames drawn while the point moved (before the release)
         "explorer_lam_release_to_redraw_ms": _stats(sliders["lam"]),
         "explorer_opacity_to_frame_ms": _stats(sliders["opacity"]),
