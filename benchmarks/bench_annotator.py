@@ -16,9 +16,10 @@ Chromium, Playwright, JupyterLab and Notebook 7), :func:`benchmark` records thos
 figures (claim: the display grid makes ``add_point`` at 1500x2000 at least 1.5x faster than
 drawing every pixel, same run) and runs ``tests/test_browser.py`` with ``$CONFMAP_LATENCY_JSON``
 set, which drives notebook 01 and a ParameterExplorer in headless Chromium in JupyterLab and in
-Jupyter Notebook 7 and reports, per front end: click -> first changed canvas frame, the kernel's
-share of a click, the map frames drawn during a 20-step drag, explorer lambda-slider release ->
-redrawn map and opacity tap -> first changed frame. No time is claimed (a shared machine's load
+Jupyter Notebook 7 and reports, per front end: click -> first frame with the new map (on the live
+layer), the kernel's share of a click and the click's four phases, the same click on a 768x1024
+image, the map frames drawn during a 40-move drag, explorer lambda-slider release -> redrawn map
+and opacity tap -> first changed frame. No time is claimed (a shared machine's load
 moves them several-fold; the load average is recorded with them); ``benchmarks/readme.py`` puts
 them in the README's latency table next to the goals of issue 13.
 """
@@ -181,14 +182,13 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
         extra = {"front_end": front, "load_average_1min": round(rep["load_average_1min"], 2)}
         for key, fid, label in (
             ("browser_click_to_redraw_ms", "click_ms", "click -> first frame with the new map"),
-            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel: event -> map blended, redraw requested"),
-            ("click_request_ms", "click_request_ms", "click phase 1: mousedown -> the kernel requests a frame"),
-            (
-                "click_frame_ms",
-                "click_frame_ms",
-                "click phase 2: -> the frame leaves the kernel (round trip, Agg, PNG)",
-            ),
-            ("click_show_ms", "click_show_ms", "click phase 3: -> the browser shows the frame"),
+            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel: event -> map, layer update, figure blended"),
+            ("click_ws_ms", "click_ws_ms", "click phase 1: mousedown -> ipympl's message on the websocket"),
+            ("click_recv_ms", "click_recv_ms", "click phase 2: -> the kernel receives it"),
+            ("click_sent_ms", "click_sent_ms", "click phase 3: -> the live layer's update leaves the kernel"),
+            ("click_show_ms", "click_show_ms", "click phase 4: -> the browser shows it"),
+            ("large_click_to_redraw_ms", "large_click_ms", "768x1024 image: click -> first frame with the new map"),
+            ("large_kernel_event_to_overlay_ms", "large_kernel_click_ms", "768x1024 image: the kernel's share"),
             ("explorer_lam_release_to_redraw_ms", "lam_release_ms", "explorer: lambda slider release -> redrawn map"),
             ("explorer_opacity_to_frame_ms", "opacity_ms", "explorer: opacity tap -> first changed frame"),
         ):
@@ -212,7 +212,7 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
                 f"annotator.browser.{front}.drag_map_frames",
                 d["map_redraws"],
                 "frames",
-                label="map frames drawn during a 20-step drag",
+                label=f"map frames drawn during a {d['moves']}-move drag (16 ms apart)",
                 seconds=d["seconds"],
                 moves=d["moves"],
                 per_second=round(d["map_redraws"] / d["seconds"], 2),

@@ -18,9 +18,9 @@ less than that risk.
 
 With the live layer (:mod:`confmap.widgets._layer`) the map and the points reach the screen
 without the figure, which the layer covers over the axes. The figure is then redrawn once the
-hand rests (:class:`DeferredDraw`, 0.5 s after the last change): an Agg redraw takes the kernel
-30-50 ms, and a click arriving meanwhile waited for it (measured: a click's mouse-down reached the
-kernel 50-60 ms late when the previous click's frame was being drawn, against about 10 ms idle).
+hand rests (:class:`DeferredDraw`, 0.5 s after the last change): an Agg redraw and its PNG take the
+kernel 30-50 ms, and a click arriving meanwhile would wait for them. Where the layer cannot show
+(no ``anywidget`` front end), the figure still follows, 0.5 s late.
 """
 
 from __future__ import annotations

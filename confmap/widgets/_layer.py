@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["layer_available", "make_layer", "stack", "to_bytes"]
+__all__ = ["close_layer", "layer_available", "make_layer", "stack", "to_bytes"]
 
 _ESM = Path(__file__).with_name("_layer.js")
 
@@ -112,8 +112,15 @@ def make_layer(ax, base_rgb, *, extent, lut, opacity: float):
     )
     layer.add_class("confmap-layer")
     follow_axes(layer, ax)
-    ax.figure.canvas.mpl_connect("draw_event", lambda _event: follow_axes(layer, ax))
+    layer._confmap_cid = ax.figure.canvas.mpl_connect("draw_event", lambda _event: follow_axes(layer, ax))
     return layer
+
+
+def close_layer(layer, canvas) -> None:
+    """Stop following the figure's draws and close the layer's widget (no-op for ``None``)."""
+    if layer is not None:
+        canvas.mpl_disconnect(layer._confmap_cid)
+        layer.close()
 
 
 def follow_axes(layer, ax) -> None:

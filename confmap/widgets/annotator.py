@@ -46,7 +46,7 @@ from ..style import TIER_STYLE  # noqa: F401 - the one tier style, importable fr
 from ._controls import AnnotatorControls
 from ._display import AnnotatorFigure
 from ._events import EventTranslation
-from ._layer import sync
+from ._layer import close_layer, sync
 from ._overlay import display_step
 
 __all__ = ["EFFORT_FORMAT", "EFFORT_VERSION", "Annotator", "effort_path"]
@@ -407,8 +407,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
 
         for cid in self._cids:
             self.figure.canvas.mpl_disconnect(cid)
-        if self._layer is not None:
-            self._layer.close()
+        close_layer(self._layer, self.figure.canvas)
         if self._owns_figure:
             plt.close(self.figure)
 

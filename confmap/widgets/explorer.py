@@ -20,7 +20,7 @@ from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
-from ._layer import contour_lines, layer_available, make_layer, marker_list, stack, sync, to_bytes
+from ._layer import close_layer, contour_lines, layer_available, make_layer, marker_list, stack, sync, to_bytes
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb, ripple_indicator
 from ._sliders import control_panel, fmt_bandwidth, make_controls, metrics_html, status_html
 
@@ -550,9 +550,8 @@ class ParameterExplorer:
         """Close the figure and the widgets."""
         import matplotlib.pyplot as plt
 
+        close_layer(self._layer, self.figure.canvas)
         plt.close(self.figure)
-        if self._layer is not None:
-            self._layer.close()
         self.widget.close()
         for ctl in self.controls.values():
             ctl.close()
