@@ -126,9 +126,11 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
     Notes
     -----
     The overlay is :func:`confmap.confidence_map` (Eqs. 5-7) of the current points, recomputed
-    after each change (about 10 ms at 512 x 512), blended over the image in numpy on the display
+    after each change (4-13 ms at 512 x 512, README), blended over the image in numpy on the display
     grid (see ``display_max``) and pushed into the one existing image artist with ``set_data``; the
-    canvas is then redrawn with ``draw_idle()`` (see :mod:`confmap.widgets._figure` for why never ``draw()``).
+    canvas is then redrawn with ``draw_idle()`` (see :mod:`confmap.widgets._figure` for why never
+    ``draw()``). In Jupyter the map and the points first go, in one message, to the live layer over
+    the axes (:mod:`confmap.widgets._layer`), and the figure is redrawn once the hand rests.
     While a point is dragged the map follows it: motion events are coalesced (a map is computed
     for the newest position only, at most every ``drag_interval_s`` seconds: 0.04 s with the live
     layer, which alone follows the drag, 0.08 s without, when the figure is redrawn each time) and

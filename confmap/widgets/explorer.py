@@ -86,7 +86,8 @@ class ParameterExplorer:
     Notes
     -----
     Each change recomputes the map with :func:`confmap.confidence_map` (the paper's Eqs. 5-7) and
-    reuses the figure's image artist (``set_data``, then ``draw_idle()``). Warnings of the
+    reuses the figure's image artist (``set_data``, then ``draw_idle()``; with the live layer the
+    map shows on the layer first and the figure, with its title, follows once the sliders rest). Warnings of the
     construction (a tier without a region, a visible grid lattice) are shown in the status line,
     not raised.
 
