@@ -21,7 +21,8 @@ Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=<name>``)
 
 Shared fixtures
     ``rng`` (a seeded generator), ``tiered_annotation`` (every weighted tier and a sink on 60 x 80),
-    ``tiny_phantoms`` (two simulated 32 x 32 images of the dataset contract, session-scoped, read-only).
+    ``tiny_phantoms`` (two simulated 32 x 32 images of the dataset contract, session-scoped, read-only),
+    ``ipympl_backend`` (pyplot on ipympl's backend for the test, as in JupyterLab; restored after).
     Fixtures only one test file needs stay in that file.
 """
 
@@ -76,6 +77,18 @@ def pytest_make_collect_report(collector):
 def pytest_report_header(config):
     rule = "skips FAIL (CI is set)" if skips_fail() else "skips allowed (CI not set)"
     return f"confmap: hypothesis profile {_profile!r}; {rule}"
+
+
+@pytest.fixture
+def ipympl_backend():
+    """pyplot on ipympl's backend (figures get widget canvases, as in JupyterLab), restored afterwards."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    old = matplotlib.get_backend()
+    plt.switch_backend("module://ipympl.backend_nbagg")
+    yield
+    plt.switch_backend(old)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import json
 import warnings
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -571,14 +570,6 @@ def test_effort_counts_clicks_and_undos(make, tmp_path):
 # ----------------------------------------------------------------------------------------------
 # the ipympl backend (what JupyterLab uses)
 # ----------------------------------------------------------------------------------------------
-@pytest.fixture
-def ipympl_backend():
-    old = matplotlib.get_backend()
-    plt.switch_backend("module://ipympl.backend_nbagg")
-    yield
-    plt.switch_backend(old)
-
-
 def test_ipympl_widget_and_toolbar_modes(ipympl_backend, image):
     import ipywidgets
 
@@ -618,7 +609,6 @@ def test_cursor_readout_shows_image_and_map_values(make):
 
 
 def test_draws_into_a_given_axes_and_is_a_view_over_its_session():
-    import matplotlib.pyplot as plt
 
     from confmap.session import AnnotationSession
 

@@ -3,7 +3,6 @@ tests/test_browser.py, which also checks the layer's pixels against the figure's
 
 import warnings
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -199,14 +198,6 @@ def test_deferred_draw_coalesces_requests(monkeypatch):
     d.flush()
     assert calls == ["idle"] and not d.pending
     plt.close(fig)
-
-
-@pytest.fixture
-def ipympl_backend():
-    old = matplotlib.get_backend()
-    plt.switch_backend("module://ipympl.backend_nbagg")
-    yield
-    plt.switch_backend(old)
 
 
 def test_in_jupyter_the_layer_sits_over_the_canvas(ipympl_backend, image):
