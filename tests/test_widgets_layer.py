@@ -231,6 +231,13 @@ def _walk(widget):
         yield from _walk(child)
 
 
+def test_live_is_checked(image):
+    with pytest.raises(TypeError, match="`live` must be True, False or None"):
+        Annotator(image, live="yes")
+    with pytest.raises(TypeError, match="`live`"):
+        ParameterExplorer(Annotation((H, W), high=HIGH), live=1)
+
+
 def test_without_a_front_end_there_is_no_layer(image):
     a = Annotator(image, figsize=(4.0, 4.0))
     try:

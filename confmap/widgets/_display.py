@@ -14,7 +14,7 @@ import numpy as np
 from ..annotation import TIERS
 from ..style import TIER_STYLE
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
-from ._layer import contour_lines, layer_available, make_layer, marker_list, to_bytes
+from ._layer import contour_lines, make_layer, marker_list, to_bytes, wanted
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb
 
 #: Marker diameter in pixels of the annotator's points (matplotlib's ``s=40`` points², at 100 dpi).
@@ -178,12 +178,12 @@ class AnnotatorFigure:
         ax.apply_aspect()
         self.figure, self.ax = fig, ax
         canvas = fig.canvas
-        configure_canvas(canvas)
+        configure_canvas(canvas)  # the toolbar in a fixed column left of the image, never over it
         self._layer = None
-        if live or (live is None and layer_available(canvas)):
+        if wanted(live, canvas):
             extent = (-0.5, wd * s - 0.5, -0.5, hd * s - 0.5)
             self._layer = make_layer(ax, self._base_rgb, extent=extent, lut=self._map_lut, opacity=self._opacity)
-            self._figure_draw = DeferredDraw(canvas)  # the toolbar in a fixed column left of the image, never over it
+            self._figure_draw = DeferredDraw(canvas)
         self._cids = [
             canvas.mpl_connect("button_press_event", self._on_press),
             canvas.mpl_connect("motion_notify_event", self._on_motion),

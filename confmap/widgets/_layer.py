@@ -35,9 +35,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["close_layer", "layer_available", "make_layer", "stack", "to_bytes"]
+from .._validation import describe, import_optional
+
+__all__ = ["close_layer", "layer_available", "make_layer", "stack", "to_bytes", "wanted"]
 
 _ESM = Path(__file__).with_name("_layer.js")
+
+
+def wanted(live, canvas) -> bool:
+    """Whether a widget makes a layer: ``live`` True, False, or None (when :func:`layer_available`)."""
+    if live is not None and not isinstance(live, (bool, np.bool_)):
+        raise TypeError(f"`live` must be True, False or None, got {describe(live)}")
+    return layer_available(canvas) if live is None else bool(live)
 
 
 def layer_available(canvas) -> bool:
@@ -63,7 +72,7 @@ def _layer_class():
     """The anywidget class, defined at first use (anywidget is imported only when a layer is made)."""
     global _CLASS
     if _CLASS is None:
-        import anywidget
+        anywidget = import_optional("anywidget", "the live layer (live=True)", "anywidget", extra="notebooks")
         import traitlets as t
 
         class MapLayer(anywidget.AnyWidget):

@@ -20,7 +20,7 @@ from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
-from ._layer import close_layer, contour_lines, layer_available, make_layer, marker_list, stack, sync, to_bytes
+from ._layer import close_layer, contour_lines, make_layer, marker_list, stack, sync, to_bytes, wanted
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb, ripple_indicator
 from ._sliders import control_panel, fmt_bandwidth, make_controls, metrics_html, status_html
 
@@ -87,8 +87,8 @@ class ParameterExplorer:
     -----
     Each change recomputes the map with :func:`confmap.confidence_map` (the paper's Eqs. 5-7) and
     reuses the figure's image artist (``set_data``, then ``draw_idle()``; with the live layer the
-    map shows on the layer first and the figure, with its title, follows once the sliders rest). Warnings of the
-    construction (a tier without a region, a visible grid lattice) are shown in the status line,
+    map shows on the layer first and the figure, with its title, follows once the sliders rest).
+    Warnings of the construction (a tier without a region, a visible grid lattice) are shown in the status line,
     not raised.
 
     Examples
@@ -215,7 +215,7 @@ class ParameterExplorer:
         ax.set_xticks([])
         ax.set_yticks([])
         self._layer = None
-        if live or (live is None and layer_available(self.figure.canvas)):
+        if wanted(live, self.figure.canvas):
             self._make_layer()
         tiers = [self._scatter[t] for t in TIER_STYLE if len(annotation.points(t))]
         if tiers or handles:  # under the image, so that it covers neither the map nor the points
