@@ -618,6 +618,7 @@ def test_annotate_in_jupyterlab(lab):
             page.wait_for_timeout(600)
             page.locator(ANNOTATOR).last.screenshot(path=str(shot))
             layout = {"annotator": _toolbar_layout(page, CANVAS_DIV)}
+            order = {"annotator": _layer_order(page, ANNOTATOR)}
 
             # The explorer: lambda released after a drag of its handle -> redrawn map; opacity
             # tapped on its track -> first changed frame.
@@ -696,6 +697,7 @@ def test_annotate_in_jupyterlab(lab):
             page.locator(EXPLORER).last.screenshot(path=str(ex_shot))
             layout["explorer"] = _toolbar_layout(page, EXPLORER_CANVAS)
             agreement["explorer"] = page.evaluate(LAYER_VS_FIGURE_JS, EXPLORER)
+            order["explorer"] = _layer_order(page, EXPLORER)
             label = page.locator(f"{EXPLORER} .confmap-region-label").first.bounding_box()
             button = page.locator(f"{EXPLORER} .widget-toggle-button", has_text="convex").first.bounding_box()
             layout["region_row"] = {"label": label, "button": button}
@@ -783,6 +785,8 @@ def test_annotate_in_jupyterlab(lab):
     for name, diff in agreement.items():
         assert diff is not None, f"the {name} has no live layer"
         assert diff["median"] <= 2 and diff["p90"] <= 8, (name, diff)
+    # ... between the figure's image and ipympl's top canvas (where the zoom rectangle is drawn)
+    assert order == {"annotator": ["top", "layer"], "explorer": ["top", "layer"]}, order
 
     report = {
         "browser_click_to_redraw_ms": _stats(latencies),
@@ -819,6 +823,30 @@ def _toolbar_layout(page, canvas_div):
                   visible: cs.visibility === 'visible' && cs.opacity === '1'};
         }""",
         canvas_div,
+    )
+
+
+def _layer_order(page, root):
+    """What the page shows at the layer's centre, top first: ipympl's top canvas (the zoom rectangle's)
+    must be over the layer, and the layer over the figure's image canvas (hit-testing follows the
+    painting order; the layer and the top canvas take part in it only for this check)."""
+    return page.evaluate(
+        """(sel) => {
+          const all = document.querySelectorAll(sel), root = all[all.length - 1];
+          const layer = root.querySelector('.confmap-layer canvas');
+          const canvases = root.querySelectorAll('.jupyter-matplotlib-canvas-div canvas');
+          const img = canvases[0], top = canvases[canvases.length - 1];
+          const r = layer.getBoundingClientRect(), x = r.x + r.width / 2, y = r.y + r.height / 2;
+          const name = (e) => e === layer ? 'layer' : e === top ? 'top' : e === img ? 'image' : e.tagName;
+          layer.style.pointerEvents = 'auto';
+          const first = name(document.elementFromPoint(x, y));
+          top.style.pointerEvents = 'none';
+          const second = name(document.elementFromPoint(x, y));
+          top.style.pointerEvents = '';
+          layer.style.pointerEvents = 'none';
+          return [first, second];
+        }""",
+        root,
     )
 
 

@@ -44,7 +44,9 @@ function render({ model, el }) {
   el.classList.add("confmap-layer");
   Object.assign(el.style, { position: "relative", width: "0px", height: "0px", overflow: "visible", pointerEvents: "none" });
   const canvas = document.createElement("canvas");
-  Object.assign(canvas.style, { position: "absolute", left: "0px", top: "0px", pointerEvents: "none", zIndex: "5" });
+  // z-index 0, later in the page than ipympl's image canvas (z 0): over the figure's image, under
+  // ipympl's top canvas (z 1: the zoom rectangle) and its toolbar
+  Object.assign(canvas.style, { position: "absolute", left: "0px", top: "0px", pointerEvents: "none", zIndex: "0" });
   el.appendChild(canvas);
   const src = document.createElement("canvas");  // the blended image on its display grid
   let pixelsDirty = true, pending = false, observed = null, frames = 0;
