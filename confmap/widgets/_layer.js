@@ -49,8 +49,8 @@ function render({ model, el }) {
   Object.assign(canvas.style, { position: "absolute", left: "0px", top: "0px", pointerEvents: "none", zIndex: "0" });
   el.appendChild(canvas);
   const src = document.createElement("canvas");  // the blended image on its display grid
-  let pixelsDirty = true, pending = false, observed = null, frames = 0;
-  const resize = new ResizeObserver(() => schedule());
+  let pixelsDirty = true, pending = false, observed = null, frames = 0, alive = true;
+  const resize = new ResizeObserver(() => { geom = null; schedule(); });
 
   function figureCanvas() {
     const cell = el.closest(".confmap-figure-stack") || el.parentElement;
@@ -82,14 +82,12 @@ function render({ model, el }) {
     return true;
   }
 
-  function draw() {
-    pending = false;
-    const fig = figureCanvas();
-    if (!fig) { setTimeout(schedule, 100); return; }  // the figure's view is not rendered yet
-    if (observed !== fig) { if (observed) resize.unobserve(observed); resize.observe(fig); observed = fig; }
+  // The canvas's place over the axes, in CSS px: measured again only when the figure, the axes' box
+  // or a size changes (a drag's frames then force no layout).
+  let geom = null;
+  function place(fig) {
     const fr = fig.getBoundingClientRect(), er = el.getBoundingClientRect();
-    if (fr.width === 0 || fr.height === 0) return;  // sized later: the observer calls back
-    if (pixelsDirty) { if (!compose()) return; pixelsDirty = false; }
+    if (fr.width === 0 || fr.height === 0) return null;  // sized later: the observer calls back
     const [bx0, by0, bx1, by1] = model.get("box");
     const left = fr.left - er.left + bx0 * fr.width, top = fr.top - er.top + (1 - by1) * fr.height;
     const cw = (bx1 - bx0) * fr.width, ch = (by1 - by0) * fr.height;
@@ -97,6 +95,24 @@ function render({ model, el }) {
     const pw = Math.max(1, Math.round(cw * dpr)), ph = Math.max(1, Math.round(ch * dpr));
     if (canvas.width !== pw || canvas.height !== ph) { canvas.width = pw; canvas.height = ph; }
     Object.assign(canvas.style, { left: `${left}px`, top: `${top}px`, width: `${cw}px`, height: `${ch}px` });
+    return { pw, ph, dpr };
+  }
+
+  function draw() {
+    pending = false;
+    if (!alive) return;
+    const fig = figureCanvas();
+    if (!fig) { setTimeout(schedule, 100); return; }  // the figure's view is not rendered yet
+    if (observed !== fig) {
+      resize.disconnect();
+      resize.observe(fig);
+      if (el.parentElement) resize.observe(el.parentElement);
+      observed = fig;
+      geom = null;
+    }
+    if (!geom && !(geom = place(fig))) return;
+    if (pixelsDirty) { if (!compose()) return; pixelsDirty = false; }
+    const { pw, ph, dpr } = geom;
     const ctx = canvas.getContext("2d");
     const [vx0, vx1, vy0, vy1] = model.get("view");  // data at the box's left, right, bottom, top
     const sx = pw / (vx1 - vx0), sy = ph / (vy0 - vy1);
@@ -131,9 +147,10 @@ function render({ model, el }) {
   function schedule() { if (!pending) { pending = true; requestAnimationFrame(draw); } }
   const repixel = () => { pixelsDirty = true; schedule(); };
   for (const name of ["shape", "base", "values", "lut", "opacity"]) model.on(`change:${name}`, repixel);
-  for (const name of ["extent", "box", "view", "markers", "lines"]) model.on(`change:${name}`, schedule);
+  model.on("change:box", () => { geom = null; schedule(); });
+  for (const name of ["extent", "view", "markers", "lines"]) model.on(`change:${name}`, schedule);
   schedule();
-  return () => { resize.disconnect(); };
+  return () => { alive = false; resize.disconnect(); };
 }
 
 export default { render };
