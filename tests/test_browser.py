@@ -169,7 +169,7 @@ _state = [(c.model_id[:6], str(c._data_url)[:32], c.syncing_data_url, list(c._si
           for c in (annotator.figure.canvas, explorer.figure.canvas)]
 _layers = [annotator._layer.model_id[:6], explorer._layer.model_id[:6]]
 _atomic(_os.path.join(_PROBE, "canvas.json"),
-        _j.dumps({"state": _state, "layers": _layers, "log": _canvas_log[-2000:]}).encode())
+        _j.dumps({"state": _state, "layers": _layers, "log": _canvas_log[-8000:]}).encode())
 """
 
 # Latency instrumentation: stamp the trigger event (a mousedown on the canvas, a pointerup anywhere
