@@ -3,7 +3,7 @@
 import numpy as np
 from matplotlib import colormaps
 
-from confmap.widgets._overlay import blend, colour_lut, display_step, ripple_indicator
+from confmap.widgets._overlay import blend, colour_lut, display_step, levels, ripple_indicator
 
 
 def test_blend_alpha_rises_with_confidence():
@@ -22,6 +22,14 @@ def test_blend_alpha_rises_with_confidence():
     np.testing.assert_allclose(got, want, atol=3)  # the 256-level colour table
     np.testing.assert_array_equal(got[0, 0], np.round(base[0, 0]))  # map 0: the image unchanged
     assert blend(base, v, 0.0, colour_lut("viridis")).tolist() == np.round(base).astype(np.uint8).tolist()
+
+
+def test_levels_round_clip_and_keep_the_shape():
+    v = np.array([[-0.3, 0.0, 0.0019], [0.3333, 0.9981, 1.7]])  # no ties at .5 of a level
+    got = levels(v)
+    assert got.dtype == np.uint8 and got.shape == v.shape
+    want = [[int(np.floor(255 * min(max(x, 0.0), 1.0) + 0.5)) for x in row] for row in v.tolist()]
+    np.testing.assert_array_equal(got, want)
 
 
 def test_display_step():

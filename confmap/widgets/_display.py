@@ -14,13 +14,11 @@ import numpy as np
 from ..annotation import TIERS
 from ..style import TIER_STYLE
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
-from ._layer import contour_lines, make_layer, marker_list, to_bytes, wanted
+from ._layer import CONTOUR_DASHES, contour_lines, make_layer, marker_list, points_px, to_bytes, wanted
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb
 
-#: Marker diameter in pixels of the annotator's points (matplotlib's ``s=40`` points², at 100 dpi).
-MARKER_PX = 40**0.5 * 100 / 72
-#: Dash patterns (px) of the 0.25 / 0.5 / 0.75 contours in the live layer (dotted, dashed, solid).
-CONTOUR_DASHES = ([1.5, 2.5], [5.0, 3.0], [])
+#: Marker size of the annotator's points, matplotlib's ``s`` (points²).
+MARKER_S = 40
 
 __all__ = ["AnnotatorFigure", "format_cursor_data"]
 
@@ -126,7 +124,8 @@ class AnnotatorFigure:
             self._scatter[tier].set_offsets(np.asarray(points_by_tier[tier]).reshape(-1, 2))
         if self._layer is not None:
             self._layer.markers = marker_list(
-                (points_by_tier[t], TIER_STYLE[t].colour, TIER_STYLE[t].marker, MARKER_PX) for t in TIERS
+                (points_by_tier[t], TIER_STYLE[t].colour, TIER_STYLE[t].marker, points_px(self.figure, MARKER_S**0.5))
+                for t in TIERS
             )
 
     def _build_figure(self, cmap, map_cmap, figsize, ax=None, live=None) -> None:
@@ -164,7 +163,7 @@ class AnnotatorFigure:
             self._scatter[tier] = ax.scatter(
                 np.empty(0),
                 np.empty(0),
-                s=40,
+                s=MARKER_S,
                 c=colour,
                 marker=marker,
                 edgecolors="k",

@@ -36,8 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import describe, import_optional
+from ._overlay import levels
 
-__all__ = ["close_layer", "layer_available", "make_layer", "stack", "to_bytes", "wanted"]
+__all__ = ["CONTOUR_DASHES", "close_layer", "layer_available", "make_layer", "points_px", "stack", "to_bytes", "wanted"]
 
 _ESM = Path(__file__).with_name("_layer.js")
 
@@ -59,10 +60,19 @@ def layer_available(canvas) -> bool:
     return isinstance(canvas, ipywidgets.DOMWidget)
 
 
+#: Dash patterns (CSS px) of the 0.25 / 0.5 / 0.75 contours (dotted, dashed, solid), both widgets.
+CONTOUR_DASHES = ([1.5, 2.5], [5.0, 3.0], [])
+
+
 def to_bytes(values) -> bytes:
-    """Map values in [0, 1] as the layer receives them: ``round(255 v)``, one byte per pixel, C order."""
-    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
-    return (v * 255.0 + 0.5).astype(np.uint8).tobytes()
+    """Map values in [0, 1] as the layer receives them: ``round(255 v)`` (:func:`levels`), one byte per pixel."""
+    return np.ascontiguousarray(levels(values)).tobytes()
+
+
+def points_px(figure, size_pt: float) -> float:
+    """A size in points as CSS pixels on ``figure``'s canvas (its dpi over the device pixel ratio)."""
+    ratio = float(getattr(figure.canvas, "device_pixel_ratio", 1.0) or 1.0)
+    return float(size_pt) * figure.dpi / ratio / 72.0
 
 
 _CLASS = None

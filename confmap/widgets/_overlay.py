@@ -67,6 +67,16 @@ def image_rgb(image, *, step: int = 1, cmap: str = "gray", vmin=None, vmax=None)
     return (np.clip(img / scale, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def levels(values) -> np.ndarray:
+    """Map values in [0, 1] as colour-map levels ``round(255 v)`` (clipped), ``uint8``, same shape.
+
+    The one rounding rule of the overlay: :func:`blend` indexes the colour map with it and the live
+    layer (:mod:`confmap.widgets._layer`) receives the map as these bytes.
+    """
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    return (v * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+
+
 def blend(base_rgb, values, opacity: float, lut) -> np.ndarray:
     """The image with the map over it, alpha rising with confidence.
 
@@ -87,7 +97,7 @@ def blend(base_rgb, values, opacity: float, lut) -> np.ndarray:
         ``base + opacity * v * (lut[round(255 v)] - base)``, rounded.
     """
     v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
-    idx = (v * 255.0 + 0.5).astype(np.intp)
+    idx = levels(v)
     a = (np.float32(opacity) * v)[..., None]
     rgb = base_rgb + a * (lut[idx] - base_rgb)
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)

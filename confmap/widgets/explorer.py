@@ -20,13 +20,26 @@ from ..construct import MapParams, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
-from ._layer import close_layer, contour_lines, make_layer, marker_list, stack, sync, to_bytes, wanted
+from ._layer import (
+    CONTOUR_DASHES,
+    close_layer,
+    contour_lines,
+    make_layer,
+    marker_list,
+    points_px,
+    stack,
+    sync,
+    to_bytes,
+    wanted,
+)
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb, ripple_indicator
 from ._sliders import control_panel, fmt_bandwidth, make_controls, metrics_html, status_html
 
 __all__ = ["ParameterExplorer"]
 
 
+#: Marker size (points) of the explorer's annotation points.
+_MARKER_MS = 4
 _PARAMS = ("lam", "beta_h", "beta_m", "beta_l", "bandwidth", "region", "alpha", "opacity")
 
 
@@ -208,7 +221,7 @@ class ParameterExplorer:
             pts = annotation.points(tier)
             style = marker_kwargs(tier)
             st = dict(style, label=style["label"] if len(pts) else "_" + style["label"])
-            (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=4, mec="k", mew=0.5, **st)
+            (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=_MARKER_MS, mec="k", mew=0.5, **st)
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.autoscale(False)
@@ -246,7 +259,7 @@ class ParameterExplorer:
                 y=np.arange(h),
                 colour="cyan",
                 width=0.8,
-                dashes=([1.2, 2.0], [4.0, 2.5], []),
+                dashes=CONTOUR_DASHES,
             )
         self._layer_points()
         self._figure_draw = DeferredDraw(self.figure.canvas)
@@ -255,7 +268,7 @@ class ParameterExplorer:
 
     def _layer_points(self) -> None:
         if self._layer is not None:
-            ms = 4 * self.figure.dpi / 72  # the points' ms=4, in pixels
+            ms = points_px(self.figure, _MARKER_MS)
             self._layer.markers = marker_list(
                 (self._annotation.points(t), TIER_STYLE[t].colour, TIER_STYLE[t].marker, ms) for t in TIER_STYLE
             )
