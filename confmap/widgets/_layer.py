@@ -5,9 +5,11 @@ Why
 Through ipympl, a change reaches the screen in four hops: the kernel asks the front end for a
 frame (``draw_idle``), the front end asks back, Agg redraws the whole figure (about 30 ms) and a
 PNG diff is encoded (about 11 ms), then the browser decodes it. On a 2-core machine a click took
-about 275 ms from the mouse-down to the new map on screen (README, latency table). The layer is a
-small ``anywidget`` canvas stacked over the figure's axes (a CSS grid cell holding both, the layer
-on top and transparent to the mouse, so clicks, the toolbar and navigation stay ipympl's). After
+about 275 ms from the mouse-down to the new map on screen that way (measured before the layer; the
+README's latency table has the figures with it). The layer is a small ``anywidget`` canvas stacked
+over the figure's axes (a CSS grid cell holding both; painted over the figure's image and under
+ipympl's top canvas, where the zoom rectangle is drawn; transparent to the mouse, so clicks, the
+toolbar and navigation stay ipympl's). After
 a change the kernel sends it one message: the map on the display grid as one byte per pixel (64 kB
 at 256 x 256) and the points; the browser blends it over the image's colours (sent once), in the
 same formula as :func:`confmap.widgets._overlay.blend`, and draws the points and lines. The opacity
