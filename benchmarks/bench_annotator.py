@@ -179,7 +179,11 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
         reports = {front: json.loads((Path(tmp) / f"latency-{front}.json").read_text()) for front in FRONT_ENDS}
     figs = []
     for front, rep in reports.items():
-        extra = {"front_end": front, "load_average_1min": round(rep["load_average_1min"], 2)}
+        extra = {
+            "front_end": front,
+            "load_average_1min": round(rep["load_average_1min"], 2),
+            "clicks_changing_the_map": rep["clicks_changing_the_map"],
+        }
         for key, fid, label in (
             ("browser_click_to_redraw_ms", "click_ms", "click -> first frame with the new map"),
             ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel: event -> map, layer update, figure blended"),

@@ -540,6 +540,10 @@ def block_annotator_latency(r: Report) -> str:
         + " | ".join(drag)
         + " | ≥ 10/s |"
     )
+    changed = ", ".join(
+        "{} {} of {}".format(name, *r.v(f"annotator.browser.{front}.click_ms", "clicks_changing_the_map"))
+        for front, name in fronts
+    )
     loads = ", ".join(
         f"{name} {r.v(f'annotator.browser.{front}.click_ms', 'load_average_1min'):.2f}" for front, name in fronts
     )
@@ -554,7 +558,10 @@ def block_annotator_latency(r: Report) -> str:
             f"| {f['value']:.1f} ms | {f['ratio']:.2f}× |"
         )
     return (
-        "\n".join(rows) + f"\n\nHeadless Chromium, load average (1 min) at the end of each front end's run: {loads}. "
+        "\n".join(rows)
+        + f"\n\nClicks that changed the map (the others added a sink outside every region, whose frame shows the "
+        f"new point): {changed}. "
+        f"Headless Chromium, load average (1 min) at the end of each front end's run: {loads}. "
         "No bar is asserted on these times (they move several-fold with the machine's load). Kernel side, "
         "headless (Agg), medians:\n\n"
         + "\n".join(kern)

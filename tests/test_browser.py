@@ -541,13 +541,15 @@ def test_annotate_in_jupyterlab(lab):
                 ("sinks", "key", ring("medium", 0.8, [110, 300])),
             ]
             kernel_ms = []
+            map_changed = []  # per click: did it change the map (a sink outside every region does not)
             click_epochs = []  # (mousedown, changed frame) per click, in epoch seconds
 
             def click_and_time(x, y, what):
                 """Click image point (x, y); the browser's mousedown -> changed frame, in ms."""
                 page.wait_for_timeout(CLICK_PAUSE_MS)
                 assert page.evaluate(ARM_JS, [ANNOTATOR, "mousedown"])[0] > 0
-                n_before = (_read_json(probe / "state.json") or before)["n_timings"]
+                prior = _read_json(probe / "state.json") or before
+                n_before = prior["n_timings"]
                 page.mouse.click(*canvas_xy(x, y))
                 state = _wait_for(
                     lambda: (s := _read_json(probe / "state.json")) and s["n_timings"] > n_before and s,
@@ -556,6 +558,7 @@ def test_annotate_in_jupyterlab(lab):
                     diagnose=errors,
                 )
                 kernel_ms.append(state["timings"][-1]["update_ms"])
+                map_changed.append(state["map_sha"] != prior["map_sha"])
                 ms = _wait_for(lambda: page.evaluate(LATENCY_JS), 20, "the canvas to redraw", diagnose=errors)
                 click_epochs.append(page.evaluate(EPOCH_JS))
                 return ms
@@ -566,9 +569,12 @@ def test_annotate_in_jupyterlab(lab):
                     latencies.append(click_and_time(x, y, f"the {tier} click"))
                     clicked.append((tier, x, y))
 
-            # More samples for the latency figures: click a free spot, then undo it (a button).
+            # More samples for the latency figures: a medium point on a free spot just outside the
+            # medium ring (it grows the region: the map changes), then undo it (a button).
             spots = ring("medium", 1.3, [0, 72, 144, 216, 288]) if EXTRA_CLICKS else []
             undo = page.locator(f"{ANNOTATOR} button", has_text="undo")
+            if EXTRA_CLICKS:
+                choose("medium", "button")
             for k in range(EXTRA_CLICKS):
                 x, y = spots[k % len(spots)]
                 latencies.append(click_and_time(x, y, "an extra click"))
@@ -576,6 +582,8 @@ def test_annotate_in_jupyterlab(lab):
                 undo.click()
                 _wait_for(lambda n0=n_before: _read_json(probe / "state.json")["n_timings"] > n0, 20, "the undo")
                 page.wait_for_timeout(150)
+            if EXTRA_CLICKS:
+                choose("sinks", "key")
 
             # Where a click's time goes: the kernel's log of the annotator's canvas messages.
             page.evaluate(
@@ -791,6 +799,7 @@ def test_annotate_in_jupyterlab(lab):
 
     report = {
         "browser_click_to_redraw_ms": _stats(latencies),
+        "clicks_changing_the_map": [int(sum(map_changed)), len(map_changed)],
         "kernel_event_to_overlay_ms": _stats(kernel_ms),
         **{f"click_{name}_ms": _stats(values) for name, values in phases.items()},
         "layer_vs_figure": agreement,
