@@ -559,8 +559,8 @@ def block_annotator_latency(r: Report) -> str:
         )
     return (
         "\n".join(rows)
-        + f"\n\nClicks that changed the map (the others added a sink outside every region, whose frame shows the "
-        f"new point): {changed}. "
+        + f"\n\nClicks that changed the map (a sink outside every region would not; its frame shows only the new "
+        f"point): {changed}. "
         f"Headless Chromium, load average (1 min) at the end of each front end's run: {loads}. "
         "No bar is asserted on these times (they move several-fold with the machine's load). Kernel side, "
         "headless (Agg), medians:\n\n"
