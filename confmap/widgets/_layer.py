@@ -40,7 +40,21 @@ import numpy as np
 from .._validation import describe, import_optional
 from ._overlay import levels
 
-__all__ = ["CONTOUR_DASHES", "close_layer", "layer_available", "make_layer", "points_px", "stack", "to_bytes", "wanted"]
+__all__ = [
+    "CONTOUR_DASHES",
+    "close_layer",
+    "contour_lines",
+    "follow_axes",
+    "layer_available",
+    "line_list",
+    "make_layer",
+    "marker_list",
+    "points_px",
+    "stack",
+    "sync",
+    "to_bytes",
+    "wanted",
+]
 
 _ESM = Path(__file__).with_name("_layer.js")
 
