@@ -203,18 +203,18 @@ def line_list(segments, *, colour: str, width: float, dashes) -> list:
     return out
 
 
-def contour_lines(values, levels, *, x, y, colour: str, width: float, dashes) -> list:
-    """Iso-lines of ``values`` (rows ``y``, columns ``x`` in data coordinates) as layer lines.
+def contour_lines(values, heights, *, x, y, colour: str, width: float, dashes) -> list:
+    """Iso-lines of ``values`` at ``heights`` (rows ``y``, columns ``x`` in data coordinates) as layer lines.
 
-    ``dashes`` gives the dash pattern of each level. Computed with ``contourpy`` (matplotlib's own
+    ``dashes`` gives the dash pattern of each height. Computed with ``contourpy`` (matplotlib's own
     contouring library), so the lines are those ``ax.contour`` draws.
     """
     import contourpy
 
     gen = contourpy.contour_generator(np.asarray(x, float), np.asarray(y, float), np.asarray(values, float))
     segs, pats = [], []
-    for level, dash in zip(levels, dashes, strict=True):
-        for seg in gen.lines(level):
+    for height, dash in zip(heights, dashes, strict=True):
+        for seg in gen.lines(height):
             segs.append(seg)
             pats.append(dash)
     return line_list(segs, colour=colour, width=width, dashes=pats)
