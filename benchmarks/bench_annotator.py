@@ -186,11 +186,12 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
         }
         for key, fid, label in (
             ("browser_click_to_redraw_ms", "click_ms", "click -> first frame with the new map"),
-            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel: event -> map, layer update, figure blended"),
+            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel: event -> map, layer update, status line"),
             ("click_ws_ms", "click_ws_ms", "click phase 1: mousedown -> ipympl's message on the websocket"),
             ("click_recv_ms", "click_recv_ms", "click phase 2: -> the kernel receives it"),
             ("click_sent_ms", "click_sent_ms", "click phase 3: -> the live layer's update leaves the kernel"),
-            ("click_show_ms", "click_show_ms", "click phase 4: -> the browser shows it"),
+            ("click_back_ms", "click_back_ms", "click phase 4: -> the update arrives on the page's websocket"),
+            ("click_show_ms", "click_show_ms", "click phase 5: -> the layer shows it"),
             ("large_click_to_redraw_ms", "large_click_ms", "768x1024 image: click -> first frame with the new map"),
             ("large_kernel_event_to_overlay_ms", "large_kernel_click_ms", "768x1024 image: the kernel's share"),
             ("explorer_lam_release_to_redraw_ms", "lam_release_ms", "explorer: lambda slider release -> redrawn map"),

@@ -10,18 +10,19 @@ the map changed: a probe cell appended to the copy registers ``annotator.on_chan
 annotator's state to a JSON file after every change.
 
 It also measures latencies in the browser: a capturing listener stamps ``performance.now()`` at
-the trigger, and a ``requestAnimationFrame`` loop stamps the first frame whose canvas pixels
-differ. Triggers: a ``mousedown`` on the annotator's canvas (a click adding a point;
-``$CONFMAP_LATENCY_CLICKS`` extra click-and-undo pairs add samples; each click is split in three
-phases with the kernel's log of the canvas messages, see ``_click_phases``), and, in a
-``ParameterExplorer`` appended to the copy (as notebook 02 shows it: 256², agreement map), the
-``pointerup`` that releases the λ slider's handle after a drag (-> redrawn map) and the
-``pointerdown`` of a tap on the opacity slider's track (-> first changed frame),
-``$CONFMAP_LATENCY_SLIDER_MOVES`` of each (default 6). A 20-step drag of a point counts the map
-frames the kernel drew while the point moved. The figures (and the load average: times measured on
-a busy machine mean little; none is asserted) are printed (``pytest -s``) and written to
-``$CONFMAP_LATENCY_JSON`` (suffixed with the front end) when that is set;
-``benchmarks/bench_annotator.py`` runs this test to put them in ``benchmarks/report.json``.
+the trigger, and the first frame whose pixels differ is stamped when the live layer draws (a
+``MutationObserver`` on its frame counter; without a layer a ``requestAnimationFrame`` loop polls
+the figure's canvas). Triggers: a ``mousedown`` on the annotator's canvas (a click adding a point;
+``$CONFMAP_LATENCY_CLICKS`` extra click-and-undo pairs add samples; each click is split in five
+phases with a websocket hook in the page and the kernel's log of the canvas messages, see
+``_click_phases``), and, in a ``ParameterExplorer`` appended to the copy (as notebook 02 shows it:
+256², agreement map), the ``pointerup`` that releases the λ slider's handle after a drag (->
+redrawn map) and the ``pointerdown`` of a tap on the opacity slider's track (-> first changed
+frame), ``$CONFMAP_LATENCY_SLIDER_MOVES`` of each (default 6). A drag of a point (40 mouse moves
+16 ms apart) counts the map frames the kernel drew while the point moved. The figures (and the
+load average: times measured on a busy machine mean little; none is asserted) are printed
+(``pytest -s``) and written to ``$CONFMAP_LATENCY_JSON`` (suffixed with the front end) when that
+is set; ``benchmarks/bench_annotator.py`` runs this test to put them in ``benchmarks/report.json``.
 
 It checks the layout too: each widget's ipympl toolbar is always shown, in the strip left of the
 figure's drawing (so it never covers the image, the title or the axes), and the explorer's
@@ -195,26 +196,43 @@ ARM_JS = """
     for (let i = 0; i < d.length; i++) if (d[i] !== base[i]) return true;
     return false;
   };
-  const state = {t0: null, t1: null, tws: null, via: layer ? 'layer' : 'figure'};
+  const state = {t0: null, t1: null, tws: null, tin: null, via: layer ? 'layer' : 'figure'};
   window.__confmapLatency = state;
-  if (!window.__confmapWsHooked) {  // when the trigger's first message leaves on a websocket
+  if (!window.__confmapWsHooked) {
     const send = WebSocket.prototype.send;
     WebSocket.prototype.send = function (data) {
       const s = window.__confmapLatency;
-      if (s && s.t0 !== null && s.tws === null) s.tws = performance.now();
+      if (s && s.t0 !== null && s.tws === null) s.tws = performance.now();  // the trigger's first message leaves
+      if (!this.__confmapIn) {  // ... and when the first message with a map for a live layer arrives
+        this.__confmapIn = true;
+        const text = new TextDecoder();
+        this.addEventListener('message', (e) => {
+          const s = window.__confmapLatency, d = e.data;
+          if (!s || s.t0 === null || s.tin !== null) return;
+          const head = typeof d === 'string' ? d : d instanceof ArrayBuffer
+            ? text.decode(new Uint8Array(d, 0, Math.min(d.byteLength, 65536))) : '';
+          if (head.includes('"values_box"')) s.tin = e.timeStamp;
+        });
+      }
       return send.call(this, data);
     };
     window.__confmapWsHooked = true;
   }
+  // A frame's time is stamped before the pixel comparison: the instrument's own reading (a
+  // readback of the whole canvas) is not the widget's latency.
   let start;
   if (layer) {
     const observer = new MutationObserver(() => {
-      if (state.t0 !== null && state.t1 === null && changed()) { state.t1 = performance.now(); observer.disconnect(); }
+      const t = performance.now();
+      if (state.t0 !== null && state.t1 === null && changed()) { state.t1 = t; observer.disconnect(); }
     });
     observer.observe(layer.parentElement, {attributes: true, attributeFilter: ['data-frames']});
     start = () => { state.t0 = performance.now(); };
   } else {
-    const loop = () => { if (changed()) { state.t1 = performance.now(); } else { requestAnimationFrame(loop); } };
+    const loop = () => {
+      const t = performance.now();
+      if (changed()) { state.t1 = t; } else { requestAnimationFrame(loop); }
+    };
     start = () => { state.t0 = performance.now(); requestAnimationFrame(loop); };
   }
   const target = trigger === 'mousedown' ? top : window;
@@ -264,7 +282,8 @@ LAYER_VS_FIGURE_JS = """
 """
 EPOCH_JS = (
     "() => { const s = window.__confmapLatency; "
-    "return [s.t0, s.t1, s.tws === null ? s.t1 : s.tws].map(t => (performance.timeOrigin + t) / 1e3); }"
+    "return [s.t0, s.t1, s.tws === null ? s.t1 : s.tws, s.tin === null ? s.t1 : s.tin]"
+    ".map(t => (performance.timeOrigin + t) / 1e3); }"
 )
 LATENCY_JS = "() => { const s = window.__confmapLatency; return s.t1 !== null && s.t0 !== null ? s.t1 - s.t0 : null; }"
 EXPLORER = ".confmap-explorer"
@@ -293,28 +312,30 @@ def _stats(values):
 
 
 def _click_phases(click_epochs, canvas_log):
-    """Split each click's latency in four, in ms, from the kernel's log of the annotator's messages.
+    """Split each click's latency in five, in ms, from the kernel's log of the annotator's messages.
 
     ``ws``: mousedown -> the browser sends ipympl's ``button_press`` on the websocket (the
     browser's handlers). ``recv``: -> the kernel receives it (the server's relay; a kernel still
-    busy with an earlier message). ``sent``: -> the live layer's
-    update (the map's bytes and the points) leaves the kernel (matplotlib's event, the map).
-    ``show``: -> the browser shows it (websocket, the layer's blend and drawing in the browser).
+    busy with an earlier message). ``sent``: -> the live layer's update (the map's bytes and the
+    points) leaves the kernel (matplotlib's event, the map). ``back``: -> the update arrives on the
+    page's websocket (the server's relay the other way). ``show``: -> the layer shows it (the front
+    end's message handling, the layer's blend and drawing at the next animation frame).
     Browser and kernel share the machine's wall clock.
     """
     canvas_id, layer_id = canvas_log["state"][0][0], canvas_log["layers"][0]
     log = canvas_log["log"]
     presses = [e[0] for e in log if e[1] == canvas_id and e[2] == "recv" and e[3] == "button_press"]
     sends = [e[0] for e in log if e[1] == layer_id and e[2] == "layer" and "values" in e[3]]
-    phases = {"ws": [], "recv": [], "sent": [], "show": []}
-    for t0, t1, tws in click_epochs:
+    phases = {"ws": [], "recv": [], "sent": [], "back": [], "show": []}
+    for t0, t1, tws, tin in click_epochs:
         recv = next((t for t in presses if t0 <= t <= t1), None)
         sent = recv and next((t for t in sends if recv <= t <= t1), None)
-        if sent:
+        if sent and sent <= tin + 1e-3:  # (the kernel's log is rounded to 1 ms)
             phases["ws"].append(1e3 * (tws - t0))
             phases["recv"].append(1e3 * (recv - tws))
             phases["sent"].append(1e3 * (sent - recv))
-            phases["show"].append(1e3 * (t1 - sent))
+            phases["back"].append(1e3 * max(tin - sent, 0.0))
+            phases["show"].append(1e3 * (t1 - tin))
     assert phases["sent"], f"no click could be split: {click_epochs} {presses[-5:]} {sends[-5:]}"
     return phases
 

@@ -11,7 +11,7 @@ from confmap import Annotation, ConfmapWarning, confidence_map
 from confmap.style import TIER_STYLE
 from confmap.widgets import Annotator, ParameterExplorer
 from confmap.widgets._figure import DeferredDraw
-from confmap.widgets._layer import contour_lines, layer_available, to_bytes
+from confmap.widgets._layer import contour_lines, layer_available, map_block
 from confmap.widgets._overlay import blend, colour_lut
 
 H, W = 80, 96
@@ -40,8 +40,15 @@ def live(image):
 
 
 def layer_values(layer):
-    h, w = layer.shape
-    return np.frombuffer(layer.values, np.uint8).reshape(h, w)
+    """The layer's map bytes on the whole display grid (zero outside the block it carries)."""
+    out = np.zeros(layer.shape, np.uint8)
+    r, c, h, w = layer.values_box
+    out[r : r + h, c : c + w] = np.frombuffer(layer.values, np.uint8).reshape(h, w)
+    return out
+
+
+def to_bytes(values):
+    return np.clip(np.floor(255 * np.asarray(values, float) + 0.5), 0, 255).astype(np.uint8)
 
 
 def js_blend(base_u8, v_u8, opacity, lut_u8):
@@ -52,11 +59,17 @@ def js_blend(base_u8, v_u8, opacity, lut_u8):
     return np.clip(np.rint(b + a * (lut_u8[v_u8].astype(float) - b)), 0, 255).astype(int)
 
 
-def test_to_bytes_rounds_and_clips():
+def test_map_block_rounds_clips_and_crops():
     v = np.array([[0.0, 0.4 / 255, 0.31, 1.0], [-0.2, 1.4, 0.999, 0.0021]])  # no ties at .5
-    got = np.frombuffer(to_bytes(v), np.uint8).reshape(v.shape)
-    want = [[int(255 * min(max(x, 0.0), 1.0) + 0.5) for x in row] for row in v.tolist()]
-    np.testing.assert_array_equal(got, want)
+    data, box = map_block(v)
+    want = np.array([[int(255 * min(max(x, 0.0), 1.0) + 0.5) for x in row] for row in v.tolist()])
+    assert box == [0, 1, 2, 3]  # the first column rounds (and clips) to 0
+    np.testing.assert_array_equal(np.frombuffer(data, np.uint8).reshape(2, 3), want[:, 1:])
+    grid = np.zeros((7, 9))
+    grid[2:4, 3:6] = [[0.5, 0, 0.001], [0, 0.2, 0.0]]  # 0.001 rounds to 0: not in the block
+    data, box = map_block(grid)
+    assert box == [2, 3, 2, 2] and len(data) == 4
+    assert map_block(np.full((5, 5), 0.4 / 255)) == (b"", [0, 0, 0, 0])
 
 
 def test_layer_carries_the_map_points_and_geometry(live):
@@ -67,9 +80,7 @@ def test_layer_carries_the_map_points_and_geometry(live):
         a.add_point(x, y, tier="medium")
     layer = a._layer
     assert layer.shape == [H, W] and layer.extent == [-0.5, W - 0.5, -0.5, H - 0.5]
-    np.testing.assert_array_equal(
-        layer_values(layer), np.frombuffer(to_bytes(a.confidence.values), np.uint8).reshape(H, W)
-    )
+    np.testing.assert_array_equal(layer_values(layer), to_bytes(a.confidence.values))
     by_colour = {m["colour"]: m for m in layer.markers}
     for tier, pts in (("high", HIGH), ("medium", MEDIUM)):
         m = by_colour[TIER_STYLE[tier].colour]
@@ -97,7 +108,7 @@ def test_layer_follows_zoom_and_the_map_toggle(live):
 
 
 def test_one_message_per_change(live, monkeypatch):
-    """A click's map and points leave in one message (hold_sync), before the figure's own blend."""
+    """A click's map and points leave in one message (hold_sync); the figure's own blend waits for the deferred draw."""
     a = live()
     sent = []
     monkeypatch.setattr(type(a._layer), "send_state", lambda self, key=None: sent.append(set(key or ())))
@@ -123,7 +134,7 @@ def test_browser_blend_matches_the_figure_blend(live):
         assert np.abs(got - want).max() <= 1, opacity
 
 
-def test_a_drag_updates_the_layer_only_until_the_release(live):
+def test_a_drag_updates_the_layer_only_until_the_hand_rests(live):
     a = live()
     for x, y in HIGH:
         a.add_point(x, y)
@@ -135,11 +146,15 @@ def test_a_drag_updates_the_layer_only_until_the_release(live):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConfmapWarning)
         want = confidence_map(moved).values
-    np.testing.assert_array_equal(layer_values(a._layer), np.frombuffer(to_bytes(want), np.uint8).reshape(H, W))
+    np.testing.assert_array_equal(layer_values(a._layer), to_bytes(want))
     np.testing.assert_array_equal(np.asarray(a._display.get_array()), before_figure)  # not yet
     a._drag = None
     a.move_point("high", 1, 70, 40)
-    assert not np.array_equal(np.asarray(a._display.get_array()), before_figure)
+    np.testing.assert_array_equal(np.asarray(a._display.get_array()), before_figure)  # the layer shows it
+    assert a._figure_draw.pending
+    a._figure_draw.flush()  # the hand rests: the figure's image is blended, then redrawn
+    want = blend(a._base_rgb, a.confidence.values, a.opacity, colour_lut("viridis"))
+    np.testing.assert_array_equal(np.asarray(a._display.get_array())[..., :3], want)
 
 
 def test_contours_go_to_the_layer_as_lines(live):
@@ -169,16 +184,18 @@ def test_explorer_layer(image):
     ex = ParameterExplorer(ann, image=image, agreement=agreement, live=True)
     try:
         layer = ex._layer
-        np.testing.assert_array_equal(
-            layer_values(layer), np.frombuffer(to_bytes(ex.map.values), np.uint8).reshape(H, W)
-        )
+        np.testing.assert_array_equal(layer_values(layer), to_bytes(ex.map.values))
         assert len(layer.lines) >= 3 and {line["colour"] for line in layer.lines} == {"cyan"}
+        figure_before = np.asarray(ex._im.get_array()).copy()
         ex.set(lam=60)
-        np.testing.assert_array_equal(
-            layer_values(layer), np.frombuffer(to_bytes(ex.map.values), np.uint8).reshape(H, W)
-        )
+        np.testing.assert_array_equal(layer_values(layer), to_bytes(ex.map.values))
         ex.set(opacity=0.35)
         assert layer.opacity == 0.35
+        # the figure's image follows when the hand rests (blended just before the deferred redraw)
+        np.testing.assert_array_equal(np.asarray(ex._im.get_array()), figure_before)
+        ex._figure_draw.flush()
+        want = blend(ex._base_rgb, ex.map.values, 0.35, ex._lut)
+        np.testing.assert_array_equal(np.asarray(ex._im.get_array()), want)
         ex.annotation = ann.replace(low=[(10, 70), (30, 72), (20, 78)])
         assert TIER_STYLE["low"].colour in {m["colour"] for m in layer.markers}
     finally:
@@ -220,6 +237,39 @@ def test_in_jupyter_the_layer_sits_over_the_canvas(ipympl_backend, image):
         # on the ipympl canvas, the figure's redraw waits for the hand to rest
         a.add_point(*HIGH[0])
         assert a._figure_draw.pending
+    finally:
+        a.close()
+        ex.close()
+
+
+def test_pyplots_post_execute_hook_leaves_the_redraw_deferred(ipympl_backend, image, monkeypatch):
+    """In IPython, ``comm`` runs the post-execute hooks after every widget message, and pyplot's
+    (``plt.draw_all``) redraws every stale figure: a change must leave the redraw to DeferredDraw."""
+    a = Annotator(image)
+    ex = ParameterExplorer(Annotation((H, W), high=HIGH), image=image)
+    try:
+        drawn = []
+        for canvas in (a.figure.canvas, ex.figure.canvas):
+            monkeypatch.setattr(canvas, "draw_idle", lambda *_, c=canvas: drawn.append(c))
+        for x, y in HIGH:
+            a.add_point(x, y)
+            plt.draw_all()
+        a.drag_interval_s = 0.0
+        a._drag = {"tier": "high", "index": 1, "start": HIGH[1], "xy": HIGH[1]}
+        a.preview_move("high", 1, 70, 40)
+        plt.draw_all()
+        a._drag = None
+        a.move_point("high", 1, 70, 40)
+        a.opacity = 0.3
+        a.set_tier("low")
+        ex.set(lam=60)
+        plt.draw_all()
+        ex.set(opacity=0.3)
+        plt.draw_all()
+        assert drawn == []
+        a._figure_draw.flush()
+        ex._figure_draw.flush()
+        assert drawn == [a.figure.canvas, ex.figure.canvas]
     finally:
         a.close()
         ex.close()

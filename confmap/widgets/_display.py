@@ -14,7 +14,7 @@ import numpy as np
 from ..annotation import TIERS
 from ..style import TIER_STYLE
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
-from ._layer import CONTOUR_DASHES, contour_lines, make_layer, marker_list, points_px, to_bytes, wanted
+from ._layer import CONTOUR_DASHES, contour_lines, make_layer, marker_list, points_px, set_map, wanted
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb
 
 #: Marker size of the annotator's points, matplotlib's ``s`` (points²).
@@ -42,7 +42,8 @@ class AnnotatorFigure:
         return self.ax.transData.transform(pts)
 
     def _update_overlay_alpha(self) -> None:
-        self._compose(layer=False)  # the layer has its opacity (linked to the slider in the browser)
+        if self._layer is None:  # (the layer has its opacity, linked to the slider in the browser)
+            self._compose(layer=False)
 
     def _compose(self, *, figure: bool = True, layer: bool = True) -> None:
         """Blend the map over the image (on the display grid) and show it as one RGBA uint8 image.
@@ -61,7 +62,7 @@ class AnnotatorFigure:
             )
             self._display.set_data(self._rgba)
         if layer and self._layer is not None:
-            self._layer.values = b"" if values is None else to_bytes(values)
+            set_map(self._layer, values)
             on = self._contours_on and values is not None and values.max() > CONTOUR_LEVELS[0]
             h, w = (0, 0) if values is None else values.shape
             self._layer.lines = (
@@ -182,7 +183,8 @@ class AnnotatorFigure:
         if wanted(live, canvas):
             extent = (-0.5, wd * s - 0.5, -0.5, hd * s - 0.5)
             self._layer = make_layer(ax, self._base_rgb, extent=extent, lut=self._map_lut, opacity=self._opacity)
-            self._figure_draw = DeferredDraw(canvas)
+            # the figure's image is blended when the hand rests, just before its redraw
+            self._figure_draw = DeferredDraw(canvas, before=lambda: self._compose(layer=False))
         self._cids = [
             canvas.mpl_connect("button_press_event", self._on_press),
             canvas.mpl_connect("motion_notify_event", self._on_motion),

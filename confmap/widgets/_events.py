@@ -111,7 +111,7 @@ class EventTranslation:
 
         What a drag shows while the mouse moves (the map of the moved point is the exact one, not an
         approximation); :meth:`move_point` commits the move. With the live layer only the layer
-        is updated (the figure is redrawn at the release); otherwise the figure is redrawn.
+        is updated (the figure is redrawn once the hand rests); otherwise the figure is redrawn.
         """
         p = self.session.check_xy(x, y)
         pts = self._ann.points(tier).copy()
@@ -125,8 +125,7 @@ class EventTranslation:
                 self._map_stale = True  # the committed annotation's map is not this one
                 self._compose(figure=self._layer is None)
         self.drag_redraws += 1
-        if self._layer is None:  # with the live layer, the figure is redrawn at the release
-            self._canvas_draw()
+        self._canvas_draw()  # with the live layer: deferred, the figure is redrawn when the hand rests
 
     def _on_release(self, event):
         drag, self._drag = self._drag, None

@@ -19,7 +19,9 @@ less than that risk.
 With the live layer (:mod:`confmap.widgets._layer`) the map and the points reach the screen
 without the figure, which the layer covers over the axes. The figure is then redrawn once the
 hand rests (:class:`DeferredDraw`, 0.5 s after the last change): an Agg redraw and its PNG take the
-kernel 30-50 ms, and a click arriving meanwhile would wait for them. Where the layer cannot show
+kernel 30-50 ms, and a click arriving meanwhile would wait for them. (In IPython that also means
+keeping pyplot's post-execute hook from redrawing the changed figure after every widget message:
+see :meth:`DeferredDraw.request`.) Where the layer cannot show
 (no ``anywidget`` front end), the figure still follows, 0.5 s late.
 """
 
@@ -68,25 +70,39 @@ class DeferredDraw:
 
     A single-shot timer of the canvas (``canvas.new_timer``: ipympl's runs on the kernel's event
     loop), restarted by every request, so a burst of changes costs one redraw. On a canvas whose
-    timers never fire (Agg, headless) call :meth:`flush` to draw now.
+    timers never fire (Agg, headless) call :meth:`flush` to draw now. ``before`` (no arguments)
+    runs first: the widgets bring the figure's artists up to date there (the blend of the map over
+    the image costs about 5 ms at 256 x 256, more than the map itself, so a click does not pay it).
     """
 
-    def __init__(self, canvas, delay_s: float = 0.5):
+    def __init__(self, canvas, delay_s: float = 0.5, *, before=None):
         self._canvas = canvas
+        self._before = before
         self._timer = canvas.new_timer(interval=max(1, int(round(1000 * float(delay_s)))))
         self._timer.single_shot = True
         self._timer.add_callback(self.flush)
         self.pending = False
 
     def request(self) -> None:
-        """(Re)start the timer: the figure is redrawn ``delay_s`` after the last request."""
+        """(Re)start the timer: the figure is redrawn ``delay_s`` after the last request.
+
+        Call it after the figure's artists changed. It also marks the figure as not stale: in
+        IPython, ``comm`` runs the ``post_execute`` hooks after every widget message, and pyplot's
+        hook redraws every stale figure (``draw_all``) at once, which would redraw the figure after
+        every click and every drag step, the very work this class defers (measured in the browser:
+        a full Agg redraw and PNG 20-60 ms after each click, on the kernel and in the browser while
+        the next change is on its way). The pending redraw here draws everything anyway.
+        """
         self.pending = True
         self._timer.stop()
         self._timer.start()
+        self._canvas.figure.stale = False
 
     def flush(self) -> None:
         """Redraw now (``draw_idle``) if a request is pending."""
         self._timer.stop()
         if self.pending:
             self.pending = False
+            if self._before is not None:
+                self._before()
             self._canvas.draw_idle()

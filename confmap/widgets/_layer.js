@@ -1,5 +1,6 @@
-// confmap's live layer (see confmap/widgets/_layer.py): the map blended over the image's colours,
-// the points and the lines, drawn over the axes of the ipympl figure in the same grid cell.
+// confmap's live layer (see confmap/widgets/_layer.py): the map (the block of its non-zero bytes)
+// blended over the image's colours, the points and the lines, drawn over the axes of the ipympl
+// figure in the same grid cell.
 // Transparent to the mouse: clicks, the toolbar and navigation stay ipympl's.
 
 const DPR = () => window.devicePixelRatio || 1;
@@ -64,19 +65,25 @@ function render({ model, el }) {
     if (src.width !== w || src.height !== h) { src.width = w; src.height = h; }
     const ctx = src.getContext("2d");
     const img = ctx.createImageData(w, h), out = img.data;
-    const withMap = values.length === h * w && lut.length === 768;
+    // the map's bytes cover the block [br, br + bh) x [bc, bc + bw) of the grid; zero elsewhere
+    const [br, bc, bh, bw] = model.get("values_box") || [0, 0, 0, 0];
+    const withMap = bh > 0 && bw > 0 && values.length === bh * bw && lut.length === 768;
     const k = model.get("opacity") / 255;
-    for (let i = 0, j = 0, o = 0; i < h * w; i++, j += 3, o += 4) {
-      if (withMap && values[i] > 0) {
-        const v = values[i], a = k * v, l = 3 * v;
-        // the same formula as _overlay.blend; Uint8ClampedArray rounds to the nearest byte
-        out[o] = base[j] + a * (lut[l] - base[j]);
-        out[o + 1] = base[j + 1] + a * (lut[l + 1] - base[j + 1]);
-        out[o + 2] = base[j + 2] + a * (lut[l + 2] - base[j + 2]);
-      } else {
-        out[o] = base[j]; out[o + 1] = base[j + 1]; out[o + 2] = base[j + 2];
+    for (let r = 0, j = 0, o = 0; r < h; r++) {
+      const inRows = withMap && r >= br && r < br + bh;
+      for (let c = 0; c < w; c++, j += 3, o += 4) {
+        const v = inRows && c >= bc && c < bc + bw ? values[(r - br) * bw + (c - bc)] : 0;
+        if (v > 0) {
+          const a = k * v, l = 3 * v;
+          // the same formula as _overlay.blend; Uint8ClampedArray rounds to the nearest byte
+          out[o] = base[j] + a * (lut[l] - base[j]);
+          out[o + 1] = base[j + 1] + a * (lut[l + 1] - base[j + 1]);
+          out[o + 2] = base[j + 2] + a * (lut[l + 2] - base[j + 2]);
+        } else {
+          out[o] = base[j]; out[o + 1] = base[j + 1]; out[o + 2] = base[j + 2];
+        }
+        out[o + 3] = 255;
       }
-      out[o + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
     return true;
@@ -146,7 +153,7 @@ function render({ model, el }) {
 
   function schedule() { if (!pending) { pending = true; requestAnimationFrame(draw); } }
   const repixel = () => { pixelsDirty = true; schedule(); };
-  for (const name of ["shape", "base", "values", "lut", "opacity"]) model.on(`change:${name}`, repixel);
+  for (const name of ["shape", "base", "values", "values_box", "lut", "opacity"]) model.on(`change:${name}`, repixel);
   model.on("change:box", () => { geom = null; schedule(); });
   for (const name of ["extent", "view", "markers", "lines"]) model.on(`change:${name}`, schedule);
   schedule();

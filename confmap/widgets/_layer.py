@@ -10,14 +10,16 @@ README's latency table has the figures with it). The layer is a small ``anywidge
 over the figure's axes (a CSS grid cell holding both; painted over the figure's image and under
 ipympl's top canvas, where the zoom rectangle is drawn; transparent to the mouse, so clicks, the
 toolbar and navigation stay ipympl's). After
-a change the kernel sends it one message: the map on the display grid as one byte per pixel (64 kB
-at 256 x 256) and the points; the browser blends it over the image's colours (sent once), in the
+a change the kernel sends it one message: the map on the display grid as one byte per pixel, only
+the block that holds its non-zero bytes (:func:`map_block`: about 20 kB of the 64 kB at 256 x 256
+for the phantom's tumour), and the points; the browser blends it over the image's colours (sent once), in the
 same formula as :func:`confmap.widgets._overlay.blend`, and draws the points and lines. The opacity
 slider is linked to the layer in the browser (``jslink``), so opacity needs no kernel at all.
 
 The figure underneath is still redrawn (``draw_idle``) and stays the truth: saving it, the
-toolbar's download, static renderers and headless tests see the same picture. During a drag only
-the layer follows the point; the figure is redrawn at the release.
+toolbar's download, static renderers and headless tests see the same picture. The figure's image
+is blended and redrawn once the hand rests (:class:`confmap.widgets._figure.DeferredDraw`), after a
+click as after a drag.
 
 Geometry
 --------
@@ -25,8 +27,8 @@ The layer covers the axes box (``Axes.bbox`` in figure fractions, as last drawn:
 draw) of the ipympl canvas it finds in its grid cell, and maps data coordinates with the axes'
 limits (updated after each draw too, so pan and zoom follow the figure). The image's display grid
 is drawn over ``extent`` with nearest-neighbour scaling, as ``imshow(interpolation="nearest")``.
-Map values are rounded to bytes (``round(255 v)``), the same index :func:`blend` uses for the
-colour; the alpha uses that byte too (``opacity * round(255 v) / 255``), at most 0.5 / 255 of
+Map values are rounded to bytes (``round(255 v)``, :func:`map_block`), the same index
+:func:`blend` uses for the colour; the alpha uses that byte too (``opacity * round(255 v) / 255``), at most 0.5 / 255 of
 opacity away from the figure's.
 """
 
@@ -49,10 +51,11 @@ __all__ = [
     "line_list",
     "make_layer",
     "marker_list",
+    "map_block",
     "points_px",
+    "set_map",
     "stack",
     "sync",
-    "to_bytes",
     "wanted",
 ]
 
@@ -80,9 +83,42 @@ def layer_available(canvas) -> bool:
 CONTOUR_DASHES = ([1.5, 2.5], [5.0, 3.0], [])
 
 
-def to_bytes(values) -> bytes:
-    """Map values in [0, 1] as the layer receives them: ``round(255 v)`` (:func:`levels`), one byte per pixel."""
-    return np.ascontiguousarray(levels(values)).tobytes()
+def map_block(values) -> tuple[bytes, list[int]]:
+    """Map values in [0, 1] as the layer receives them: the bytes of the block holding every non-zero one.
+
+    Parameters
+    ----------
+    values : ndarray, shape (h, w)
+        The map on the display grid.
+
+    Returns
+    -------
+    data : bytes
+        ``round(255 v)`` (:func:`levels`), one byte per pixel, row-major, of the smallest block of
+        rows and columns that holds every non-zero byte (outside it the map shows nothing).
+    box : list of int
+        ``[row, column, height, width]`` of that block on the display grid; ``[0, 0, 0, 0]`` (and
+        no data) when every byte is zero.
+
+    Notes
+    -----
+    The map is zero (below half a level) away from the annotated regions, so the block is much
+    smaller than the grid: a smaller message for the server to relay and the browser to receive.
+    """
+    u8 = levels(values)
+    rows = np.flatnonzero(u8.any(axis=1))
+    if rows.size == 0:
+        return b"", [0, 0, 0, 0]
+    cols = np.flatnonzero(u8.any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return np.ascontiguousarray(u8[r0:r1, c0:c1]).tobytes(), [r0, c0, r1 - r0, c1 - c0]
+
+
+def set_map(layer, values) -> None:
+    """Send the map ``values`` (display grid, in [0, 1]; ``None``: no map) to ``layer``, in one message."""
+    data, box = (b"", [0, 0, 0, 0]) if values is None else map_block(values)
+    with layer.hold_sync():
+        layer.values, layer.values_box = data, box
 
 
 def points_px(figure, size_pt: float) -> float:
@@ -109,6 +145,7 @@ def _layer_class():
             extent = t.List(t.Float(), default_value=[0.0, 1.0, 0.0, 1.0]).tag(sync=True)
             base = t.Bytes(b"").tag(sync=True)
             values = t.Bytes(b"").tag(sync=True)
+            values_box = t.List(t.Int(), default_value=[0, 0, 0, 0]).tag(sync=True)
             lut = t.Bytes(b"").tag(sync=True)
             opacity = t.Float(0.8).tag(sync=True)
             box = t.List(t.Float(), default_value=[0.0, 0.0, 1.0, 1.0]).tag(sync=True)

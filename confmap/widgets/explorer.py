@@ -27,9 +27,9 @@ from ._layer import (
     make_layer,
     marker_list,
     points_px,
+    set_map,
     stack,
     sync,
-    to_bytes,
     wanted,
 )
 from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb, ripple_indicator
@@ -262,7 +262,7 @@ class ParameterExplorer:
                 dashes=CONTOUR_DASHES,
             )
         self._layer_points()
-        self._figure_draw = DeferredDraw(self.figure.canvas)
+        self._figure_draw = DeferredDraw(self.figure.canvas, before=self._blend_figure)
         # constrained layout places the axes at the first draw; the layer follows every draw after
         self.figure.draw_without_rendering()
 
@@ -484,7 +484,7 @@ class ParameterExplorer:
             cm = confidence_map(self._annotation, **self.params)
             values = cm.values
             if self._layer is not None:  # first: the browser blends and shows it meanwhile
-                self._layer.values = to_bytes(values)
+                set_map(self._layer, values)
             if self._agreement is not None:
                 self._metrics = {name: float(score(values, self._agreement)) for name, score in SCORES.items()}
         self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
@@ -512,10 +512,18 @@ class ParameterExplorer:
         return blend(self._base_rgb, self._values, opacity, self._lut)
 
     def _apply_alpha(self, opacity: float) -> None:
-        """Alpha rising with confidence: ``opacity * v`` per pixel, blended into the one image."""
-        if self._layer is not None and self._layer.opacity != opacity:
-            self._layer.opacity = opacity
-        self._im.set_data(self._blended(opacity))
+        """Alpha rising with confidence: ``opacity * v`` per pixel, blended into the one image.
+
+        With the live layer the figure's image is blended at the deferred draw (when the hand rests).
+        """
+        if self._layer is not None:
+            if self._layer.opacity != opacity:
+                self._layer.opacity = opacity
+            return
+        self._blend_figure()
+
+    def _blend_figure(self) -> None:
+        self._im.set_data(self._blended())
 
     def on_change(self, callback) -> None:
         """Call ``callback(explorer)`` after every recomputation of the map.
