@@ -17,11 +17,15 @@ figures (claim: the display grid makes ``add_point`` at 1500x2000 at least 1.5x 
 drawing every pixel, same run) and runs ``tests/test_browser.py`` with ``$CONFMAP_LATENCY_JSON``
 set, which drives notebook 01 and a ParameterExplorer in headless Chromium in JupyterLab and in
 Jupyter Notebook 7 and reports, per front end: click -> first frame with the new map (on the live
-layer), the kernel's share of a click and the click's four phases, the same click on a 768x1024
+layer), the kernel's share of a click and the click's five phases, the same click on a 768x1024
 image, the map frames drawn during a 40-move drag, explorer lambda-slider release -> redrawn map
-and opacity tap -> first changed frame. No time is claimed (a shared machine's load
-moves them several-fold; the load average is recorded with them); ``benchmarks/readme.py`` puts
-them in the README's latency table next to the goals of issue 13.
+and opacity tap -> first changed frame. The servers load the jupyter server extension
+``confmap.jupyter`` (TCP_NODELAY on kernel websockets), as installed; a second run of the
+JupyterLab test without it (``$CONFMAP_BROWSER_NODELAY=0``) gives the same figures as front end
+``lab_default_server``, so each report holds the extension's effect measured that day. No time
+is claimed (a shared machine's load moves them several-fold; the load average is recorded with
+them); ``benchmarks/readme.py`` puts them in the README's latency table next to the goals of
+issue 13.
 """
 
 from __future__ import annotations
@@ -144,43 +148,45 @@ def kernel_figures(repeats):
     return figs
 
 
+def _run_browser_test(tmp, *, clicks, slider_moves, nodelay=True, test="tests/test_browser.py") -> None:
+    env = dict(
+        os.environ,
+        CONFMAP_LATENCY_JSON=str(Path(tmp) / "latency.json"),
+        CONFMAP_LATENCY_CLICKS=str(clicks),
+        CONFMAP_LATENCY_SLIDER_MOVES=str(slider_moves),
+        CONFMAP_BROWSER_NODELAY="1" if nodelay else "0",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", test, f"--basetemp={Path(tmp)}/pytest"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{test} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+
+
 def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
-    """Run tests/test_browser.py (both front ends) and turn its latency reports into figures."""
+    """Run tests/test_browser.py (both front ends; JupyterLab again without confmap.jupyter) into figures."""
     from benchmarks.report import figure
 
+    reports = {}
     with tempfile.TemporaryDirectory(prefix="confmap-latency-") as tmp:
-        env = dict(
-            os.environ,
-            CONFMAP_LATENCY_JSON=str(Path(tmp) / "latency.json"),
-            CONFMAP_LATENCY_CLICKS=str(clicks),
-            CONFMAP_LATENCY_SLIDER_MOVES=str(slider_moves),
-        )
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-s",
-                "-p",
-                "no:cacheprovider",
-                "tests/test_browser.py",
-                f"--basetemp={Path(tmp) / 'pytest'}",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"tests/test_browser.py failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
-        reports = {front: json.loads((Path(tmp) / f"latency-{front}.json").read_text()) for front in FRONT_ENDS}
+        _run_browser_test(tmp, clicks=clicks, slider_moves=slider_moves)
+        for front in FRONT_ENDS:
+            reports[front] = json.loads((Path(tmp) / f"latency-{front}.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="confmap-latency-") as tmp:
+        test = "tests/test_browser.py::test_annotate_in_jupyterlab[lab]"
+        _run_browser_test(tmp, clicks=clicks, slider_moves=slider_moves, nodelay=False, test=test)
+        reports["lab_default_server"] = json.loads((Path(tmp) / "latency-lab.json").read_text())
     figs = []
     for front, rep in reports.items():
         extra = {
             "front_end": front,
+            "server_nodelay": rep["server_nodelay"],
             "load_average_1min": round(rep["load_average_1min"], 2),
             "clicks_changing_the_map": rep["clicks_changing_the_map"],
         }

@@ -9,6 +9,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q -c constraints.txt torch==2.13.0
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[all]"
+# The jupyter server extension confmap.jupyter (TCP_NODELAY on kernel websockets, see its docstring):
+# a regular install puts this file there itself (pyproject's data-files); an editable one does not.
+mkdir -p .venv/etc/jupyter/jupyter_server_config.d
+cp jupyter-config/jupyter_server_config.d/confmap.json .venv/etc/jupyter/jupyter_server_config.d/
 # Debian's Chromium for the real-browser test (Playwright drives it; never `playwright install`).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then

@@ -292,6 +292,8 @@ EXPLORER_CANVAS = f"{EXPLORER} .jupyter-matplotlib-canvas-div"
 EXTRA_CLICKS = int(os.environ.get("CONFMAP_LATENCY_CLICKS", "0"))
 #: Pause before each measured click, ms (``$CONFMAP_LATENCY_PAUSE_MS``; default 0: back to back).
 CLICK_PAUSE_MS = int(os.environ.get("CONFMAP_LATENCY_PAUSE_MS", "0"))
+#: Whether the servers load confmap.jupyter (``$CONFMAP_BROWSER_NODELAY``, default 1).
+NODELAY = os.environ.get("CONFMAP_BROWSER_NODELAY", "1") != "0"
 #: Clicks on the 768 x 1024 annotator.
 BIG_CLICKS = int(os.environ.get("CONFMAP_LATENCY_BIG_CLICKS", "6"))
 #: Mouse moves of the drag (16 ms apart, as a mouse reports motion at about 60 Hz; see DRAG_JS).
@@ -413,6 +415,9 @@ def lab(request, tmp_path):
     ]
     if front == "lab":
         cmd += ["--LabApp.news_url=", "--LabApp.collaborative=False"]
+    # the jupyter server extension confmap.jupyter (TCP_NODELAY on kernel websockets), as installed;
+    # $CONFMAP_BROWSER_NODELAY=0 turns it off (benchmarks/bench_annotator.py measures both)
+    cmd.append(f"--ServerApp.jpserver_extensions=confmap.jupyter={NODELAY}")
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server_log = lambda: (tmp_path / "jupyter.log").read_text(errors="replace")[-3000:]  # noqa: E731
     try:
@@ -427,6 +432,8 @@ def lab(request, tmp_path):
                 return False
 
         _wait_for(up, 60, "JupyterLab to start", poll=0.3, diagnose=server_log)
+        loaded = "confmap.jupyter: kernel websockets send at once" in (tmp_path / "jupyter.log").read_text()
+        assert loaded == NODELAY, f"confmap.jupyter {'not ' if NODELAY else ''}loaded:\n{server_log()}"
         path = f"lab/tree/{NOTEBOOK.name}?reset&" if front == "lab" else f"notebooks/{NOTEBOOK.name}?"
         yield {
             "url": f"http://127.0.0.1:{port}/{path}token={token}",
@@ -849,6 +856,7 @@ def test_annotate_in_jupyterlab(lab):
         "explorer_lam_release_to_redraw_ms": _stats(sliders["lam"]),
         "explorer_opacity_to_frame_ms": _stats(sliders["opacity"]),
         "front_end": lab["front"],
+        "server_nodelay": NODELAY,  # the server extension confmap.jupyter
         "load_average_1min": os.getloadavg()[0],
         "chromium": chromium,
     }
