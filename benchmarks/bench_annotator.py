@@ -189,6 +189,7 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
             "server_nodelay": rep["server_nodelay"],
             "load_average_1min": round(rep["load_average_1min"], 2),
             "clicks_changing_the_map": rep["clicks_changing_the_map"],
+            "figure_draws_during_clicks": rep["figure_draws_during_clicks"],
         }
         for key, fid, label in (
             ("browser_click_to_redraw_ms", "click_ms", "click -> first frame with the new map"),

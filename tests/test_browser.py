@@ -342,6 +342,15 @@ def _click_phases(click_epochs, canvas_log):
     return phases
 
 
+def _figure_draws_during_clicks(click_epochs, canvas_log):
+    """How many clicks saw the annotator's figure asked for a redraw (ipympl's ``draw`` message)
+    between the mouse-down and 50 ms after the new map showed: the figure is to follow only when
+    the hand rests (``DeferredDraw``), so this counts redraws on the click's path."""
+    canvas_id = canvas_log["state"][0][0]
+    draws = [e[0] for e in canvas_log["log"] if e[1] == canvas_id and e[2] == "json" and e[3] == "draw"]
+    return sum(any(t0 <= t <= t1 + 0.05 for t in draws) for t0, t1, *_ in click_epochs)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -641,6 +650,10 @@ def test_annotate_in_jupyterlab(lab):
             (probe / "canvas.json").unlink()
             (lab["tmp"] / "clicks.json").write_text(json.dumps({"clicks": click_epochs, **canvas_log}))
             phases = _click_phases(click_epochs, canvas_log)
+            figure_draws = _figure_draws_during_clicks(click_epochs, canvas_log)
+            # every click did, while pyplot's post-execute hook redrew stale figures (before 2026-12-03);
+            # a deferred redraw from an earlier change may still land in one now and then
+            assert figure_draws <= len(click_epochs) // 4, f"{figure_draws} of {len(click_epochs)} clicks redrew"
 
             # Drag a high point: the map must follow during the drag. The press and the release are
             # Playwright's; the moves in between are mouse events the page dispatches every 16 ms on
@@ -857,6 +870,7 @@ def test_annotate_in_jupyterlab(lab):
         "explorer_opacity_to_frame_ms": _stats(sliders["opacity"]),
         "front_end": lab["front"],
         "server_nodelay": NODELAY,  # the server extension confmap.jupyter
+        "figure_draws_during_clicks": [figure_draws, len(click_epochs)],
         "load_average_1min": os.getloadavg()[0],
         "chromium": chromium,
     }

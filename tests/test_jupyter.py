@@ -17,15 +17,11 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 from unittest import mock
 
-import pytest
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
 
-jupyter_server = pytest.importorskip("jupyter_server")
-
-from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection  # noqa: E402
-from jupyter_server.services.kernels.websocket import KernelWebsocketHandler  # noqa: E402
-
-from confmap import jupyter  # noqa: E402
-from confmap.jupyter import NoDelayKernelConnection  # noqa: E402
+from confmap import jupyter
+from confmap.jupyter import NoDelayKernelConnection
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "jupyter-config"

@@ -11,8 +11,8 @@ over the figure's axes (a CSS grid cell holding both; painted over the figure's 
 ipympl's top canvas, where the zoom rectangle is drawn; transparent to the mouse, so clicks, the
 toolbar and navigation stay ipympl's). After
 a change the kernel sends it one message: the map on the display grid as one byte per pixel, only
-the block that holds its non-zero bytes (:func:`map_block`: about 20 kB of the 64 kB at 256 x 256
-for the phantom's tumour), and the points; the browser blends it over the image's colours (sent once), in the
+the block that holds its non-zero bytes (:func:`map_block`: 6-8 kB of the 64 kB at 256 x 256 for
+notebook 01's phantom), and the points; the browser blends it over the image's colours (sent once), in the
 same formula as :func:`confmap.widgets._overlay.blend`, and draws the points and lines. The opacity
 slider is linked to the layer in the browser (``jslink``), so opacity needs no kernel at all.
 
