@@ -56,7 +56,7 @@ class AnnotatorFigure:
         """
         s = self._step
         values = self._map.values[::s, ::s] if self._show_map and self._map is not None else None
-        if figure:  # (a drag's frames go to the live layer only; the figure follows at the release)
+        if figure:  # (with the live layer the figure's image is blended at the deferred draw, not here)
             self._rgba[..., :3] = (
                 self._base_u8 if values is None else blend(self._base_rgb, values, self._opacity, self._map_lut)
             )
