@@ -21,8 +21,8 @@ without the figure, which the layer covers over the axes. The figure is then red
 hand rests (:class:`DeferredDraw`, 0.5 s after the last change): an Agg redraw and its PNG take the
 kernel 30-50 ms, and a click arriving meanwhile would wait for them. (In IPython that also means
 keeping pyplot's post-execute hook from redrawing the changed figure after every widget message:
-see :meth:`DeferredDraw.request`.) Where the layer cannot show
-(no ``anywidget`` front end), the figure still follows, 0.5 s late.
+see :meth:`DeferredDraw.request`.) Where the layer cannot show (no ``anywidget`` front end), the
+figure still follows, 0.5 s late.
 """
 
 from __future__ import annotations
@@ -89,9 +89,10 @@ class DeferredDraw:
         Call it after the figure's artists changed. It also marks the figure as not stale: in
         IPython, ``comm`` runs the ``post_execute`` hooks after every widget message, and pyplot's
         hook redraws every stale figure (``draw_all``) at once, which would redraw the figure after
-        every click and every drag step, the very work this class defers (measured in the browser:
-        a full Agg redraw and PNG 20-60 ms after each click, on the kernel and in the browser while
-        the next change is on its way). The pending redraw here draws everything anyway.
+        every click and every drag step, the very work this class defers (the browser test's log
+        showed ipympl's redraw request after every click: an Agg redraw and a PNG in the kernel and
+        a decode in the browser while the next change is on its way; the test now counts them).
+        The pending redraw here draws everything anyway.
         """
         self.pending = True
         self._timer.stop()

@@ -9,11 +9,11 @@ about 275 ms from the mouse-down to the new map on screen that way (measured bef
 README's latency table has the figures with it). The layer is a small ``anywidget`` canvas stacked
 over the figure's axes (a CSS grid cell holding both; painted over the figure's image and under
 ipympl's top canvas, where the zoom rectangle is drawn; transparent to the mouse, so clicks, the
-toolbar and navigation stay ipympl's). After
-a change the kernel sends it one message: the map on the display grid as one byte per pixel, only
-the block that holds its non-zero bytes (:func:`map_block`: 6-8 kB of the 64 kB at 256 x 256 for
-notebook 01's phantom), and the points; the browser blends it over the image's colours (sent once), in the
-same formula as :func:`confmap.widgets._overlay.blend`, and draws the points and lines. The opacity
+toolbar and navigation stay ipympl's). After a change the kernel sends it one message: the map on
+the display grid as one byte per pixel, only the block that holds its non-zero bytes
+(:func:`map_block`: 6-8 kB of the 64 kB at 256 x 256 for notebook 01's phantom), and the points;
+the browser blends it over the image's colours (sent once), in the same formula as
+:func:`confmap.widgets._overlay.blend`, and draws the points and lines. The opacity
 slider is linked to the layer in the browser (``jslink``), so opacity needs no kernel at all.
 
 The figure underneath is still redrawn (``draw_idle``) and stays the truth: saving it, the
@@ -28,8 +28,8 @@ draw) of the ipympl canvas it finds in its grid cell, and maps data coordinates 
 limits (updated after each draw too, so pan and zoom follow the figure). The image's display grid
 is drawn over ``extent`` with nearest-neighbour scaling, as ``imshow(interpolation="nearest")``.
 Map values are rounded to bytes (``round(255 v)``, :func:`map_block`), the same index
-:func:`blend` uses for the colour; the alpha uses that byte too (``opacity * round(255 v) / 255``), at most 0.5 / 255 of
-opacity away from the figure's.
+:func:`blend` uses for the colour; the alpha uses that byte too (``opacity * round(255 v) / 255``),
+at most 0.5 / 255 of opacity away from the figure's.
 """
 
 from __future__ import annotations

@@ -520,10 +520,10 @@ class ParameterExplorer:
             if self._layer.opacity != opacity:
                 self._layer.opacity = opacity
             return
-        self._blend_figure()
+        self._blend_figure(opacity)
 
-    def _blend_figure(self) -> None:
-        self._im.set_data(self._blended())
+    def _blend_figure(self, opacity: float | None = None) -> None:
+        self._im.set_data(self._blended(opacity))
 
     def on_change(self, callback) -> None:
         """Call ``callback(explorer)`` after every recomputation of the map.
