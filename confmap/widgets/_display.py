@@ -42,8 +42,7 @@ class AnnotatorFigure:
         return self.ax.transData.transform(pts)
 
     def _update_overlay_alpha(self) -> None:
-        if self._layer is None:  # (the layer has its opacity, linked to the slider in the browser)
-            self._compose(layer=False)
+        self._compose(layer=False)  # the layer has its opacity (linked to the slider in the browser)
 
     def _compose(self, *, figure: bool = True, layer: bool = True) -> None:
         """Blend the map over the image (on the display grid) and show it as one RGBA uint8 image.
@@ -56,7 +55,7 @@ class AnnotatorFigure:
         """
         s = self._step
         values = self._map.values[::s, ::s] if self._show_map and self._map is not None else None
-        if figure:  # (with the live layer the figure's image is blended at the deferred draw, not here)
+        if figure:  # (a drag's frames go to the live layer only; the figure follows at the release)
             self._rgba[..., :3] = (
                 self._base_u8 if values is None else blend(self._base_rgb, values, self._opacity, self._map_lut)
             )
@@ -189,8 +188,7 @@ class AnnotatorFigure:
         if wanted(live, canvas):
             extent = (-0.5, wd * s - 0.5, -0.5, hd * s - 0.5)
             self._layer = make_layer(ax, self._base_rgb, extent=extent, lut=self._map_lut, opacity=self._opacity)
-            # the figure's image is blended when the hand rests, just before its redraw
-            self._figure_draw = DeferredDraw(canvas, before=lambda: self._compose(layer=False))
+            self._figure_draw = DeferredDraw(canvas)
         self._cids = [
             canvas.mpl_connect("button_press_event", self._on_press),
             canvas.mpl_connect("motion_notify_event", self._on_motion),

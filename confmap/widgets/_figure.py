@@ -70,14 +70,13 @@ class DeferredDraw:
 
     A single-shot timer of the canvas (``canvas.new_timer``: ipympl's runs on the kernel's event
     loop), restarted by every request, so a burst of changes costs one redraw. On a canvas whose
-    timers never fire (Agg, headless) call :meth:`flush` to draw now. ``before`` (no arguments)
-    runs first: the widgets bring the figure's artists up to date there (the blend of the map over
-    the image costs about 5 ms at 256 x 256, more than the map itself, so a click does not pay it).
+    timers never fire (Agg, headless) call :meth:`flush` to draw now. Only the redraw waits: the
+    widgets keep the figure's artists current after every committed change, so ``savefig`` or a
+    static renderer shows the last change even before the redraw.
     """
 
-    def __init__(self, canvas, delay_s: float = 0.5, *, before=None):
+    def __init__(self, canvas, delay_s: float = 0.5):
         self._canvas = canvas
-        self._before = before
         self._timer = canvas.new_timer(interval=max(1, int(round(1000 * float(delay_s)))))
         self._timer.single_shot = True
         self._timer.add_callback(self.flush)
@@ -104,6 +103,4 @@ class DeferredDraw:
         self._timer.stop()
         if self.pending:
             self.pending = False
-            if self._before is not None:
-                self._before()
             self._canvas.draw_idle()

@@ -17,9 +17,9 @@ the browser blends it over the image's colours (sent once), in the same formula 
 slider is linked to the layer in the browser (``jslink``), so opacity needs no kernel at all.
 
 The figure underneath is still redrawn (``draw_idle``) and stays the truth: saving it, the
-toolbar's download, static renderers and headless tests see the same picture. The figure's image
-is blended and redrawn once the hand rests (:class:`confmap.widgets._figure.DeferredDraw`), after a
-click as after a drag.
+toolbar's download, static renderers and headless tests see the same picture. Its artists follow
+every committed change (after the layer's message has left); it is redrawn once the hand rests
+(:class:`confmap.widgets._figure.DeferredDraw`). During a drag only the layer follows the point.
 
 Geometry
 --------

@@ -471,7 +471,9 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
             self._show_points({t: self._ann.points(t) for t in TIERS})
             if self._show_map and (self._map_stale or self._map is None):
                 self._compute_map()
-            self._compose(figure=self._layer is None)  # (with a layer: the figure's at the deferred draw)
+            self._compose(figure=self._layer is None)
+        if self._layer is not None:  # the layer's message has left: now the figure's own image
+            self._compose(layer=False)
         self._update_status()
         self._undo_button.disabled = not self.session.can_undo
         self._redo_button.disabled = not self.session.can_redo

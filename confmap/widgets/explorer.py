@@ -262,7 +262,7 @@ class ParameterExplorer:
                 dashes=CONTOUR_DASHES,
             )
         self._layer_points()
-        self._figure_draw = DeferredDraw(self.figure.canvas, before=self._blend_figure)
+        self._figure_draw = DeferredDraw(self.figure.canvas)
         # constrained layout places the axes at the first draw; the layer follows every draw after
         self.figure.draw_without_rendering()
 
@@ -512,17 +512,9 @@ class ParameterExplorer:
         return blend(self._base_rgb, self._values, opacity, self._lut)
 
     def _apply_alpha(self, opacity: float) -> None:
-        """Alpha rising with confidence: ``opacity * v`` per pixel, blended into the one image.
-
-        With the live layer the figure's image is blended at the deferred draw (when the hand rests).
-        """
-        if self._layer is not None:
-            if self._layer.opacity != opacity:
-                self._layer.opacity = opacity
-            return
-        self._blend_figure(opacity)
-
-    def _blend_figure(self, opacity: float | None = None) -> None:
+        """Alpha rising with confidence: ``opacity * v`` per pixel, blended into the one image."""
+        if self._layer is not None and self._layer.opacity != opacity:
+            self._layer.opacity = opacity
         self._im.set_data(self._blended(opacity))
 
     def on_change(self, callback) -> None:
