@@ -193,7 +193,7 @@ def browser_figures(*, clicks=EXTRA_CLICKS, slider_moves=SLIDER_MOVES):
         }
         for key, fid, label in (
             ("browser_click_to_redraw_ms", "click_ms", "click -> first frame with the new map"),
-            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel: event -> map, layer update, status line"),
+            ("kernel_event_to_overlay_ms", "kernel_click_ms", "kernel: event -> map, layer, figure blend, status"),
             ("click_ws_ms", "click_ws_ms", "click phase 1: mousedown -> ipympl's message on the websocket"),
             ("click_recv_ms", "click_recv_ms", "click phase 2: -> the kernel receives it"),
             ("click_sent_ms", "click_sent_ms", "click phase 3: -> the live layer's update leaves the kernel"),

@@ -525,7 +525,7 @@ def block_annotator_latency(r: Report) -> str:
         ("click_sent_ms", "… 3: → the live layer's update leaves the kernel (the map)", "—"),
         ("click_back_ms", "… 4: → it arrives on the page's websocket (the server's relay back)", "—"),
         ("click_show_ms", "… 5: → the layer shows it (message handling, blend, the next animation frame)", "—"),
-        ("kernel_click_ms", "the kernel's whole update (map, layer, status line)", "—"),
+        ("kernel_click_ms", "the kernel's whole update (map, layer, then the figure's blend, the status line)", "—"),
         ("large_click_ms", "click on a 768×1024 image → first frame with the new map", "median ≤ 100"),
         ("lam_release_ms", "explorer: λ slider released → redrawn map", "median ≤ 100"),
         ("opacity_ms", "explorer: opacity slider tapped → first changed frame", "≤ 50"),
