@@ -11,17 +11,20 @@ send a burst of small messages (status, the live layer's update, the status line
 ``TCP_NODELAY`` on their side; this sets it on the server's.
 
 Measured with the browser test (``tests/test_browser.py``, JupyterLab, 40 clicks each, three
-alternating runs per setting, same machine and code): the click's median from mouse-down to the
+alternating runs per setting, same machine and code, 2026-12-03): the click's median from mouse-down to the
 new map on the live layer fell from 64-67 ms to 49-52 ms, all of it in the relay back to the page
 (34-39 -> 24-25 ms). ``python -m benchmarks --only annotator`` measures the JupyterLab click both
 ways in each run (the README's latency table).
 
 Use
 ---
-A Jupyter server extension: enable it once per environment (``scripts/install.sh`` and
-``binder/postBuild`` do)::
-
-    jupyter server extension enable --sys-prefix confmap.jupyter
+A Jupyter server extension, enabled by a ``jupyter_server_config.d`` file holding
+``{"ServerApp": {"jpserver_extensions": {"confmap.jupyter": true}}}``: a regular ``pip install``
+places ``jupyter-config/jupyter_server_config.d/confmap.json`` in ``<prefix>/etc/jupyter/``
+(pyproject's data-files); ``scripts/install.sh`` and ``binder/postBuild`` copy it there for their
+editable installs. For one server: ``jupyter lab --ServerApp.jpserver_extensions=confmap.jupyter=True``.
+(``jupyter server extension enable confmap.jupyter`` does not work with jupyter_server 2.x: its
+validation accepts only modules that some config file already names.)
 
 When the server starts, the extension makes :class:`NoDelayKernelConnection` the server's kernel
 websocket connection (the ``ServerApp.kernel_websocket_connection_class`` setting) if that is still
