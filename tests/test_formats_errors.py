@@ -228,6 +228,12 @@ def test_slicer_bad_fields(tmp_path):
     ):
         read_annotations(path)
     data["markups"][1]["coordinateSystem"] = "LPS"
+    for units in ([], {"a": 1}, [["mm"], "mm", "mm"]):  # unhashable: once a raw TypeError (hypothesis found it)
+        data["markups"][1]["coordinateUnits"] = units
+        path.write_text(json.dumps(data))
+        with pytest.raises(ValueError, match=r"markups\[1\]\.coordinateUnits: expected 'mm' or 'um'"):
+            read_annotations(path)
+    del data["markups"][1]["coordinateUnits"]
     data["@schema"] = "https://example.org/other.json"
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"field @schema: expected a Slicer markups schema URL"):

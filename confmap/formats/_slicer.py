@@ -187,7 +187,7 @@ def _read_markup(markup, field, path, table, geo, rec):
     units = markup.get("coordinateUnits", "mm")
     if isinstance(units, list) and len(units) == 3:
         units = units[0]
-    if units not in _UNITS:
+    if not isinstance(units, str) or units not in _UNITS:
         raise fail(path, f"{field}.coordinateUnits", "'mm' or 'um'", describe(units))
     name = markup.get("name")
     if name is not None and not isinstance(name, str):
