@@ -1,6 +1,8 @@
 """Repository hygiene that pre-commit enforces locally, checked again here so CI enforces it too:
-ruff passes, notebooks carry no outputs, and every docstring example in the package runs."""
+ruff passes, notebooks carry no outputs, and every docstring example in the package runs; and the
+house rules of the package's layout: no module over 600 lines, no private name imported across modules."""
 
+import ast
 import doctest
 import importlib
 import json
@@ -16,6 +18,9 @@ import confmap
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = sorted(m.name for m in pkgutil.walk_packages(confmap.__path__, "confmap."))
+PACKAGE_FILES = sorted((REPO / "confmap").rglob("*.py"))
+#: The house rule (README "Repository layout"): a module is read in one sitting.
+MAX_MODULE_LINES = 600
 
 
 def test_pre_commit_config_runs_ruff_and_strips_notebooks():
@@ -49,3 +54,34 @@ def test_docstring_examples_run(name):
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     result = doctest.testmod(module, optionflags=flags, report=True, verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} docstring examples failed in {name}"
+
+
+def test_no_module_over_the_size_rule():
+    sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines()) for p in PACKAGE_FILES}
+    over = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert len(sizes) > 50 and not over, f"modules over {MAX_MODULE_LINES} lines (split them by concern): {over}"
+
+
+def private_imports(source: str) -> list[str]:
+    """``from x import _y`` statements of ``source`` that take a private *name* (a private submodule of
+    a package, ``from . import _coco``, is the package's own layout and allowed)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and node.module is not None:  # ``from . import _mod`` has no module
+                    found.append(f"line {node.lineno}: from {'.' * node.level}{node.module} import {alias.name}")
+    return found
+
+
+def test_the_private_import_check_finds_one():
+    assert private_imports("from ..construct._grid import _sink_radius\nfrom . import _coco\n") == [
+        "line 1: from ..construct._grid import _sink_radius"
+    ]
+
+
+def test_no_private_name_is_imported_across_modules():
+    found = {str(p.relative_to(REPO)): private_imports(p.read_text()) for p in PACKAGE_FILES}
+    found = {name: lines for name, lines in found.items() if lines}
+    assert not found, f"private names imported from other modules (make them public in the package): {found}"
