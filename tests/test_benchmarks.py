@@ -104,6 +104,32 @@ def test_architecture_benchmark_skips_without_the_old_commit(tmp_path):
         bench_architecture.extract_old(tmp_path / "x", root=bare)
 
 
+def test_line_ledger_counts_each_commits_python_lines_in_the_package(tmp_path):
+    from benchmarks import bench_architecture
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)
+
+    def commit():
+        git("add", "-A")
+        git("commit", "-q", "-m", "x")
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+
+    (tmp_path / "confmap" / "sub").mkdir(parents=True)
+    git("init", "-q")
+    (tmp_path / "confmap" / "a.py").write_text("a = 1\nb = 2\nc = 3\n")
+    first = commit()
+    (tmp_path / "confmap" / "a.py").write_text("a = 1\nc = 4\n")  # one deleted, one changed: +1 -2
+    (tmp_path / "confmap" / "sub" / "b.py").write_text("x = 1\ny = 2\n")  # a nested module: +2
+    (tmp_path / "confmap" / "notes.md").write_text("not Python\n" * 5)  # not counted
+    (tmp_path / "tests.py").write_text("outside the package\n")  # not counted
+    second = commit()
+    with pytest.raises(report.Skipped, match="not in this repository's history"):
+        bench_architecture.line_ledger([first], root=tmp_path)  # the root commit has no parent
+    assert bench_architecture.line_ledger([second], root=tmp_path) == {second: (3, 2)}
+    assert bench_architecture.largest_module(tmp_path) == ("confmap/a.py", 2)
+
+
 def test_only_replaces_its_entries_and_keeps_the_others(monkeypatch, tmp_path):
     _fake_benchmark(monkeypatch, [report.figure("fake.x", 1.0, "", claim=report.claim("<=", 2))])
     out = tmp_path / "r.json"
