@@ -196,7 +196,8 @@ def _line_ledger(r: Report) -> str:
         return ""
     f, m = r.fig["architecture.lines.renovation"], r.fig["architecture.lines.largest_module"]
     return (
-        f"Lines: the renovation's {len(RENOVATION)} commits changed the package by {f['renovation']:+,} Python lines, "
+        f"\nLines: the renovation's {len(RENOVATION)} commits changed the package by {f['renovation']:+,} "
+        "Python lines, "
         f"the consolidation's {len(CONSOLIDATION)} by {f['consolidation']:+,}: net **{f['value']:+,.0f}** "
         "(claimed: ≤ 0; the commits are listed in `benchmarks/bench_architecture.py`; other issues' features "
         "grew the package since). "
@@ -223,7 +224,7 @@ def block_architecture(r: Report) -> str:
         "\n".join(rows)
         + "\n\nMedian CPU time of interleaved runs (old, new, new, old, ...), each package in its own worker "
         f"process; the package before the renovation is `git archive {BASE} confmap`. Claimed and checked: "
-        "now / before ≤ 1.05 and the same outputs (≤ 1e-12) for every row (`benchmarks/bench_architecture.py`).\n\n"
+        "now / before ≤ 1.05 and the same outputs (≤ 1e-12) for every row (`benchmarks/bench_architecture.py`).\n"
         + _line_ledger(r)
         + r.footer("architecture")
     )
