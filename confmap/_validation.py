@@ -28,7 +28,6 @@ __all__ = [
     "check_number",
     "check_path",
     "check_points",
-    "check_same_shape",
     "check_tuple",
     "check_unit_interval",
     "describe",
@@ -53,9 +52,7 @@ def describe(value) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         text = repr(value)
-        if len(text) > 60:
-            text = f"{type(value).__name__} of length {len(value)}"
-        return text
+        return text if len(text) <= 60 else f"{type(value).__name__} of length {len(value)}"
     return f"object of type {type(value).__name__}"
 
 
@@ -88,11 +85,8 @@ def check_number(
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(f"`{name}` must be finite, got {value}")
-    if minimum is not None:
-        if strict_min and value <= minimum:
-            raise ValueError(f"`{name}` must be > {minimum}, got {value}")
-        if not strict_min and value < minimum:
-            raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    if minimum is not None and (value <= minimum if strict_min else value < minimum):
+        raise ValueError(f"`{name}` must be {'>' if strict_min else '>='} {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ValueError(f"`{name}` must be <= {maximum}, got {value}")
     return value
@@ -121,9 +115,7 @@ def check_tuple(name: str, value, length: int, what: str) -> tuple:
 def check_image_shape(name: str, value) -> tuple[int, int]:
     """Return ``value`` as an ``(H, W)`` tuple of positive ints."""
     seq = check_tuple(name, value, 2, "a pair (H, W) of positive integers")
-    h = check_int(f"{name}[0] (H)", seq[0], minimum=1)
-    w = check_int(f"{name}[1] (W)", seq[1], minimum=1)
-    return h, w
+    return check_int(f"{name}[0] (H)", seq[0], minimum=1), check_int(f"{name}[1] (W)", seq[1], minimum=1)
 
 
 def check_array(name: str, value, *, ndim: int | Sequence[int] | None = None, dtype=float) -> np.ndarray:
@@ -157,14 +149,6 @@ def check_unit_interval(name: str, value, *, ndim=None) -> np.ndarray:
     if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
         raise ValueError(f"`{name}` must have values in [0, 1], got values in [{arr.min():.6g}, {arr.max():.6g}]")
     return arr
-
-
-def check_same_shape(names: Sequence[str], *arrays: np.ndarray) -> None:
-    """Raise if the arrays do not all have the same shape."""
-    shapes = [np.shape(a) for a in arrays]
-    if any(s != shapes[0] for s in shapes[1:]):
-        got = ", ".join(f"`{n}` {s}" for n, s in zip(names, shapes, strict=True))
-        raise ValueError(f"arrays must have the same shape, got {got}")
 
 
 def check_points(name: str, value, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -223,19 +207,15 @@ def atomic_write(path, write, *, suffix: str = "") -> Path:
     ``0o600`` of the temporary file.
     """
     path = Path(os.fspath(path))
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
@@ -290,8 +270,7 @@ def memory_limit(max_memory=None) -> tuple[float, str]:
     """
     if max_memory is not None:
         return check_number("max_memory", max_memory, minimum=0.0, strict_min=True), "`max_memory`"
-    env = os.environ.get(MAX_MEMORY_ENV)
-    if env not in (None, ""):
+    if env := os.environ.get(MAX_MEMORY_ENV):
         try:
             value = float(env)
         except ValueError:
@@ -305,11 +284,11 @@ def memory_limit(max_memory=None) -> tuple[float, str]:
 
 def format_bytes(n: float) -> str:
     """``n`` bytes in binary units, e.g. ``'298 GiB'``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024:
             return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
-    raise AssertionError  # pragma: no cover
+    return f"{n:.3g} PiB"
 
 
 def map_memory_bytes(shape, lam: int) -> dict[str, float]:

@@ -228,9 +228,7 @@ class Annotation:
         unknown = sorted(set(changes) - set(allowed))
         if unknown:
             raise TypeError(f"replace() got unknown field(s) {unknown}; allowed are {list(allowed)}")
-        fields = {"shape": self._shape, **self._points, **self._meta}
-        fields.update(changes)
-        return Annotation(**fields)
+        return Annotation(**{"shape": self._shape, **self._points, **self._meta, **changes})
 
     # -- equality and display ----------------------------------------------------------------
     def __eq__(self, other):
@@ -331,14 +329,10 @@ class Annotation:
         raw = path.read_bytes()
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(
-                f"{str(path)!r} is not a readable confmap annotation (corrupt or truncated JSON: {exc})"
-            ) from None
-        except RecursionError:
-            raise ValueError(
-                f"{str(path)!r} is not a readable confmap annotation (JSON nested too deeply to parse)"
-            ) from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            deep = isinstance(exc, RecursionError)
+            why = "JSON nested too deeply to parse" if deep else f"corrupt or truncated JSON: {exc}"
+            raise ValueError(f"{str(path)!r} is not a readable confmap annotation ({why})") from None
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError, RecursionError) as exc:

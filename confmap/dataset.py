@@ -254,10 +254,8 @@ def annotations_from_dataset(ds, *, annotator: str | None = None) -> list[Annota
     ids = ds["image_id"].values if "image_id" in ds.coords else ds["image"].values
     out = []
     for i in range(xs.shape[0]):
-        tiers = {}
-        for t in TIERS:
-            sel = (ts[i] == t) & np.isfinite(xs[i])
-            tiers[t] = np.column_stack([xs[i][sel], ys[i][sel]])
+        sel = {t: (ts[i] == t) & np.isfinite(xs[i]) for t in TIERS}
+        tiers = {t: np.column_stack([xs[i][s], ys[i][s]]) for t, s in sel.items()}
         out.append(Annotation(shape, **tiers, spacing=spacing, image_id=str(ids[i]), annotator=annotator))
     return out
 

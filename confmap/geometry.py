@@ -36,13 +36,13 @@ __all__ = ["ImageGeometry"]
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
 
-def _spacing(value, name="spacing") -> tuple[float, float]:
+def _spacing(value) -> tuple[float, float]:
     try:
         dy, dx = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be two positive numbers (dy, dx) in mm, got {describe(value)}") from None
+        raise ValueError(f"`spacing` must be two positive numbers (dy, dx) in mm, got {describe(value)}") from None
     if not (math.isfinite(dy) and math.isfinite(dx) and dy > 0 and dx > 0):
-        raise ValueError(f"`{name}` must be two positive finite numbers (dy, dx) in mm, got {(dy, dx)}")
+        raise ValueError(f"`spacing` must be two positive finite numbers (dy, dx) in mm, got {(dy, dx)}")
     return dy, dx
 
 
@@ -210,8 +210,7 @@ class ImageGeometry:
         thickness = getattr(ds, "SliceThickness", None)
         thickness = float(thickness) if thickness not in (None, "") and float(thickness) > 0 else 1.0
         if ps is not None and len(ps) == 2 and ipp is not None and len(ipp) == 3 and iop is not None and len(iop) == 6:
-            row = np.asarray([float(v) for v in iop[:3]])
-            col = np.asarray([float(v) for v in iop[3:]])
+            row, col = np.asarray([float(v) for v in iop]).reshape(2, 3)
             norms = np.linalg.norm(row), np.linalg.norm(col)
             if min(norms) == 0 or abs(float(row @ col)) > 1e-4 * norms[0] * norms[1]:
                 raise ValueError(
@@ -253,11 +252,8 @@ class ImageGeometry:
         """From :meth:`to_attrs`'s keys; ``None`` if ``attrs`` has no ``spacing_mm``."""
         if "spacing_mm" not in attrs:
             return None
-        kw = {"spacing": tuple(np.ravel(attrs["spacing_mm"]))}
-        if "origin_lps_mm" in attrs:
-            kw["origin"] = tuple(np.ravel(attrs["origin_lps_mm"]))
-        if "direction_lps" in attrs:
-            kw["direction"] = tuple(np.ravel(attrs["direction_lps"]))
+        keys = {"spacing": "spacing_mm", "origin": "origin_lps_mm", "direction": "direction_lps"}
+        kw = {field: tuple(np.ravel(attrs[key])) for field, key in keys.items() if key in attrs}
         if "slice_thickness_mm" in attrs:
             kw["slice_thickness"] = float(np.ravel(attrs["slice_thickness_mm"])[0])
         return cls(**kw)

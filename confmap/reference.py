@@ -28,7 +28,7 @@ def _stack(name, value, ndim):
     return arr
 
 
-def _one_staple(sitk, masks, valid, foreground, max_iterations, confidence_weight):
+def _one_staple(sitk, masks, valid, max_iterations, confidence_weight):
     """STAPLE of (R, H, W) boolean masks on the pixels where ``valid``; (H, W) map and stats."""
     r = masks.shape[0]
     out = np.zeros(masks.shape[1:])
@@ -44,11 +44,11 @@ def _one_staple(sitk, masks, valid, foreground, max_iterations, confidence_weigh
         out[valid] = prior
         return out, nan, nan, prior, 0
     f = sitk.STAPLEImageFilter()
-    f.SetForegroundValue(float(foreground))
+    f.SetForegroundValue(1.0)
     f.SetConfidenceWeight(float(confidence_weight))
     if max_iterations is not None:
         f.SetMaximumIterations(int(max_iterations))
-    images = [sitk.GetImageFromArray(row.astype(np.uint8)[None, :] * np.uint8(foreground)) for row in packed]
+    images = [sitk.GetImageFromArray(row.astype(np.uint8)[None, :]) for row in packed]
     w = sitk.GetArrayFromImage(f.Execute(images))[0]
     out[valid] = np.clip(w, 0.0, 1.0)
     return out, np.asarray(f.GetSensitivity()), np.asarray(f.GetSpecificity()), prior, int(f.GetElapsedIterations())
@@ -118,12 +118,11 @@ def staple(
         v = _stack("valid", valid, (2, 3))
         if v.dtype != bool and not np.isin(v, (0, 1)).all():
             raise ValueError(f"`valid` must be a boolean mask, got {describe(v)}")
-        v = np.broadcast_to(v.astype(bool), (n, h, w)) if v.shape in ((h, w), (n, h, w)) else None
-        if v is None:
+        if v.shape not in ((h, w), (n, h, w)):
             raise ValueError(
-                f"`valid` must have shape {(h, w)} or {(n, h, w)} to match `masks` {arr.shape}, "
-                f"got {np.shape(getattr(valid, 'values', valid))}"
+                f"`valid` must have shape {(h, w)} or {(n, h, w)} to match `masks` {arr.shape}, got {v.shape}"
             )
+        v = np.broadcast_to(v.astype(bool), (n, h, w))
     if max_iterations is not None:
         max_iterations = check_int("max_iterations", max_iterations, minimum=1)
     confidence_weight = check_number("confidence_weight", confidence_weight, minimum=0.0)
@@ -131,9 +130,7 @@ def staple(
     sens, spec = np.zeros((n, r)), np.zeros((n, r))
     prior, iters = np.zeros(n), np.zeros(n, int)
     for i in range(n):
-        maps[i], sens[i], spec[i], prior[i], iters[i] = _one_staple(
-            sitk, m[i], v[i], 1, max_iterations, confidence_weight
-        )
+        maps[i], sens[i], spec[i], prior[i], iters[i] = _one_staple(sitk, m[i], v[i], max_iterations, confidence_weight)
     dims = ("y", "x") if single else ("image", "y", "x")
     coords = {"y": np.arange(h), "x": np.arange(w)}
     src_coords = getattr(masks, "coords", {})

@@ -1,29 +1,21 @@
 """Confidence-map construction (the paper's Section 2.3, Eqs. 5-7), exact and at interactive speed.
 
-One private module per step, all public names here:
+One private module per step, all public names here (``_params``: :class:`MapParams`, every parameter
+checked once, and :func:`check_param`). The stages, each public so notebooks can show them:
 
-=================  ==========================================================================
-``_params``        :class:`MapParams` (every parameter, checked once) and :func:`check_param`
-``_regions``       step 2: :func:`tier_regions`, :func:`make_region` (Delaunay or alpha shape)
-``_grid``          steps 1 and 3: :func:`mesh_grid`, :func:`grid_tiers` (each grid point's tier),
-                   :func:`grid_weights` (Eq. 5 as a lookup in the tiers), sinks
-``_kernel``        step 4a: :func:`kde_covariance`, :func:`lattice_ripple`, :func:`lam_for_ripple`
-``_fastkde``       step 4b: :func:`weighted_kde` (Mehler's series, integer shears, a :class:`Plan`)
-``_map``           step 5: :func:`normalise` (Eq. 7), :func:`map_from_weights` (steps 4b-5 for given
-                   weights, shared with the sweep), :func:`confidence_map`, :func:`confidence_maps`
-=================  ==========================================================================
-
-The stages, each public so notebooks can show them:
-
-1. :func:`mesh_grid` -- the ``(lam + 1)**2`` grid ``x_k = k W / lam``, ``y_l = l H / lam``.
-2. :func:`tier_regions` -- the Delaunay region of each tier (convex, or a carved alpha shape).
-3. :func:`grid_weights` -- Eq. 5: ``beta_H`` inside the high region, else ``beta_M`` inside the
-   medium one, else ``beta_L`` inside the low one, else 0 (boundaries inclusive); sinks zero the
-   weights around them.
-4. :func:`kde_covariance` and :func:`weighted_kde` -- the weighted Gaussian KDE with the semantics of
-   ``scipy.stats.gaussian_kde(grid, weights=w, bw_method=bandwidth)`` (full 2x2 kernel covariance),
-   or the isotropic kernel of Eq. 6, evaluated at every pixel centre.
-5. :func:`confidence_map` -- all of the above, then the min-max normalisation of Eq. 7 (:func:`normalise`).
+1. ``_grid``: :func:`mesh_grid` -- the ``(lam + 1)**2`` grid ``x_k = k W / lam``, ``y_l = l H / lam``.
+2. ``_regions``: :func:`tier_regions`, :func:`make_region` -- the Delaunay region of each tier
+   (convex, or a carved alpha shape).
+3. ``_grid``: :func:`grid_tiers` (each grid point's tier) and :func:`grid_weights` -- Eq. 5 as a
+   lookup in the tiers: ``beta_H`` inside the high region, else ``beta_M`` inside the medium one,
+   else ``beta_L`` inside the low one, else 0 (boundaries inclusive); sinks zero the weights around them.
+4. ``_kernel``: :func:`kde_covariance` (and :func:`lattice_ripple`, :func:`lam_for_ripple`), then
+   ``_fastkde``: :func:`weighted_kde` (Mehler's series, integer shears, a :class:`Plan`) -- the weighted
+   Gaussian KDE with the semantics of ``scipy.stats.gaussian_kde(grid, weights=w, bw_method=bandwidth)``
+   (full 2x2 kernel covariance), or the isotropic kernel of Eq. 6, evaluated at every pixel centre.
+5. ``_map``: :func:`confidence_map`, :func:`confidence_maps` -- all of the above, then the min-max
+   normalisation of Eq. 7 (:func:`normalise`); :func:`map_from_weights` is the KDE and Eq. 7 for
+   given weights, shared with the sweep.
 """
 
 from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning

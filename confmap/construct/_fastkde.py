@@ -28,6 +28,7 @@ brute-force sum).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import threading
@@ -115,13 +116,8 @@ def weighted_kde(weights, grid, shape, *, cov) -> np.ndarray:
     if w.shape != (len(gy), len(gx)):
         raise ValueError(f"`weights` must have shape (len(gy), len(gx)) = {(len(gy), len(gx))}, got {w.shape}")
     cov = np.asarray(cov, dtype=float)
-    if (
-        cov.shape != (2, 2)
-        or not np.all(np.isfinite(cov))
-        or cov[0, 0] <= 0
-        or cov[1, 1] <= 0
-        or np.linalg.det(cov) <= 0
-    ):
+    ok = cov.shape == (2, 2) and np.all(np.isfinite(cov)) and cov[0, 0] > 0 and cov[1, 1] > 0
+    if not ok or np.linalg.det(cov) <= 0:
         raise ValueError(f"`cov` must be a finite positive-definite 2x2 matrix, got {cov.tolist()}")
     out = np.zeros((h, wd))
     crop = density_crop(w, gx, gy, (h, wd), cov)
@@ -225,15 +221,13 @@ def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR, wc=None) ->
         sy = math.sqrt(syy)
         if ext is not None:  # the sheared extent of the weighted grid points, for every shear at once
             g_rows, lo, hi = ext
-            spans = (hi[None, :] - shears[:, None] * g_rows).max(axis=1) - (lo[None, :] - shears[:, None] * g_rows).min(
-                axis=1
-            )
+            shift = shears[:, None] * g_rows
+            spans = (hi - shift).max(axis=1) - (lo - shift).min(axis=1)
         for c in range(-max_shear, max_shear + 1):
             r = c * h_rows / h_cols
             if abs(r - round(r)) > 1e-9:
                 continue
-            var = sxx - 2 * c * sxy + c * c * syy
-            sx = math.sqrt(var)
+            sx = math.sqrt(sxx - 2 * c * sxy + c * c * syy)  # x' = x - c y
             rho = (sxy - c * syy) / (sx * sy)
             n_terms = _n_terms(rho)
             if n_terms > _MAX_TERMS:
@@ -273,8 +267,7 @@ def _mehler_xshear(wc, gxc, gyc, px, py, cov, c, r):
         return mehler(wc, gxc, gyc, px, py, sx, sy, rho, _n_terms(rho))
     n_l, n_k = wc.shape
     hx = _spacing(gxc)
-    var = sxx - 2 * c * sxy + c * c * syy
-    sx = math.sqrt(var)
+    sx = math.sqrt(sxx - 2 * c * sxy + c * c * syy)
     rho = float(np.clip((sxy - c * syy) / (sx * sy), -1.0, 1.0))
     # grid row l moves by -r * l columns: x'_k = gx0 - c gy0 + (k - r l) hx
     shifts = -r * np.arange(n_l)
@@ -365,14 +358,8 @@ def _reach_for(n_terms, r_milli):
     r = r_milli / 1000.0
     # the bound holds from sqrt(n_terms) on, and decreases with the reach there: bisect the steps
     steps = [s for s in _REACH_STEPS if s * s >= n_terms]
-    lo, hi = 0, len(steps)  # steps[hi:] pass (hi = len: only the cap)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if 2 * _CRAMER_K * _reach_total(steps[mid], n_terms, r) <= _REACH_TOL:
-            hi = mid
-        else:
-            lo = mid + 1
-    return steps[hi] if hi < len(steps) else _HERMITE_REACH
+    hi = bisect.bisect_left(steps, True, key=lambda s: 2 * _CRAMER_K * _reach_total(s, n_terms, r) <= _REACH_TOL)
+    return steps[hi] if hi < len(steps) else _HERMITE_REACH  # steps[hi:] pass (hi = len: only the cap)
 
 
 def _hermite_reach(n_terms, r):
@@ -424,13 +411,12 @@ def _band_rows(block, reach_px, h, n_rows):
 def _block_rows(n_y, n_x, n_terms, reach_px, h, n_rows):
     """Pixel rows per banded product in :func:`mehler`: the candidate of ``_BLOCKS`` with the fewest
     multiply-adds (products and y-side Hermite functions), plus ``_CALL_OPS`` per product."""
-    best = None
-    for b in _BLOCKS:
+
+    def cost(b):
         band = _band_rows(b, reach_px, h, n_rows)
-        cost = n_y * n_terms * band * (n_x + _HERMITE_OPS) + math.ceil(n_y / b) * _CALL_OPS
-        if best is None or cost < best[0]:
-            best = (cost, b)
-    return best[1]
+        return n_y * n_terms * band * (n_x + _HERMITE_OPS) + math.ceil(n_y / b) * _CALL_OPS
+
+    return min(_BLOCKS, key=cost)  # the first of equal costs
 
 
 def mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=None):

@@ -72,18 +72,10 @@ def label_grid(grid, regions: dict[str, TierRegion], sinks, sink_radius: float) 
     gx, gy = grid
     codes = np.zeros((len(gy), len(gx)), dtype=np.int8)
     for tier in WEIGHTED_TIERS:
-        reg = regions[tier]
-        if not reg.ok:
-            continue
-        hit = reg.grid_mask(gx, gy) & (codes == 0)
-        codes[hit] = TIER_CODES[tier]
-    if len(sinks):
-        px, py = np.meshgrid(gx, gy)
-        pts = np.column_stack([px.ravel(), py.ravel()])
-        near = np.zeros(len(pts), dtype=bool)
-        for s in sinks:
-            near |= np.sum((pts - s) ** 2, axis=1) <= sink_radius * sink_radius
-        codes[near.reshape(codes.shape)] = 0
+        if regions[tier].ok:
+            codes[regions[tier].grid_mask(gx, gy) & (codes == 0)] = TIER_CODES[tier]
+    for sx, sy in sinks:
+        codes[(gx[None, :] - sx) ** 2 + (gy[:, None] - sy) ** 2 <= sink_radius * sink_radius] = 0
     return codes
 
 

@@ -62,21 +62,14 @@ def kde_covariance(
     if not total > 0:
         raise ValueError("`weights` must have a positive sum (no grid point lies in any region)")
     wn = w / total
-    mx = (wn.sum(axis=0) * gx).sum()
-    my = (wn.sum(axis=1) * gy).sum()
-    dx = gx - mx
-    dy = gy - my
-    sxx = (wn.sum(axis=0) * dx * dx).sum()
-    syy = (wn.sum(axis=1) * dy * dy).sum()
+    wx, wy = wn.sum(axis=0), wn.sum(axis=1)  # the weights of the grid columns and rows
+    dx, dy = gx - (wx * gx).sum(), gy - (wy * gy).sum()
+    sxx, syy = (wx * dx * dx).sum(), (wy * dy * dy).sum()
     sxy = dy @ wn @ dx
     sum_w2 = float((wn * wn).sum())
     unbias = 1.0 - sum_w2
-    n_eff = 1.0 / sum_w2
-    if isinstance(bandwidth, str):
-        factor = n_eff ** (-1.0 / 6.0)  # Scott and Silverman agree in two dimensions
-    else:
-        factor = bandwidth
-    cov = np.array([[sxx, sxy], [sxy, syy]])
+    # Scott and Silverman agree in two dimensions: the effective sample size ** (-1/6)
+    factor = (1.0 / sum_w2) ** (-1.0 / 6.0) if isinstance(bandwidth, str) else bandwidth
     h = min(gx[1] - gx[0], gy[1] - gy[0]) if len(gx) > 1 else 1.0
     floor = h * h / 12.0
     if unbias <= 1e-12:
@@ -87,7 +80,7 @@ def kde_covariance(
             stacklevel=2,
         )
     else:
-        cov = cov / unbias
+        cov = np.array([[sxx, sxy], [sxy, syy]]) / unbias
         evals, evecs = np.linalg.eigh(cov)
         if evals.min() < 1e-9 * max(evals.max(), floor):  # singular: scipy would give NaN
             warnings.warn(

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_finite_array, check_memory, describe, map_memory_bytes
+from .._validation import check_finite_array, check_memory, describe, map_memory_bytes, progress_bar
 from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
 from ..annotation import Annotation
 from ..dataset import pixel_coords
@@ -24,6 +24,8 @@ __all__ = ["RESOLUTION", "confidence_map", "confidence_maps", "density_floor", "
 #: zeros, with a warning): the fast KDE is exact to about 1e-12 of the peak, so such a map would be
 #: normalised rounding noise (and could differ between a map and its transpose).
 RESOLUTION = 1e-12
+#: The NoRegionWarning of a map whose grid weights are all 0 (confidence_map and the sweep).
+NO_WEIGHTS_WARNING = "no grid point lies in any tier region (or betas are all 0): the map is all zeros"
 # Coordinate templates kept for as_dataarray (one per image shape and spacing).
 _TEMPLATE_CACHE_SIZE = 16
 
@@ -191,11 +193,7 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, m
     if annotation.image_id:
         attrs["image_id"] = annotation.image_id
     if not weights.sum() > 0:
-        warnings.warn(
-            "no grid point lies in any tier region (or betas are all 0): the map is all zeros",
-            NoRegionWarning,
-            stacklevel=2,
-        )
+        warnings.warn(NO_WEIGHTS_WARNING, NoRegionWarning, stacklevel=2)
         attrs.update(
             bandwidth_factor=float("nan") if isinstance(p.bandwidth, str) else p.bandwidth,
             kernel_cov=[0.0, 0.0, 0.0],
@@ -338,31 +336,12 @@ def confidence_maps(annotations, *, progress: bool = False, params: MapParams | 
         {"annotations": f"{n} annotations of shape {(h, w)}", "lam": params.lam},
         max_memory=max_memory,
     )
-    it = anns
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(anns, desc="confidence maps", unit="image")
+    it = progress_bar(anns, bool(progress), desc="confidence maps")
     maps = [confidence_map(a, params=params, max_memory=max_memory) for a in it]
-    attrs = {
-        k: v
-        for k, v in maps[0].attrs.items()
-        if k
-        not in (
-            "long_name",
-            "image_id",
-            "kernel_cov",
-            "ripple",
-            "tiers_with_region",
-            "bandwidth_factor",
-            "no_region",
-            "suggested_lam",
-        )
-    }
     stacked = xr.concat(maps, dim="image", coords="minimal", compat="override", combine_attrs="drop")
     ds = xr.Dataset({"confidence": stacked})
-    ds = ds.assign_coords(image=np.arange(len(anns)), image_id=("image", [a.image_id or "" for a in anns]))
+    ds = ds.assign_coords(image=np.arange(n), image_id=("image", [a.image_id or "" for a in anns]))
     ds["ripple"] = ("image", [m.attrs["ripple"] for m in maps])
     ds["bandwidth_factor"] = ("image", [m.attrs["bandwidth_factor"] for m in maps])
-    ds.attrs.update(attrs)
+    ds.attrs.update(params.to_attrs(), sink_radius=params.sink_radius_px((h, w)))  # the maps' shared attrs
     return ds

@@ -39,9 +39,7 @@ def _bandwidth(name, v):
 
 
 def _alpha(name, v):
-    if v is None:
-        return None
-    if isinstance(v, (float, np.floating)) and math.isinf(v) and v > 0:
+    if isinstance(v, (float, np.floating)) and math.isinf(v) and v > 0:  # +inf: keep every triangle
         return math.inf
     return check_number(name, v, minimum=0.0)
 
@@ -57,7 +55,7 @@ _CHECKS = {
     "bandwidth": _bandwidth,
     "kernel": lambda n, v: check_choice(n, v, ("full", "isotropic")),
     "region": lambda n, v: check_choice(n, v, ("convex", "alpha")),
-    "alpha": _alpha,
+    "alpha": _optional(_alpha),
     "sink_radius": _optional(lambda n, v: check_number(n, v, minimum=0.0, strict_min=True)),
     "ripple_warn": _optional(lambda n, v: check_number(n, v, minimum=0.0)),
 }

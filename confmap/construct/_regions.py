@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_choice, check_number, check_points
+from .._validation import check_points
 from ..annotation import Annotation
-from ._params import WEIGHTED_TIERS, check_annotation
+from ._params import WEIGHTED_TIERS, check_annotation, check_param
 
 __all__ = ["TierRegion", "make_region", "tier_regions"]
 
@@ -59,10 +59,8 @@ class TierRegion:
         if not self.ok:
             return 0.0
         t = self.triangles
-        cross = (t[:, 1, 0] - t[:, 0, 0]) * (t[:, 2, 1] - t[:, 0, 1]) - (t[:, 2, 0] - t[:, 0, 0]) * (
-            t[:, 1, 1] - t[:, 0, 1]
-        )
-        return float(np.abs(cross).sum() / 2)
+        v0, v1 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+        return float(np.abs(v0[:, 0] * v1[:, 1] - v0[:, 1] * v1[:, 0]).sum() / 2)
 
     def grid_mask(self, gx, gy) -> np.ndarray:
         """``contains`` on the product grid ``gx x gy`` (evenly spaced), testing only the bbox.
@@ -70,8 +68,7 @@ class TierRegion:
         Returns a new boolean array ``(len(gy), len(gx))``; the result is also kept on the region
         (a few grids), so that an unchanged tier costs nothing when the map is redrawn.
         """
-        gx = np.asarray(gx, dtype=float)
-        gy = np.asarray(gy, dtype=float)
+        gx, gy = np.asarray(gx, dtype=float), np.asarray(gy, dtype=float)
         key = (gx.tobytes(), gy.tobytes())
         mask = self._masks.get(key)
         if mask is None:
@@ -116,10 +113,9 @@ class TierRegion:
         inside = np.zeros(len(pts), dtype=bool)
         if not self.ok or len(pts) == 0:
             return inside
-        lo = self.triangles.reshape(-1, 2).min(axis=0)
-        hi = self.triangles.reshape(-1, 2).max(axis=0)
-        scale = max(1.0, float(np.abs(self.triangles).max()))
-        tol = _BOUNDARY_RTOL * scale
+        flat = self.triangles.reshape(-1, 2)
+        lo, hi = flat.min(axis=0), flat.max(axis=0)
+        tol = _BOUNDARY_RTOL * max(1.0, float(np.abs(flat).max()))
         cand = np.flatnonzero(np.all((pts >= lo - tol) & (pts <= hi + tol), axis=1))
         if cand.size == 0:
             return inside
@@ -179,13 +175,8 @@ def make_region(points, *, tier: str = "points", region: str = "convex", alpha=N
     are carved out, but an outline of boundary clicks never hollows out (a plain alpha shape would
     drop the interior of an outline). ``alpha = inf`` gives back the convex region.
     """
-    check_choice("region", region, ("convex", "alpha"))
-    if alpha is not None:
-        alpha = (
-            check_number("alpha", alpha, minimum=0.0)
-            if not (isinstance(alpha, float) and math.isinf(alpha) and alpha > 0)
-            else math.inf
-        )
+    check_param("region", region)
+    alpha = check_param("alpha", alpha)
     pts = check_points(tier, points)
     return _region_of(tier, region, alpha, pts.shape, pts.tobytes())
 
@@ -204,11 +195,8 @@ def _region_of(tier, region, alpha, shape, data) -> TierRegion:
 
 
 def _build_region(tier, region, alpha, pts) -> TierRegion:
-    if len(pts):
-        _, first = np.unique(pts[:, 0] + 1j * pts[:, 1], return_index=True)
-        uniq = pts[np.sort(first)]
-    else:
-        uniq = pts
+    _, first = np.unique(pts[:, 0] + 1j * pts[:, 1], return_index=True)
+    uniq = pts[np.sort(first)]
     if len(uniq) < 3:
         return _no_region(tier, f"{tier}: {len(uniq)} distinct point{'s' if len(uniq) != 1 else ''}, 3 needed", region)
     centred = uniq - uniq.mean(axis=0)
@@ -224,7 +212,7 @@ def _build_region(tier, region, alpha, pts) -> TierRegion:
     simplices = tri.simplices
     if region == "convex" or (alpha is not None and math.isinf(alpha)):
         return TierRegion(tier, uniq[simplices], kind=region, _halfplanes=_hull_halfplanes(uniq, tri.convex_hull))
-    keep = _carve(uniq, simplices, tri.neighbors, 0.0 if alpha is None else alpha)
+    keep = _carve(uniq, simplices, tri.neighbors, tri.convex_hull, 0.0 if alpha is None else alpha)
     return TierRegion(tier, uniq[simplices[keep]], kind="alpha")
 
 
@@ -252,18 +240,14 @@ def _circumradius(p):
         return np.where(area2 > 0, a * b * c / (2 * np.maximum(area2, 1e-300)), np.inf)
 
 
-def _carve(pts, simplices, neighbors, alpha):
-    """Chi-shape carving of a Delaunay triangulation; returns a boolean mask of kept triangles."""
+def _carve(pts, simplices, nb, hull, alpha):
+    """Chi-shape carving of a Delaunay triangulation (``nb``: its neighbours, ``hull``: its boundary
+    edges); returns a boolean mask of kept triangles."""
     m = len(simplices)
     alive = np.ones(m, dtype=bool)
     radius = _circumradius(pts[simplices])
-    nb = neighbors.copy()
     on_boundary = np.zeros(len(pts), dtype=bool)
-    for t in range(m):
-        for j in range(3):
-            if nb[t, j] == -1:
-                on_boundary[simplices[t, (j + 1) % 3]] = True
-                on_boundary[simplices[t, (j + 2) % 3]] = True
+    on_boundary[hull] = True
     heap = [(-radius[t], t) for t in range(m) if (nb[t] == -1).any()]
     heapq.heapify(heap)
     while heap:

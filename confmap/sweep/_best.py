@@ -45,8 +45,7 @@ def better_is_higher(da, maximize):
 
 
 def plain_value(v):
-    v = v.item() if hasattr(v, "item") else v
-    return v
+    return v.item() if hasattr(v, "item") else v
 
 
 def best(ds, metric: str = "brier", *, target: str | None = None, maximize: bool | None = None) -> dict:
@@ -125,14 +124,10 @@ def setting_kwargs(setting: dict) -> dict:
     kw = {}
     if "lam" in setting:
         kw["lam"] = int(setting["lam"])
-    defaults = (1.0, 0.5, 0.1)
-    if any(b in setting for b in ("beta_h", "beta_m", "beta_l")):
-        kw["betas"] = tuple(
-            float(setting.get(b, d)) for b, d in zip(("beta_h", "beta_m", "beta_l"), defaults, strict=True)
-        )
-    for p in ("bandwidth", "region"):
-        if p in setting:
-            kw[p] = setting[p]
+    defaults = {"beta_h": 1.0, "beta_m": 0.5, "beta_l": 0.1}
+    if any(b in setting for b in defaults):
+        kw["betas"] = tuple(float(setting.get(b, d)) for b, d in defaults.items())
+    kw.update({p: setting[p] for p in ("bandwidth", "region") if p in setting})
     if setting.get("region") == "alpha" and "alpha" in setting:
         kw["alpha"] = float(setting["alpha"])
     return kw

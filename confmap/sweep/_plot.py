@@ -12,9 +12,7 @@ from ._run import LABELS
 
 
 def _fmt(v):
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.3g}"
-    return str(v)
+    return f"{v:.3g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
 def plot_sweep(
@@ -76,19 +74,16 @@ def plot_sweep(
     hi = better_is_higher(da, maximize)
     da = da.squeeze(drop=False)
     swept = [str(d) for d in da.dims]
-    if dims is not None:
-        dims = [str(d) for d in dims]
-        if sorted(dims) != sorted(swept):
-            raise ValueError(f"`dims` must name the swept dimensions {swept} (each once), got {dims}")
-    else:
-        dims = swept[::-1]
+    dims = swept[::-1] if dims is None else [str(d) for d in dims]
+    if sorted(dims) != sorted(swept):
+        raise ValueError(f"`dims` must name the swept dimensions {swept} (each once), got {dims}")
     if len(dims) > 4:
         raise ValueError(
             f"can draw at most 4 swept dimensions, got {len(dims)} ({dims}); select some with ds.sel(...) first"
         )
     bst = best(da.to_dataset(name=metric), metric, maximize=hi)
     label = da.attrs.get("long_name", metric)
-    title_best = ", ".join(f"{d}={_fmt(bst[d])}" for d in dims) if dims else ""
+    title_best = ", ".join(f"{d}={_fmt(bst[d])}" for d in dims)
     if len(dims) == 0:
         fig, ax = plt.subplots(figsize=(4, 3))
         ax.bar([0], [float(da)], color="C0")
@@ -138,9 +133,8 @@ def plot_sweep(
         ax.set_title(label, fontsize=9)
         ax.legend(fontsize=8)
         return fig
-    xd, yd = dims[0], dims[1]
-    cd = dims[2] if len(dims) > 2 else None
-    rd = dims[3] if len(dims) > 3 else None
+    xd, yd, cd, rd = [*dims, None, None][:4]  # heatmap x and y, facet columns and rows (or None)
+    order = [d for d in (rd, cd, yd, xd) if d]  # the (row, column, y, x) axes of the values below
     ncol = len(da[cd]) if cd else 1
     nrow = len(da[rd]) if rd else 1
     nx, ny = len(da[xd]), len(da[yd])
@@ -152,8 +146,7 @@ def plot_sweep(
         squeeze=False,
         layout="constrained",
     )
-    vals = np.asarray(da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values, dtype=float)
-    vals = vals.reshape(nrow, ncol, ny, nx)
+    vals = np.asarray(da.transpose(*order).values, dtype=float).reshape(nrow, ncol, ny, nx)
     vmin, vmax = np.nanmin(vals), np.nanmax(vals)
     if log is None:
         log = bool(vmin > 0 and vmax > 10 * vmin)
@@ -163,11 +156,7 @@ def plot_sweep(
         r_da = ds["ripple"].squeeze(drop=False)
         if set(r_da.dims) <= set(dims):
             r_da = r_da.broadcast_like(da) if r_da.dims != da.dims else r_da
-            rip = np.asarray(
-                r_da.transpose(*([rd] if rd else []), *([cd] if cd else []), yd, xd).values,
-                dtype=float,
-            )
-            rip = rip.reshape(nrow, ncol, ny, nx) > ripple
+            rip = np.asarray(r_da.transpose(*order).values, dtype=float).reshape(nrow, ncol, ny, nx) > ripple
     cmap_used = cmap if hi else (cmap + "_r" if not cmap.endswith("_r") else cmap[:-2])
     if annotate is None:
         annotate = nx * ny <= 100
@@ -191,31 +180,15 @@ def plot_sweep(
                 ax.set_xlabel(LABELS.get(xd, xd))
             if c == 0:
                 ax.set_ylabel(LABELS.get(yd, yd))
-            parts = []
-            if cd:
-                parts.append(f"{cd}={_fmt(da[cd].values[c])}")
-            if rd:
-                parts.append(f"{rd}={_fmt(da[rd].values[r])}")
+            parts = [f"{d}={_fmt(da[d].values[i])}" for d, i in ((cd, c), (rd, r)) if d]
             if parts:
                 ax.set_title(", ".join(parts), fontsize=8)
             if annotate:
                 mid = math.sqrt(vmin * vmax) if log else (vmin + vmax) / 2
-                for j in range(ny):
-                    for i in range(nx):
-                        if np.isfinite(v[j, i]):
-                            bright = (v[j, i] > mid) == hi
-                            ax.text(
-                                i,
-                                j,
-                                f"{v[j, i]:.3g}",
-                                ha="center",
-                                va="center",
-                                fontsize=8.5,
-                                color="k" if bright else "w",
-                            )
-            hit_c = cd is None or _same(da[cd].values[c], bst[cd])
-            hit_r = rd is None or _same(da[rd].values[r], bst[rd])
-            if hit_c and hit_r:
+                for j, i in zip(*np.nonzero(np.isfinite(v)), strict=True):
+                    colour = "k" if (v[j, i] > mid) == hi else "w"  # dark text on bright cells
+                    ax.text(i, j, f"{v[j, i]:.3g}", ha="center", va="center", fontsize=8.5, color=colour)
+            if all(d is None or _same(da[d].values[i], bst[d]) for d, i in ((cd, c), (rd, r))):
                 bi = _index(da[xd].values, bst[xd])
                 bj = _index(da[yd].values, bst[yd])
                 # the best cell: a red frame round it and a small star in its corner, so that
@@ -238,7 +211,4 @@ def _same(a, b):
 
 
 def _index(values, v):
-    for i, x in enumerate(values):
-        if _same(x, v):
-            return i
-    raise AssertionError((values, v))  # pragma: no cover
+    return next(i for i, x in enumerate(values) if _same(x, v))

@@ -24,6 +24,8 @@ from ..construct import (
     tier_regions,
     tier_weights,
 )
+from ..construct._map import NO_WEIGHTS_WARNING
+from ..construct._params import check_annotation
 from ..metrics import SCORES
 
 #: Sweepable parameters, in the order of the result's dimensions.
@@ -70,8 +72,6 @@ def _values(name, value, field):
 
 
 def _check_target(name, value, shape):
-    if value is None:
-        return None
     arr = check_unit_interval(name, getattr(value, "values", value), ndim=2)
     if arr.shape != tuple(shape):
         raise ValueError(f"`{name}` must have the annotation's image shape {tuple(shape)}, got {arr.shape}")
@@ -181,15 +181,11 @@ def sweep(
     ['bandwidth', 'beta_h', 'beta_l']
     """
     import xarray as xr
+    from tqdm.auto import tqdm
 
-    if not isinstance(annotation, Annotation):
-        raise TypeError(f"`annotation` must be a confmap.Annotation, got {describe(annotation)}")
-    shape = annotation.shape
-    targets = {}
-    for name, value in (("agreement", agreement), ("truth", truth)):
-        arr = _check_target(name, value, shape)
-        if arr is not None:
-            targets[name] = arr
+    shape = check_annotation(annotation).shape
+    given = {"agreement": agreement, "truth": truth}
+    targets = {name: _check_target(name, value, shape) for name, value in given.items() if value is not None}
     if not targets:
         raise ValueError(
             "give at least one target to compare with: `agreement` or `truth` (arrays of shape (H, W) in [0, 1])"
@@ -223,79 +219,51 @@ def sweep(
     tnames = list(targets)
     values = {m: np.full((len(tnames), n_settings), np.nan) for m in metrics}
     ripple = np.full(n_settings, np.nan)
-    index = {}  # parameter tuple -> flat position, in the order of itertools.product
-    for flat, combo in enumerate(itertools.product(*(spec[p][0] for p in PARAMETERS))):
-        index[combo] = flat
+    # parameter tuple -> flat position, in the order of itertools.product
+    index = {combo: flat for flat, combo in enumerate(itertools.product(*(spec[p][0] for p in PARAMETERS)))}
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_settings, desc="sweep", unit="setting")
-    caught = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for reg in spec["region"][0]:
-                # Convex regions do not depend on alpha: compute them once for every alpha.
-                alphas = spec["alpha"][0]
-                alpha_groups = [alphas] if reg == "convex" else [[a] for a in alphas]
-                for agroup in alpha_groups:
-                    a0 = agroup[0]
-                    regions = tier_regions(annotation, region=reg, alpha=None if a0 is None else a0)
-                    for lam_v in spec["lam"][0]:
-                        grid = mesh_grid(shape, lam=lam_v)
-                        r_sink = MapParams(lam=lam_v, sink_radius=sink_radius).sink_radius_px(shape)
-                        # Tier of each grid point, once; the weights of Eq. 5 are a lookup.
-                        codes = grid_tiers(annotation, lam=lam_v, sink_radius=r_sink, regions=regions)
-                        sink_fac = sink_suppression(annotation.sinks, shape, r_sink) if len(annotation.sinks) else None
-                        for bh, bm, bl in itertools.product(spec["beta_h"][0], spec["beta_m"][0], spec["beta_l"][0]):
-                            weights = tier_weights(codes, (bh, bm, bl))
-                            for bw in spec["bandwidth"][0]:
-                                cm, rip = _normalised_map(weights, grid, shape, bw, kernel, sink_fac)
-                                scores = {(m, t): float(SCORES[m](cm, targets[t])) for m in metrics for t in tnames}
-                                for a in agroup:
-                                    flat = index[(reg, a, lam_v, bh, bm, bl, bw)]
-                                    ripple[flat] = rip
-                                    for (m, t), s in scores.items():
-                                        values[m][tnames.index(t), flat] = s
-                                    if bar is not None:
-                                        bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    bar = tqdm(total=n_settings, desc="sweep", unit="setting", disable=not progress)
+    with bar, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for reg in spec["region"][0]:
+            # Convex regions do not depend on alpha: compute them once for every alpha.
+            alphas = spec["alpha"][0]
+            alpha_groups = [alphas] if reg == "convex" else [[a] for a in alphas]
+            for agroup in alpha_groups:
+                regions = tier_regions(annotation, region=reg, alpha=agroup[0])
+                for lam_v in spec["lam"][0]:
+                    grid = mesh_grid(shape, lam=lam_v)
+                    r_sink = MapParams(lam=lam_v, sink_radius=sink_radius).sink_radius_px(shape)
+                    # Tier of each grid point, once; the weights of Eq. 5 are a lookup.
+                    codes = grid_tiers(annotation, lam=lam_v, sink_radius=r_sink, regions=regions)
+                    sink_fac = sink_suppression(annotation.sinks, shape, r_sink) if len(annotation.sinks) else None
+                    for bh, bm, bl in itertools.product(spec["beta_h"][0], spec["beta_m"][0], spec["beta_l"][0]):
+                        weights = tier_weights(codes, (bh, bm, bl))
+                        for bw in spec["bandwidth"][0]:
+                            cm, rip = _normalised_map(weights, grid, shape, bw, kernel, sink_fac)
+                            scores = {(m, t): float(SCORES[m](cm, targets[t])) for m in metrics for t in tnames}
+                            for a in agroup:
+                                flat = index[(reg, a, lam_v, bh, bm, bl, bw)]
+                                ripple[flat] = rip
+                                for (m, t), s in scores.items():
+                                    values[m][tnames.index(t), flat] = s
+                                bar.update(1)
     _reemit(caught)
 
-    full_shape = [len(spec[p][0]) for p in PARAMETERS]
     coords = {}
     for p in PARAMETERS:
         vals, is_swept = spec[p]
-        if p == "alpha" and vals == [None]:
-            continue
-        if is_swept:
-            coords[p] = (p, _coord_array(vals), {"long_name": LABELS[p]})
-        else:
-            coords[p] = ((), vals[0], {"long_name": LABELS[p]})
+        if p != "alpha" or vals != [None]:
+            attrs = {"long_name": LABELS[p]}
+            coords[p] = (p, _coord_array(vals), attrs) if is_swept else ((), vals[0], attrs)
     data = {}
-    for m in metrics:
-        arr = values[m].reshape([len(tnames), *full_shape])
-        arr = arr.reshape([len(tnames), *sizes]) if sizes else arr.reshape(len(tnames))
-        long_name, better = METRICS[m]
-        attrs = {"long_name": long_name, "better": better}
-        if len(tnames) > 1:
-            data[m] = (("target", *swept), arr, attrs)
-        else:
-            data[m] = (tuple(swept), arr[0], attrs)
-    rip = ripple.reshape(sizes) if sizes else ripple.reshape(())
-    data["ripple"] = (
-        tuple(swept),
-        rip,
-        {"long_name": "predicted lattice ripple (relative peak-to-peak)"},
-    )
-    if len(tnames) > 1:
-        coords["target"] = ("target", np.array(tnames, dtype=object))
-    else:
-        coords["target"] = ((), tnames[0])
+    for m in metrics:  # every fixed parameter has one value: the swept sizes hold all settings
+        arr = values[m].reshape([len(tnames), *sizes])
+        attrs = {"long_name": METRICS[m][0], "better": METRICS[m][1]}
+        data[m] = (("target", *swept), arr, attrs) if len(tnames) > 1 else (tuple(swept), arr[0], attrs)
+    ripple_attrs = {"long_name": "predicted lattice ripple (relative peak-to-peak)"}
+    data["ripple"] = (tuple(swept), ripple.reshape(sizes), ripple_attrs)
+    coords["target"] = ("target", np.array(tnames, dtype=object)) if len(tnames) > 1 else ((), tnames[0])
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(
         kernel=kernel,
@@ -304,7 +272,7 @@ def sweep(
         n_settings=n_settings,
     )
     if ripple_warn is not None:
-        bad = np.asarray(ripple) > ripple_warn
+        bad = ripple > ripple_warn
         if bad.any():
             worst = int(np.nanargmax(ripple))
             combo = list(index)[worst]
@@ -314,8 +282,7 @@ def sweep(
             warnings.warn(
                 f"{int(bad.sum())} of {n_settings} settings have a kernel narrow for the grid: "
                 f"predicted lattice ripple above {ripple_warn:g} (worst {ripple[worst]:.1%} at "
-                f"{where}); see the result's `ripple` "
-                "and use a larger lam or bandwidth",
+                f"{where}); see the result's `ripple` and use a larger lam or bandwidth",
                 RippleWarning,
                 stacklevel=2,
             )
@@ -326,20 +293,14 @@ def _normalised_map(weights, grid, shape, bandwidth, kernel, sink_fac):
     """Stages 4-5 of :func:`confmap.confidence_map` for given grid weights: (map, ripple)."""
     h, w = shape
     if not weights.sum() > 0:
-        warnings.warn(
-            "no grid point lies in any tier region (or betas are all 0): the map is all zeros",
-            NoRegionWarning,
-            stacklevel=1,
-        )
+        warnings.warn(NO_WEIGHTS_WARNING, NoRegionWarning, stacklevel=1)
         return np.zeros(shape), 0.0
     cov, _ = kde_covariance(weights, grid, bandwidth=bandwidth, kernel=kernel)
     lam = len(grid[0]) - 1
     return map_from_weights(weights, grid, shape, cov, sink_fac), lattice_ripple(cov, (w / lam, h / lam))
 
 
-def _coord_array(vals):
-    if all(isinstance(v, str) for v in vals):
-        return np.array(vals, dtype=object)
+def _coord_array(vals):  # strings (and mixtures) as objects
     if all(isinstance(v, numbers.Integral) for v in vals):
         return np.array(vals, dtype=np.int64)
     if all(isinstance(v, numbers.Real) for v in vals):
@@ -348,10 +309,5 @@ def _coord_array(vals):
 
 
 def _reemit(caught):
-    seen = set()
-    for rec in caught:
-        key = (rec.category, str(rec.message))
-        if key in seen:
-            continue
-        seen.add(key)
-        warnings.warn(str(rec.message), rec.category, stacklevel=3)
+    for category, message in dict.fromkeys((rec.category, str(rec.message)) for rec in caught):  # once each
+        warnings.warn(message, category, stacklevel=3)
