@@ -102,11 +102,8 @@ def _check_names(name, value, allowed):
     return out
 
 
-#: Ready-made experiments: ``dataset`` goes to :func:`confmap.phantom.make_dataset`, ``config``
-#: to :class:`CVConfig`. "quick" runs in minutes on a 2-core CPU (notebook, CI); "medium" (40
-#: images of 128x128, all six losses, 40 epochs) is sized for about an hour on one CPU thread,
-#: in the background with ``out_dir`` so that it resumes; "full" is the paper-sized experiment
-#: (meant for a GPU).
+#: Ready-made experiments of :func:`~confmap.learn.run_experiment` (which describes them): ``dataset``
+#: goes to :func:`confmap.phantom.make_dataset`, ``config`` to :class:`CVConfig`.
 PRESETS = {
     "quick": {
         "dataset": {"n": 10, "size": (64, 64), "seed": 0},

@@ -8,18 +8,19 @@ schedule. Every held-out image is scored with the numpy metrics :func:`confmap.m
 against the phantom's ground-truth infiltration **truth** (which the paper could not do).
 
 The work is split into units (loss, label, fold), each trained by :func:`train_unit` in its own
-folder ``out_dir/units/<loss>-<label>-fold<k>/``: an epoch checkpoint and, when done, its scores
-and predictions, written atomically (:func:`confmap.batch.cross_validate` runs the units as
-dask tasks); calling :func:`cross_validate`
-again with the same arguments and ``out_dir`` skips finished units and resumes an interrupted one
-from its last epoch, with results identical to an uninterrupted run (CPU). This holds after the
-process is killed outright (SIGKILL, tested): the files are written atomically, so a kill leaves the
-previous version. A checkpoint or unit file that cannot be read anyway (truncated or corrupted on disk)
-is reported with a :class:`~confmap.ConfmapWarning`, deleted, and its unit trained again from the start.
+folder ``out_dir/units/<loss>-<label>-fold<k>/`` (:func:`confmap.batch.cross_validate` runs them as
+dask tasks): an epoch checkpoint and, when done, its scores and predictions. Calling
+:func:`cross_validate` again with the same arguments and ``out_dir`` skips finished units and resumes
+an interrupted one from its last epoch, with results identical to an uninterrupted run (CPU), also
+after the process is killed outright (SIGKILL, tested): the files are written atomically, so a kill
+leaves the previous version. A checkpoint or unit file that cannot be read anyway (truncated or
+corrupted on disk) is reported with a :class:`~confmap.ConfmapWarning`, deleted, and its unit trained
+again from the start.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,14 +38,13 @@ from ._train import load_or_discard, pick_device, predict, save_torch, train_net
 from .losses import LOSS_LABELS
 
 
-def _labels(ds: xr.Dataset, label: str, config: CVConfig | None = None) -> np.ndarray:
+def _labels(ds: xr.Dataset, label: str, config: CVConfig) -> np.ndarray:
     if label == "soft":
         return np.asarray(ds["confidence"].values, dtype=np.float32)
-    how = "reference" if config is None else config.hard_label
     masks = np.asarray(ds["masks"].values)  # (image, rater, y, x)
-    if how == "majority":
+    if config.hard_label == "majority":
         return (2 * masks.sum(axis=1, dtype=np.int64) > masks.shape[1]).astype(np.float32)
-    if how == "random":
+    if config.hard_label == "random":
         pick = np.random.default_rng(unit_seed(config.seed, -1)).integers(0, masks.shape[1], len(masks))
         return masks[np.arange(len(masks)), pick].astype(np.float32)
     ref = ds.attrs.get("reference_rater")
@@ -302,12 +302,7 @@ def _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_
     outer = tqdm(cv_units(config), desc="cross-validation (loss, label, fold)", disable=progress is False)
     for lo, lab, k in outer:
         outer.set_postfix_str(f"{lo}/{lab}/fold {k}")
-        cb = None
-        if on_epoch_end is not None:
-
-            def cb(epoch, value, _u=(lo, lab, k)):
-                on_epoch_end(*_u, epoch, value)
-
+        cb = None if on_epoch_end is None else functools.partial(on_epoch_end, lo, lab, k)
         per_unit[lo, lab, k] = train_unit(
             ds,
             config,
@@ -346,12 +341,8 @@ def assemble_results(ds, config, per_unit, *, keep_predictions=True, device="cpu
     xarray.Dataset
         As from :func:`cross_validate`.
     """
-    folds = kfold_split(ds.sizes["image"], n_folds=config.n_folds, seed=config.seed)
-    return _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds)
-
-
-def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) -> xr.Dataset:
     n_images = ds.sizes["image"]
+    folds = kfold_split(n_images, n_folds=config.n_folds, seed=config.seed)
     nl, nb, nf = len(config.losses), len(config.labels), config.n_folds
     score = np.full((nl, nb, len(REFERENCES), len(METRICS), n_images), np.nan)
     fold_score = np.full((nl, nb, len(REFERENCES), len(METRICS), nf), np.nan)
@@ -395,13 +386,11 @@ def _assemble(ds, config, folds, per_unit, keep_predictions, device, seconds) ->
     res["score"].attrs["description"] = "held-out score per image (lower is better)"
     res["fold_score"].attrs["description"] = "mean held-out score per fold (lower is better)"
     res.attrs.update(
-        {
-            "config": json.dumps(config.to_dict()),
-            "device": str(device),
-            "torch_version": torch.__version__,
-            "seconds": float(seconds),
-            "train_seconds_total": float(np.nansum(train_seconds)),
-        }
+        config=json.dumps(config.to_dict()),
+        device=str(device),
+        torch_version=torch.__version__,
+        seconds=float(seconds),
+        train_seconds_total=float(np.nansum(train_seconds)),
     )
     return res
 
@@ -449,14 +438,11 @@ def run_experiment(
     from ..phantom import make_dataset
 
     preset = check_choice("preset", preset, tuple(PRESETS))
-    dargs = dict(PRESETS[preset]["dataset"])
-    dargs.update(dataset or {})
+    dargs = {**PRESETS[preset]["dataset"], **(dataset or {})}
     if "size" in dargs:
         dargs["size"] = check_image_shape("dataset['size']", dargs["size"])
     n = dargs.pop("n")
-    cargs = dict(PRESETS[preset]["config"])
-    cargs.update(config_overrides)
-    config = CVConfig(**cargs)
+    config = CVConfig(**{**PRESETS[preset]["config"], **config_overrides})
     ds = make_dataset(n, progress=progress is not False, **dargs)
     results = cross_validate(ds, config, out_dir=out_dir, device=device, progress=progress, num_threads=num_threads)
     return ds, results

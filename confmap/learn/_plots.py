@@ -35,8 +35,7 @@ def plot_folds(results: xr.Dataset, *, reference: str = "agreement", ax=None):
             s = fs.sel(loss=lo, metric=m, label="soft").values
             h = fs.sel(loss=lo, metric=m, label="hard").values
             xs, xh = np.full_like(s, i - 0.15), np.full_like(h, i + 0.15)
-            for f in range(len(s)):
-                a.plot([xs[f], xh[f]], [s[f], h[f]], color="0.7", lw=0.8, zorder=1)
+            a.plot(np.stack([xs, xh]), np.stack([s, h]), color="0.7", lw=0.8, zorder=1)  # one line per fold
             a.scatter(xs, s, color="C0", label="soft" if i == 0 else None, zorder=2)
             a.scatter(xh, h, facecolor="none", edgecolor="C3", label="hard" if i == 0 else None, zorder=2)
         a.set_xticks(
@@ -105,8 +104,7 @@ def plot_predictions(ds: xr.Dataset, results: xr.Dataset, *, loss: str = "bce", 
         ]
         for c, (a, p) in enumerate(zip(axes[r], panels, strict=True)):
             a.imshow(p, cmap="gray" if c == 0 else "magma", vmin=0, vmax=1)
-            a.set_xticks([])
-            a.set_yticks([])
+            a.set(xticks=[], yticks=[])
             if r == 0:
                 a.set_title(cols[c], fontsize=9)
         axes[r, 0].set_ylabel(f"image {im} (fold {int(results['fold_of_image'].sel(image=im))})", fontsize=8)

@@ -123,9 +123,8 @@ def train_network(
     criterion = make_loss(loss)
     history: list[float] = []
     start = 0
-    state = None
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = load_or_discard(Path(checkpoint), device)
+    checkpoint = None if checkpoint is None else Path(checkpoint)
+    state = load_or_discard(checkpoint, device) if checkpoint is not None and checkpoint.exists() else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
@@ -158,15 +157,8 @@ def train_network(
         history.append(total / count)
         bar.set_postfix(loss=f"{history[-1]:.4f}")
         if checkpoint is not None:
-            save_torch(
-                Path(checkpoint),
-                {
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optim": opt.state_dict(),
-                    "history": history,
-                },
-            )
+            state = {"epoch": epoch + 1, "model": model.state_dict(), "optim": opt.state_dict(), "history": history}
+            save_torch(checkpoint, state)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history[-1])
     bar.close()

@@ -244,14 +244,11 @@ class TverskyLoss(_Loss):
         self.beta = check_number("beta", beta, minimum=0.0)
         self.smooth = check_number("smooth", smooth, minimum=0.0)
 
-    def _counts(self, p, y):
-        tp = (p * y).sum(dim=(1, 2, 3))
-        fp = (p * (1.0 - y)).sum(dim=(1, 2, 3))
-        fn = (y * (1.0 - p)).sum(dim=(1, 2, 3))
-        return tp, fp, fn
+    def _counts(self, p, y):  # TP, FP, FN terms per pixel
+        return p * y, p * (1.0 - y), y * (1.0 - p)
 
     def _loss(self, p, y):
-        tp, fp, fn = self._counts(p, y)
+        tp, fp, fn = (c.sum(dim=(1, 2, 3)) for c in self._counts(p, y))
         ratio = (tp + self.smooth) / (tp + self.alpha * fp + self.beta * fn + self.smooth)
         return torch.mean(1.0 - ratio)
 
@@ -283,10 +280,7 @@ class FuzzyTverskyLoss(TverskyLoss):
     """
 
     def _counts(self, p, y):
-        tp = torch.minimum(p, y).sum(dim=(1, 2, 3))
-        fp = torch.clamp(p - y, min=0.0).sum(dim=(1, 2, 3))
-        fn = torch.clamp(y - p, min=0.0).sum(dim=(1, 2, 3))
-        return tp, fp, fn
+        return torch.minimum(p, y), torch.clamp(p - y, min=0.0), torch.clamp(y - p, min=0.0)
 
 
 #: Loss name -> class; the first five are the paper's Table 1 rows in its order.

@@ -170,22 +170,15 @@ def paired_differences(
             seed=seed,
         )
         fsoft, fhard = fs.sel(loss=lo, label="soft").values, fs.sel(loss=lo, label="hard").values
-        rows.append(
-            {
-                "n_images": r["n"],
-                "mean_diff": r["mean_diff"],
-                "ci_low": r["ci_low"],
-                "ci_high": r["ci_high"],
-                "images_soft_better": r["n_soft_better"],
-                "wilcoxon_stat": r["wilcoxon_stat"],
-                "p_value": r["p_value"],
-                "folds_soft_better": int(np.count_nonzero(fsoft < fhard)),
-                "n_folds": int(fsoft.size),
-            }
-        )
+        row = {_IMAGE_COLUMNS.get(k, k): v for k, v in r.items()}
+        rows.append({**row, "folds_soft_better": int(np.count_nonzero(fsoft < fhard)), "n_folds": int(fsoft.size)})
     out = pd.DataFrame(rows, index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"))
     out.attrs.update(reference=reference, metric=metric, level=level, n_resamples=n_resamples, seed=seed)
     return out
+
+
+#: Columns of :func:`paired_differences` named differently from the keys of :func:`paired_test`.
+_IMAGE_COLUMNS = {"n": "n_images", "n_soft_better": "images_soft_better"}
 
 
 def _check_both_labels(results: xr.Dataset) -> None:
@@ -273,11 +266,8 @@ def soft_wins(results: xr.Dataset):
     _check_both_labels(results)
     fs = results["fold_score"]
     wins = (fs.sel(label="soft") < fs.sel(label="hard")).sum("fold")
-    cols, data = [], []
-    for ref in REFERENCES:
-        for m in METRICS:
-            cols.append((ref, m))
-            data.append(wins.sel(reference=ref, metric=m).values.astype(int))
+    cols = [(ref, m) for ref in REFERENCES for m in METRICS]
+    data = [wins.sel(reference=ref, metric=m).values.astype(int) for ref, m in cols]
     return pd.DataFrame(
         np.column_stack(data),
         index=pd.Index([str(v) for v in results["loss_name"].values], name="Loss Function"),

@@ -106,11 +106,8 @@ class UNet(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.channels, self.norm, self.sigmoid = channels, norm, sigmoid
 
-        self.encoders = nn.ModuleList()
-        cin = in_channels
-        for c in channels:
-            self.encoders.append(_DoubleConv(cin, c, norm))
-            cin = c
+        cins = (in_channels, *channels[:-1])
+        self.encoders = nn.ModuleList(_DoubleConv(cin, c, norm) for cin, c in zip(cins, channels, strict=True))
         self.pool = nn.MaxPool2d(2)
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()

@@ -41,13 +41,10 @@ psi with no pixel > 0, soft Dice of two empty maps, a correlation of constant or
 values) is ``NaN`` with an :class:`UndefinedMetricWarning`. Bad input (NaN or infinite values,
 values outside [0, 1], shapes that do not match) raises ``ValueError``.
 
-Layout (one private module per section, every public name here)
-----------------------------------------------------------------
-``_common`` tolerances and :func:`snap`; ``_scores`` agreement, Brier, soft Dice, :func:`pairwise_dice`
-and the :data:`SCORES` registry; ``_roc`` ROC/AUC; ``_joint`` joint thresholds; ``_correlation``
-psi, correlation, linear fit; ``_calibration`` reliability; ``_annotators`` :func:`map_agreement`;
-``_evaluate`` :func:`evaluate`, laid out by :func:`evaluation_dataset` (one block per section);
-``_plots`` the ``plot_*`` figures.
+Layout
+------
+One private module per section (``_common``, ``_scores``, ``_roc``, ``_joint``, ``_correlation``,
+``_calibration``, ``_annotators``, ``_evaluate``, ``_plots``); every public name is re-exported here.
 """
 
 from .._warnings import UndefinedMetricWarning

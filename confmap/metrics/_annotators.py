@@ -66,14 +66,14 @@ def map_agreement(maps, *, truth=None) -> dict:
                 f"`truth` must have shape {m4.shape[2:] if single else (n, *m4.shape[2:])} to match "
                 f"`maps` {m.shape}, got {t.shape}"
             )
+
+    def scores(x, y, shape):  # Brier and soft Dice of two stacks, per image
+        return [np.asarray(f(x, y), float).reshape(shape) for f in (brier, soft_dice)]
+
     iu, ju = np.triu_indices(a, k=1)
     # every pair of every image as one stack: (N * P, H, W)
-    left = m4[:, iu].reshape(-1, *m4.shape[2:])
-    right = m4[:, ju].reshape(-1, *m4.shape[2:])
-    pb = np.asarray(brier(left, right), float).reshape(n, len(iu))
-    pd = np.asarray(soft_dice(left, right), float).reshape(n, len(iu))
-    out_b = np.zeros((n, a, a))
-    out_d = np.zeros((n, a, a))
+    pb, pd = scores(m4[:, iu].reshape(-1, *m4.shape[2:]), m4[:, ju].reshape(-1, *m4.shape[2:]), (n, len(iu)))
+    out_b, out_d = np.zeros((n, a, a)), np.zeros((n, a, a))
     out_b[:, iu, ju] = out_b[:, ju, iu] = pb
     out_d[:, iu, ju] = out_d[:, ju, iu] = pd
     mean_map = m4.mean(axis=1)
@@ -85,12 +85,9 @@ def map_agreement(maps, *, truth=None) -> dict:
         "mean_map": mean_map,
     }
     if truth is not None:
-        rep = np.repeat(t3, a, axis=0)
         flat = m4.reshape(-1, *m4.shape[2:])
-        res["brier_vs_truth"] = np.asarray(brier(flat, rep), float).reshape(n, a)
-        res["soft_dice_vs_truth"] = np.asarray(soft_dice(flat, rep), float).reshape(n, a)
-        res["mean_map_brier_vs_truth"] = np.asarray(brier(mean_map, t3), float).reshape(n)
-        res["mean_map_soft_dice_vs_truth"] = np.asarray(soft_dice(mean_map, t3), float).reshape(n)
+        res["brier_vs_truth"], res["soft_dice_vs_truth"] = scores(flat, np.repeat(t3, a, axis=0), (n, a))
+        res["mean_map_brier_vs_truth"], res["mean_map_soft_dice_vs_truth"] = scores(mean_map, t3, (n,))
     if single:  # drop the image axis: arrays lose one dim, per-image numbers become floats
         res = {k: (float(v[0]) if v.ndim == 1 else v[0]) for k, v in res.items()}
     return res

@@ -57,28 +57,21 @@ def reliability(
     n_bins = check_int("n_bins", n_bins, minimum=1, maximum=10_000)
     if mask is not None:
         ps, ts = ps[mask], ts[mask]
-    out = _reliability_core(ps.ravel(), ts.ravel(), n_bins)
+    out = reliability_summary(*bin_sums(ps.ravel(), ts.ravel(), n_bins), n_bins)
     if not out["count"].any():
         warn_undefined("reliability undefined (empty region): NaN")
     return out
 
 
-def bin_index(c, n_bins):
-    return np.minimum((c * n_bins).astype(np.int64), n_bins - 1)
-
-
-def _reliability_core(c, a, n_bins):
-    b = bin_index(c, n_bins)
-    count = np.bincount(b, minlength=n_bins)
-    sc = np.bincount(b, weights=c, minlength=n_bins)
-    sa = np.bincount(b, weights=a, minlength=n_bins)
-    return reliability_summary(count, sc, sa, n_bins)
+def bin_sums(c, a, n_bins):
+    """Per confidence bin: the pixel count and the sums of confidence ``c`` and Agreement ``a``."""
+    b = np.minimum((c * n_bins).astype(np.int64), n_bins - 1)
+    return tuple(np.bincount(b, weights=w, minlength=n_bins) for w in (None, c, a))
 
 
 def reliability_summary(count, sc, sa, n_bins):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conf = np.where(count > 0, sc / np.maximum(count, 1), np.nan)
-        agr = np.where(count > 0, sa / np.maximum(count, 1), np.nan)
+    conf = np.where(count > 0, sc / np.maximum(count, 1), np.nan)
+    agr = np.where(count > 0, sa / np.maximum(count, 1), np.nan)
     gap = np.abs(agr - conf)
     total = count.sum()
     nz = count > 0

@@ -17,7 +17,7 @@ DEFAULT_THRESHOLDS = (0.25, 0.5, 0.75, 1.0)
 EIGHT_BIT_HALF_STEP = 0.5 / 255
 
 
-def as_values(name, value, *, ndim=(2, 3), unit=True):
+def as_values(name, value, *, ndim=(2, 3)):
     """Return a float64 ndarray (from array-like or DataArray) checked for finiteness and range."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"`{name}` must be an array or xarray.DataArray, got {describe(value)}")
@@ -37,10 +37,9 @@ def as_values(name, value, *, ndim=(2, 3), unit=True):
     if not finite.all():
         bad = int(arr.size - np.count_nonzero(finite))
         raise ValueError(f"`{name}` must be finite, got {bad} NaN or infinite value(s)")
-    if unit:
-        lo, hi = float(arr.min()), float(arr.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"`{name}` must have values in [0, 1], got values in [{lo:.6g}, {hi:.6g}]")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"`{name}` must have values in [0, 1], got values in [{lo:.6g}, {hi:.6g}]")
     return arr
 
 
@@ -67,7 +66,7 @@ def check_tols(zero_tol, one_tol):
     return z, o
 
 
-def check_thresholds(thresholds, one_tol):
+def check_thresholds(thresholds):
     try:
         ts = [float(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=float))]
     except (TypeError, ValueError):
@@ -82,29 +81,36 @@ def check_thresholds(thresholds, one_tol):
     return np.asarray(ts)
 
 
-def region_mask(region, p_snap, t_snap, name="region"):
+def region_mask(region, p_snap, t_snap):
     """None -> all pixels; "foreground" -> union of snapped values > 0; bool array -> itself."""
     if region is None or (isinstance(region, str) and region == "all"):
         return None
     if isinstance(region, str):
-        check_choice(name, region, ("all", "foreground", "union"))
+        check_choice("region", region, ("all", "foreground", "union"))
         return (p_snap > 0) | (t_snap > 0)
-    arr = np.asarray(getattr(region, "values", region))
+    return bool_mask("region", region, p_snap.shape, "None, 'all', 'foreground' or a bool array")
+
+
+def bool_mask(name, value, shape, expected="a bool array"):
+    """A bool array (or DataArray) broadcast to the images' ``shape``."""
+    arr = np.asarray(getattr(value, "values", value))
     if arr.dtype != bool:
-        raise TypeError(f"`{name}` must be None, 'all', 'foreground' or a bool array, got {describe(arr)}")
+        raise TypeError(f"`{name}` must be {expected}, got {describe(arr)}")
     try:
-        return np.broadcast_to(arr, p_snap.shape)
+        return np.broadcast_to(arr, shape)
     except ValueError:
-        raise ValueError(
-            f"`{name}` must broadcast to the images' shape {p_snap.shape}, got shape {arr.shape}"
-        ) from None
+        raise ValueError(f"`{name}` must broadcast to the images' shape {shape}, got shape {arr.shape}") from None
 
 
 def warn_undefined(message, stacklevel=3):
     warnings.warn(message, UndefinedMetricWarning, stacklevel=stacklevel)
 
 
-def scalar_or_array(values, single):
+def per_image(values, single, undefined):
+    """Per-image ``values`` (N,), a float for a single image; NaN entries warned as ``undefined``."""
+    bad = int(np.isnan(values).sum())
+    if bad:
+        warn_undefined(f"{undefined} for {bad} image(s): NaN", stacklevel=4)
     return float(values[0]) if single else values
 
 
@@ -150,5 +156,4 @@ def nanmean(a, axis=None):
     ok = ~np.isnan(a)
     cnt = ok.sum(axis=axis)
     s = np.where(ok, a, 0.0).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+    return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._validation import check_number
-from ._common import EIGHT_BIT_HALF_STEP, as_values, check_tols, scalar_or_array, snap_raw, warn_undefined
+from ._common import EIGHT_BIT_HALF_STEP, as_values, check_tols, per_image, snap_raw, warn_undefined
 
 
 def psi(values, *, zero_tol=EIGHT_BIT_HALF_STEP, one_tol=EIGHT_BIT_HALF_STEP):
@@ -39,10 +39,7 @@ def psi(values, *, zero_tol=EIGHT_BIT_HALF_STEP, one_tol=EIGHT_BIT_HALF_STEP):
     z, o = check_tols(zero_tol, one_tol)
     single = v.ndim == 2
     v3 = v[None] if single else v
-    out = psi_stack(snap_raw(v3, z, o))
-    if np.isnan(out).any():
-        warn_undefined(f"psi undefined (no value > 0) for {int(np.isnan(out).sum())} image(s): NaN")
-    return scalar_or_array(out, single)
+    return per_image(psi_stack(snap_raw(v3, z, o)), single, "psi undefined (no value > 0)")
 
 
 def psi_stack(s3):
@@ -50,8 +47,7 @@ def psi_stack(s3):
     f = s3.reshape(n, -1)
     pos = np.count_nonzero(f > 0, axis=1)
     ones = np.count_nonzero(f >= 1.0, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pos > 0, 100.0 * (pos - ones) / np.maximum(pos, 1), np.nan)
+    return np.where(pos > 0, 100.0 * (pos - ones) / np.maximum(pos, 1), np.nan)
 
 
 def _ranks(x):
@@ -115,13 +111,7 @@ def correlation(x, y):
     """
     xv, yv = _xy(x, y)
     n = len(xv)
-    out = {
-        "n": n,
-        "pearson_r": np.nan,
-        "pearson_p": np.nan,
-        "spearman_rho": np.nan,
-        "spearman_p": np.nan,
-    }
+    out = {"n": n, **dict.fromkeys(("pearson_r", "pearson_p", "spearman_rho", "spearman_p"), np.nan)}
     if n < 3:
         warn_undefined(f"correlation undefined with {n} pair(s) (3 needed): NaN")
         return out
@@ -185,17 +175,11 @@ def linear_fit(x, y, *, x_grid=None, level=0.95):
         if x_grid is None and n
         else np.asarray(x_grid if x_grid is not None else [], float)
     )
-    nan = np.full(grid.shape, np.nan)
     out = {
         "n": n,
-        "slope": np.nan,
-        "intercept": np.nan,
-        "slope_stderr": np.nan,
-        "intercept_stderr": np.nan,
+        **dict.fromkeys(("slope", "intercept", "slope_stderr", "intercept_stderr"), np.nan),
         "x": grid,
-        "y": nan,
-        "lower": nan,
-        "upper": nan,
+        **dict.fromkeys(("y", "lower", "upper"), np.full(grid.shape, np.nan)),
     }
     xbar = xv.mean() if n else np.nan
     sxx = float(((xv - xbar) ** 2).sum()) if n else 0.0

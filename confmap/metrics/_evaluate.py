@@ -6,13 +6,14 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_int, describe, progress_bar
+from .._validation import check_int, progress_bar
 from .._warnings import UndefinedMetricWarning
-from ._calibration import bin_index, reliability_summary
+from ._calibration import bin_sums, reliability_summary
 from ._common import (
     DEFAULT_THRESHOLDS,
     EIGHT_BIT_HALF_STEP,
     as_values,
+    bool_mask,
     check_thresholds,
     check_tols,
     nanmean,
@@ -115,20 +116,11 @@ def evaluate(
     if p.shape != t.shape:
         raise ValueError(f"`maps` and `agreement` must have the same shape, got {p.shape} and {t.shape}")
     z, o = check_tols(zero_tol, one_tol)
-    thr = check_thresholds(thresholds, o)
+    thr = check_thresholds(thresholds)
     n_bins = check_int("n_bins", n_bins, minimum=1, maximum=10_000)
     fpr_points = check_int("fpr_points", fpr_points, minimum=2, maximum=100_000)
     n = len(p)
-    if valid is None:
-        vmask = None
-    else:
-        varr = np.asarray(getattr(valid, "values", valid))
-        if varr.dtype != bool:
-            raise TypeError(f"`valid` must be a bool array, got {describe(varr)}")
-        try:
-            vmask = np.broadcast_to(varr, p.shape)
-        except ValueError:
-            raise ValueError(f"`valid` must broadcast to the maps' shape {p.shape}, got shape {varr.shape}") from None
+    vmask = None if valid is None else bool_mask("valid", valid, p.shape)
     ps, ts = snap_raw(p, z, o), snap_raw(t, z, o)
     union = (ps > 0) | (ts > 0)
     if vmask is not None:
@@ -143,10 +135,8 @@ def evaluate(
     }
     stats.update(_roc_stats(ps, ts, thr, o, vmask, union, fpr_points, progress))
     stats.update(confusion_stack(ps, ts, thr, o, vmask))  # joint thresholds: tp, fp, fn, tn
-    b = bin_index(ps[union], n_bins)  # reliability, pooled over the union
-    stats["bin_count"] = np.bincount(b, minlength=n_bins)
-    stats["bin_sum_confidence"] = np.bincount(b, weights=ps[union], minlength=n_bins)
-    stats["bin_sum_agreement"] = np.bincount(b, weights=ts[union], minlength=n_bins)
+    # reliability, pooled over the union
+    stats["bin_count"], stats["bin_sum_confidence"], stats["bin_sum_agreement"] = bin_sums(ps[union], ts[union], n_bins)
     image_coord = coords.pop("image", ("image", np.arange(n)))
     ds = evaluation_dataset(stats, thresholds=thr, image_coords={"image": image_coord, **coords})
     ds.attrs.update(
@@ -172,30 +162,26 @@ def _roc_stats(ps, ts, thr, o, vmask, union, fpr_points, progress) -> dict:
     if vmask is not None:
         pos &= vmask
     lo = key_offset(ps[pos], nbits)
-    sorted_runs, zero_all, zero_union = [], np.zeros(K + 1, np.int64), np.zeros(K + 1, np.int64)
+    sorted_runs, zero_levels = [], np.zeros((2, K + 1), np.int64)  # score-0 pixels per level: all, union
     for i in progress_bar(range(n), progress, desc="ROC"):
         s_asc, lv_asc = sort_pairs(ps[i][pos[i]], levels[i][pos[i]], lo, nbits)
         sorted_runs.append((s_asc, lv_asc))
         zero = ~pos[i] if vmask is None else (vmask[i] & ~pos[i])
-        z_all = np.bincount(levels[i][zero], minlength=K + 1)
-        z_union = np.bincount(levels[i][zero & union[i]], minlength=K + 1)
-        zero_all += z_all
-        zero_union += z_union
-        part = RankedScores(s_asc, lv_asc, K)
-        for r, zl in enumerate((z_all, z_union)):
-            auc[i, r] = auc_ranks(part, zl)
-            tpr[i, r] = sample_part(part, zl, grid)
+        zl = [np.bincount(levels[i][region], minlength=K + 1) for region in (zero, zero & union[i])]
+        zero_levels += zl
+        auc[i], tpr[i] = _curves(RankedScores(s_asc, lv_asc, K), zl, grid)
     s_all = np.concatenate([r[0] for r in sorted_runs])
     lv_all = np.concatenate([r[1] for r in sorted_runs])
     del sorted_runs
-    s_asc, lv_asc = sort_pairs(s_all, lv_all, lo, nbits)
-    auc_pooled = np.full((2, K), np.nan)
-    tpr_pooled = np.full((2, K, fpr_points), np.nan)
-    part = RankedScores(s_asc, lv_asc, K)
-    for r, zl in enumerate((zero_all, zero_union)):
-        auc_pooled[r] = auc_ranks(part, zl)
-        tpr_pooled[r] = sample_part(part, zl, grid)
+    part = RankedScores(*sort_pairs(s_all, lv_all, lo, nbits), K)
+    auc_pooled, tpr_pooled = _curves(part, zero_levels, grid)
     return {"auc": auc, "tpr": tpr, "auc_pooled": auc_pooled, "tpr_pooled": tpr_pooled}
+
+
+def _curves(part, zero_levels, grid):
+    """AUC (R, K) and TPR on the grid (R, K, F) of one ranked sample set, one row per region's score-0 counts."""
+    auc = [auc_ranks(part, zl) for zl in zero_levels]
+    return np.array(auc), np.array([sample_part(part, zl, grid) for zl in zero_levels])
 
 
 def evaluation_dataset(stats, *, thresholds, image_coords=None, warn=True, stacklevel=2):

@@ -51,7 +51,7 @@ def confusion_counts(
     [1, 0, 1, 0]
     """
     ps, ts, mask, o = snapped_pair(pred, target, region, zero_tol, one_tol)
-    thr = check_thresholds(thresholds, o)
+    thr = check_thresholds(thresholds)
     single = ps.ndim == 2
     if single:
         ps, ts, mask = ps[None], ts[None], (None if mask is None else mask[None])

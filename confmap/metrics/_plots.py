@@ -10,7 +10,11 @@ from .._validation import check_choice
 from ._common import nanmean
 
 
-def _figure(figsize):
+def _figure(ds, names, figsize):
+    """A new figure for ``ds``, after checking that it holds the variables ``names``."""
+    missing = [n for n in names if n not in getattr(ds, "variables", {})]
+    if missing:
+        raise ValueError(f"`ds` must be the Dataset of confmap.metrics.evaluate; missing {missing}")
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize, layout="constrained")
@@ -22,12 +26,6 @@ _JOINT = ["precision", "recall", "f1", "accuracy"]
 _JOINT_VARS = _JOINT + [f"{n}_pooled" for n in _JOINT]
 _MARGIN = ["psi_conf", "psi_agree", "fit_x", "fit_y", "fit_lower", "fit_upper", "pearson_r", "spearman_rho"]
 _RELIABILITY = ["bin_count", "bin_lower", "bin_upper", "bin_confidence", "bin_agreement", "ece", "mean_bin_gap"]
-
-
-def _check_ds(ds, names):
-    missing = [n for n in names if n not in getattr(ds, "variables", {})]
-    if missing:
-        raise ValueError(f"`ds` must be the Dataset of confmap.metrics.evaluate; missing {missing}")
 
 
 def plot_roc(ds, *, curve="mean"):
@@ -52,9 +50,8 @@ def plot_roc(ds, *, curve="mean"):
     --------
     >>> fig = plot_roc(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, _ROC)
+    fig = _figure(ds, _ROC, (9, 4.2))
     check_choice("curve", curve, ("mean", "pooled"))
-    fig = _figure((9, 4.2))
     axes = fig.subplots(1, 2, sharey=True)
     for ax, region in zip(axes, ["all", "union"], strict=True):
         _roc_panel(ax, ds, region, curve)
@@ -100,8 +97,7 @@ def plot_joint_thresholds(ds):
     --------
     >>> fig = plot_joint_thresholds(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, _JOINT_VARS)
-    fig = _figure((6.4, 4.2))
+    fig = _figure(ds, _JOINT_VARS, (6.4, 4.2))
     _joint_panel(fig.subplots(), ds)
     return fig
 
@@ -148,8 +144,7 @@ def plot_margin_correlation(ds):
     --------
     >>> fig = plot_margin_correlation(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, _MARGIN)
-    fig = _figure((5.6, 4.6))
+    fig = _figure(ds, _MARGIN, (5.6, 4.6))
     _margin_panel(fig.subplots(), ds)
     return fig
 
@@ -198,8 +193,7 @@ def plot_reliability(ds):
     --------
     >>> fig = plot_reliability(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, _RELIABILITY)
-    fig = _figure((5.2, 5.6))
+    fig = _figure(ds, _RELIABILITY, (5.2, 5.6))
     ax, axc = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     _reliability_panel(ax, ds)
     lo, hi = ds.bin_lower.values, ds.bin_upper.values
@@ -249,8 +243,7 @@ def plot_summary(ds):
     --------
     >>> fig = plot_summary(ds)  # doctest: +SKIP
     """
-    _check_ds(ds, _ROC + _JOINT_VARS + _MARGIN + _RELIABILITY)
-    fig = _figure((20, 5))
+    fig = _figure(ds, _ROC + _JOINT_VARS + _MARGIN + _RELIABILITY, (20, 5))
     a1, a2, a3, a4 = fig.subplots(1, 4)
     _roc_panel(a1, ds, "all", "mean")
     a1.set_ylabel("true positive rate")

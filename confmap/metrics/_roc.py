@@ -7,7 +7,7 @@ import numpy as np
 from ._common import (
     EIGHT_BIT_HALF_STEP,
     check_thresholds,
-    scalar_or_array,
+    per_image,
     snapped_pair,
     warn_undefined,
 )
@@ -90,32 +90,25 @@ class RankedScores:
         self.thresholds = s_asc[starts][::-1]
 
 
-def _zero_split(zero_levels, K):
-    zl = np.asarray(zero_levels, np.int64)
-    zpos = np.array([zl[k + 1 :].sum() for k in range(K)], np.int64)
-    return int(zl.sum()), zpos
-
-
 def _totals(part, zero_levels):
-    """P and N (K,) of the positive part plus the score-0 group."""
+    """``z`` (score-0 pixels), ``zpos`` (K,) positives among them, and P, N (K,) of all pixels."""
     K = part.K
-    z, zpos = _zero_split(zero_levels, K)
-    ppos = np.array([part.level_counts[k + 1 :].sum() for k in range(K)], np.int64)
-    P = ppos + zpos
-    return P, part.n + z - P
+    zl = np.asarray(zero_levels, np.int64)
+    z = int(zl.sum())
+    zpos = np.array([zl[k + 1 :].sum() for k in range(K)], np.int64)
+    P = np.array([part.level_counts[k + 1 :].sum() for k in range(K)], np.int64) + zpos
+    return z, zpos, P, part.n + z - P
 
 
 def auc_ranks(part, zero_levels):
     """Exact AUC (K,) from the Mann-Whitney statistic with mid-ranks (ties count one half)."""
-    K = part.K
-    z, zpos = _zero_split(zero_levels, K)
-    out = np.full(K, np.nan)
-    P, N = _totals(part, zero_levels)
-    for k in range(K):
+    z, zpos, P, N = _totals(part, zero_levels)
+    out = np.full(part.K, np.nan)
+    for k in range(part.K):
         p, n_ = int(P[k]), int(N[k])
         if p == 0 or n_ == 0:
             continue
-        ppos = int(part.level_counts[k + 1 :].sum())
+        ppos = p - int(zpos[k])
         # doubled rank sum of the positives: score-0 group first (ranks 1..z), then the rest
         s2 = sum(part.mid2[k + 1 :]) + 2 * z * ppos + int(zpos[k]) * (z + 1)
         out[k] = (s2 - p * (p + 1)) / (2.0 * p * n_)
@@ -125,7 +118,7 @@ def auc_ranks(part, zero_levels):
 def _roc_arrays(part, zero_levels):
     """The exact curve as integer arrays: ``fps, tps`` (K, m + 1 [+ 1]) from (0, 0), thresholds."""
     K = part.K
-    z, zpos = _zero_split(zero_levels, K)
+    z, zpos, _, _ = _totals(part, zero_levels)
     tps, fps, thr = part.tps, part.cum[None, :] - part.tps, part.thresholds
     if z > 0:
         last_t = tps[:, -1] if tps.shape[1] else np.zeros(K, np.int64)
@@ -140,11 +133,9 @@ def _roc_arrays(part, zero_levels):
 def sample_part(part, zero_levels, grid):
     """TPR of the exact curve at each FPR of ``grid`` (linear between vertices; at a vertical
     segment its top), without building the full curve: a binary search per grid point."""
-    K = part.K
-    z, zpos = _zero_split(zero_levels, K)
-    P, N = _totals(part, zero_levels)
-    out = np.full((K, len(grid)), np.nan)
-    for k in range(K):
+    _, _, P, N = _totals(part, zero_levels)
+    out = np.full((part.K, len(grid)), np.nan)
+    for k in range(part.K):
         if P[k] == 0 or N[k] == 0:
             continue
         T = part.tps[k]
@@ -229,17 +220,16 @@ def roc_curve(
     ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
     """
     ss, ts, mask, o = snapped_pair(score, target, region, zero_tol, one_tol, ("score", "target"))
-    thr = check_thresholds([threshold], o)
+    thr = check_thresholds([threshold])
     if mask is not None:
         ss, ts = ss[mask], ts[mask]
     part, zl = roc_of(ss.ravel(), agreement_levels(ts.ravel(), thr, o), 1)
     fps, tps, u_desc = _roc_arrays(part, zl)
-    P, N = _totals(part, zl)
+    _, _, P, N = _totals(part, zl)
     if P[0] == 0 or N[0] == 0:
         warn_undefined(f"ROC undefined at threshold {threshold}: only {'negatives' if P[0] == 0 else 'positives'}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fpr = fps[0] / N[0] if N[0] > 0 else np.full(fps.shape[1], np.nan)
-        tpr = tps[0] / P[0] if P[0] > 0 else np.full(tps.shape[1], np.nan)
+    fpr = fps[0] / N[0] if N[0] > 0 else np.full(fps.shape[1], np.nan)
+    tpr = tps[0] / P[0] if P[0] > 0 else np.full(tps.shape[1], np.nan)
     return fpr, tpr, np.concatenate([[np.inf], u_desc])
 
 
@@ -280,7 +270,7 @@ def roc_auc(
     0.75
     """
     ss, ts, mask, o = snapped_pair(score, target, region, zero_tol, one_tol, ("score", "target"))
-    thr = check_thresholds([threshold], o)
+    thr = check_thresholds([threshold])
     single = ss.ndim == 2
     if mask is not None:
         mask = np.ascontiguousarray(mask)
@@ -292,8 +282,4 @@ def roc_auc(
         si, ti = (ss[i], ts[i]) if mask is None else (ss[i][mask[i]], ts[i][mask[i]])
         part, zl = roc_of(si.ravel(), agreement_levels(ti.ravel(), thr, o), 1)
         out[i] = auc_ranks(part, zl)[0]
-    if np.isnan(out).any():
-        warn_undefined(
-            f"AUC undefined (single class at threshold {threshold}) for {int(np.isnan(out).sum())} image(s): NaN"
-        )
-    return scalar_or_array(out, single or pooled)
+    return per_image(out, single or pooled, f"AUC undefined (single class at threshold {threshold})")

@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 
 from .._validation import check_int, describe
-from ._common import EIGHT_BIT_HALF_STEP, check_pair, check_tols, region_mask, scalar_or_array, snap_raw, warn_undefined
+from ._common import EIGHT_BIT_HALF_STEP, check_pair, check_tols, per_image, region_mask, snap_raw
 
 
 def agreement(masks, *, axis=None):
@@ -125,10 +125,7 @@ def brier(pred, target, *, region=None, zero_tol=EIGHT_BIT_HALF_STEP, one_tol=EI
     single = p.ndim == 2
     p3, t3 = (p[None], t[None]) if single else (p, t)
     mask = region_mask(region, snap_raw(p3, z, o), snap_raw(t3, z, o))
-    out = brier_stack(p3, t3, mask)
-    if np.isnan(out).any():
-        warn_undefined(f"Brier score undefined (empty region) for {int(np.isnan(out).sum())} image(s): NaN")
-    return scalar_or_array(out, single)
+    return per_image(brier_stack(p3, t3, mask), single, "Brier score undefined (empty region)")
 
 
 def brier_stack(p3, t3, mask):
@@ -137,8 +134,7 @@ def brier_stack(p3, t3, mask):
         return sq.reshape(len(sq), -1).mean(axis=1)
     n = mask.reshape(len(sq), -1).sum(axis=1)
     s = np.where(mask, sq, 0.0).reshape(len(sq), -1).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+    return np.where(n > 0, s / np.maximum(n, 1), np.nan)
 
 
 def soft_dice(pred, target):
@@ -170,10 +166,7 @@ def soft_dice(pred, target):
     p, t = check_pair(pred, target)
     single = p.ndim == 2
     p3, t3 = (p[None], t[None]) if single else (p, t)
-    out = soft_dice_stack(p3, t3)
-    if np.isnan(out).any():
-        warn_undefined(f"soft Dice undefined (both maps all zero) for {int(np.isnan(out).sum())} image(s): NaN")
-    return scalar_or_array(out, single)
+    return per_image(soft_dice_stack(p3, t3), single, "soft Dice undefined (both maps all zero)")
 
 
 def soft_dice_stack(p3, t3):
@@ -181,8 +174,7 @@ def soft_dice_stack(p3, t3):
     pf, tf = p3.reshape(n, -1), t3.reshape(n, -1)
     num = 2.0 * np.einsum("ij,ij->i", pf, tf)
     den = np.einsum("ij,ij->i", pf, pf) + np.einsum("ij,ij->i", tf, tf)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, 1.0 - num / np.where(den > 0, den, 1.0), np.nan)
+    return np.where(den > 0, 1.0 - num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def pairwise_dice(masks) -> float:
@@ -198,17 +190,13 @@ def pairwise_dice(masks) -> float:
     m = np.asarray(masks).astype(bool)
     if m.ndim != 3:
         raise ValueError(f"`masks` must have shape (R, H, W), got shape {m.shape}")
-    flat = m.reshape(len(m), -1).astype(np.float64)
-    inter = flat @ flat.T
-    sizes = flat.sum(1)
-    out = []
-    for i in range(len(m)):
-        for j in range(i + 1, len(m)):
-            tot = sizes[i] + sizes[j]
-            out.append(1.0 if tot == 0 else 2 * inter[i, j] / tot)
-    if not out:
+    if len(m) < 2:
         raise ValueError("`masks` must hold at least 2 raters for a pairwise Dice")
-    return float(np.mean(out))
+    flat = m.reshape(len(m), -1).astype(np.float64)
+    sizes = flat.sum(1)
+    iu, ju = np.triu_indices(len(m), k=1)
+    tot = sizes[iu] + sizes[ju]
+    return float(np.mean(np.where(tot == 0, 1.0, 2 * (flat @ flat.T)[iu, ju] / np.maximum(tot, 1))))
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,9 @@ Coordinates follow the package convention: pixel ``(x, y) = (column, row)``, pix
 integers; ``x_mm`` is lateral (0 on the probe axis) and ``y_mm`` is depth below the centre of the
 probe face.
 
-Layout: ``_geometry`` (the probe, the model's constants), ``_truth``, ``_bmode``, ``_raters`` (raters and
-the virtual annotator), ``_dataset`` (one phantom, a dataset, one image of a dataset alone
-(:func:`dataset_phantom`), the demo); the dataset contract itself,
-with :func:`save_dataset`, :func:`load_dataset` and :func:`annotations_from_dataset`, is
-:mod:`confmap.dataset`, and :func:`pairwise_dice` is :mod:`confmap.metrics` (both re-exported here).
+Layout: ``_geometry`` (the probe, the model's constants), ``_truth``, ``_bmode``, ``_raters`` (raters and the
+virtual annotator), ``_dataset``; :func:`save_dataset`, :func:`load_dataset`, :func:`annotations_from_dataset`
+(from :mod:`confmap.dataset`) and :func:`pairwise_dice` (from :mod:`confmap.metrics`) are re-exported here.
 """
 
 from ..dataset import annotations_from_dataset, load_dataset, save_dataset

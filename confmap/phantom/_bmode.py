@@ -13,10 +13,9 @@ from ._geometry import Geometry, as_rng, smooth_field
 
 def _tissue_maps(truth, rng, tumour_db):
     """Echogenicity (dB re. normal brain) and attenuation (dB/cm/MHz) on the pixel grid."""
-    h, w = truth["p"].shape
     p = truth["p"]
-    echo = 1.5 * smooth_field(rng, (h, w), 12.0)  # slow variation of normal brain
-    texture = 2.0 * smooth_field(rng, (h, w), 2.0)  # anomalous tumour texture
+    echo = 1.5 * smooth_field(rng, p.shape, 12.0)  # slow variation of normal brain
+    texture = 2.0 * smooth_field(rng, p.shape, 2.0)  # anomalous tumour texture
     echo += p * (tumour_db + texture)
     echo = np.where(truth["necrosis_map"], -8.0 + 3.0 * texture, echo)
     echo = np.where(truth["cyst_map"], -40.0, echo)
@@ -84,34 +83,27 @@ def simulate_bmode(
     tumour_db = rng.uniform(6.0, 12.0) if tumour_db is None else check_number("tumour_db", tumour_db)
     fwhm_ax, fwhm_lat = (0.35 * 7 / f, 0.8 * 7 / f) if psf_mm is None else psf_mm
     echo, att = _tissue_maps(truth, rng, tumour_db)
-    h, w = geometry.size
     sp = geometry.spacing_mm
 
     # Beam grid: samples at a third of the PSF FWHM (never coarser than the pixels).
     dz = min(fwhm_ax / 3, sp)
     nz = int(math.ceil(geometry.depth_mm / dz)) + 1
     lat_lo, lat_hi = geometry.lateral_range
-    if geometry.probe == "linear":
-        dl = min(fwhm_lat / 3, sp)
-        lat_scale = 1.0
-    else:  # lateral sample spacing at mid depth
-        dl = min(fwhm_lat / 3, sp) / (geometry.radius_mm + geometry.depth_mm / 2)
-        lat_scale = geometry.radius_mm + geometry.depth_mm / 2
+    # mm per lateral unit: 1 (linear) or the radius at mid depth (curvilinear, per radian)
+    lat_scale = 1.0 if geometry.probe == "linear" else geometry.radius_mm + geometry.depth_mm / 2
+    dl = min(fwhm_lat / 3, sp) / lat_scale
     nl = int(math.ceil((lat_hi - lat_lo) / dl)) + 1
     depth = np.linspace(0.0, geometry.depth_mm, nz)
     lat = np.linspace(lat_lo, lat_hi, nl)
     bx, by = np.broadcast_arrays(*geometry.from_beam(depth[:, None], lat[None, :]))
-    cols = (bx - geometry.x_mm[0]) / sp
-    rows = (by - geometry.y_mm[0]) / sp
-    coords = np.stack([rows, cols])
+    coords = np.stack([(by - geometry.y_mm[0]) / sp, (bx - geometry.x_mm[0]) / sp])  # (row, column) of each sample
     echo_b = ndimage.map_coordinates(echo, coords, order=1, mode="nearest")
     att_b = ndimage.map_coordinates(att, coords, order=1, mode="nearest")
     ddz = depth[1] - depth[0]
     loss = 2.0 * f * np.cumsum(att_b, axis=0) * (ddz / 10.0)  # dB, two way
     loss_excess = loss - 2.0 * f * 0.6 * depth[:, None] / 10.0
     amp = 10.0 ** ((echo_b - loss_excess) / 20.0)
-    z = rng.standard_normal((2, nz, nl)).astype(np.float32)
-    fld = amp * z  # real and imaginary parts
+    fld = amp * rng.standard_normal((2, nz, nl)).astype(np.float32)  # real and imaginary parts
     # Separable PSF: sigma in samples along depth and across beams.
     s_ax = fwhm_ax / 2.3548 / ddz
     s_lat = fwhm_lat / 2.3548 / ((lat[1] - lat[0]) * lat_scale)

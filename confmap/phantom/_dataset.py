@@ -319,16 +319,11 @@ def dataset_phantom(
     )
 
 
-def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, extra_attrs=None):
-    h, w = geometry.size
+def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, extra_attrs):
     sp = geometry.spacing_mm
 
     def stack(name, dtype=None):
-        return (
-            np.stack([getattr(ph, name) for ph in phantoms]).astype(dtype, copy=False)
-            if dtype
-            else np.stack([getattr(ph, name) for ph in phantoms])
-        )
+        return np.asarray(np.stack([getattr(ph, name) for ph in phantoms]), dtype=dtype)
 
     return build_dataset(
         stack("bmode"),
@@ -361,7 +356,7 @@ def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, ext
             "probe": geometry.probe,
             "freq_mhz": float(freq_mhz),
             "annotator": VIRTUAL_ANNOTATOR,
-            **(extra_attrs or {}),
+            **extra_attrs,
         },
     )
 
@@ -380,9 +375,9 @@ def _annotator_vars(phantoms):
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("CONFMAP_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    base = Path(base) if base else Path.home() / ".cache"
-    return (base / "confmap") if not os.environ.get("CONFMAP_CACHE") else base
+    if os.environ.get("CONFMAP_CACHE"):
+        return Path(os.environ["CONFMAP_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "confmap"
 
 
 def load_demo(n: int = 12, *, seed: int = 0, size=(256, 256), cache: bool = True, progress=None):
@@ -433,9 +428,7 @@ def _check_dataset_args(seed, size, kinds, n_raters, reference_rater, params):
     """The arguments shared by :func:`make_dataset` and :func:`dataset_phantom`, checked once."""
     seed = _seed_int(seed)
     size = check_image_shape("size", size)
-    if isinstance(kinds, str):
-        kinds = (kinds,)
-    kinds = tuple(kinds)
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     if not kinds:
         raise ValueError("`kinds` must name at least one kind, got an empty sequence")
     for k in kinds:

@@ -175,37 +175,27 @@ def virtual_annotator(
         a = (np.arange(n) + rng.uniform(0, 1)) * (2 * np.pi / n)
         return a + rng.uniform(-0.3, 0.3, n) * (np.pi / n)
 
-    def inside(x, y):
+    def on_rays(a, r, keep=True):  # the points at radii r on rays a that lie in the field of view
+        x, y = cx + np.cos(a) * r, cy + np.sin(a) * r
         ok = np.isfinite(x) & np.isfinite(y) & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
         xi = np.clip(np.rint(np.nan_to_num(x)).astype(int), 0, w - 1)
         yi = np.clip(np.rint(np.nan_to_num(y)).astype(int), 0, h - 1)
-        return ok & sector[yi, xi]
+        ok &= sector[yi, xi] & keep
+        return x[ok], y[ok]
+
+    def margin_edge(a):  # the outer edge of the fuzzy margin, at least 0.6 mm outside p = 0.5
+        return np.fmax(_ray_radius(p, cx, cy, a, medium_level, r_max), _ray_radius(p, cx, cy, a, 0.5, r_max) + 0.6 / sp)
 
     # High: the clear core boundary.
     a_h = angles(check_int("n_high", n_high, minimum=0))
     r_h = _ray_radius(p, cx, cy, a_h, high_level, r_max) - 0.5
-    hx, hy = cx + np.cos(a_h) * r_h, cy + np.sin(a_h) * r_h
-    ok = inside(hx, hy) & (r_h >= 0)
-    hx, hy = hx[ok], hy[ok]
+    hx, hy = on_rays(a_h, r_h, r_h >= 0)
     # Medium: the outer edge of the fuzzy margin.
     a_m = angles(check_int("n_medium", n_medium, minimum=0))
-    r_half = _ray_radius(p, cx, cy, a_m, 0.5, r_max)
-    r_m = np.fmax(_ray_radius(p, cx, cy, a_m, medium_level, r_max), r_half + 0.6 / sp)
-    r_m = r_m + rng.uniform(0.0, 0.3, len(a_m)) / sp
-    mx, my = cx + np.cos(a_m) * r_m, cy + np.sin(a_m) * r_m
-    ok = inside(mx, my)
-    mx, my = mx[ok], my[ok]
+    mx, my = on_rays(a_m, margin_edge(a_m) + rng.uniform(0.0, 0.3, len(a_m)) / sp)
     # Low: sparse points outside the fuzzy margin.
     a_l = angles(check_int("n_low", n_low, minimum=0))
-    r_lm = np.fmax(
-        _ray_radius(p, cx, cy, a_l, medium_level, r_max),
-        _ray_radius(p, cx, cy, a_l, 0.5, r_max) + 0.6 / sp,
-    )
-    gap = (rng.uniform(1.5, 3.0, len(a_l)) + truth["margin_mm"]) / sp
-    r_l = r_lm + gap
-    lx, ly = cx + np.cos(a_l) * r_l, cy + np.sin(a_l) * r_l
-    ok = inside(lx, ly)
-    lx, ly = lx[ok], ly[ok]
+    lx, ly = on_rays(a_l, margin_edge(a_l) + (rng.uniform(1.5, 3.0, len(a_l)) + truth["margin_mm"]) / sp)
     # Obscured high points (acoustic shadow) are only medium confidence.
     if loss_db is not None and len(hx):
         shadow = np.asarray(loss_db)[np.rint(hy).astype(int), np.rint(hx).astype(int)] > 10.0
@@ -254,8 +244,5 @@ def jitter_annotation(ann: Annotation, seed, *, sd_mm: float, spacing_mm: float 
     moved = {}
     for tier in ("high", "medium", "low"):
         pts = np.asarray(ann.points(tier), float).reshape(-1, 2)
-        d = rng.standard_normal(pts.shape) * sd
-        moved[tier] = np.column_stack(
-            [np.clip(pts[:, 0] + d[:, 0], -0.5, w - 0.5), np.clip(pts[:, 1] + d[:, 1], -0.5, h - 0.5)]
-        )
+        moved[tier] = np.clip(pts + rng.standard_normal(pts.shape) * sd, -0.5, [w - 0.5, h - 0.5])
     return ann.replace(**moved)

@@ -89,9 +89,7 @@ def tumour_truth(
     p = special.expit(-s / scale) * sector
 
     core = s < -min(1.0, 0.3 * r0_mm)
-    necrosis_map = np.zeros((h, w), bool)
-    cyst_map = np.zeros((h, w), bool)
-    calc_map = np.zeros((h, w), bool)
+    necrosis_map, cyst_map, calc_map, csf_map, pia_map = (np.zeros((h, w), bool) for _ in range(5))
     if necrosis or cyst:
         frac = rng.uniform(0.3, 0.55)
         inner = rho - frac * bound * (1 + angular_series(rng, theta, 0.08, orders=(2, 5)))
@@ -106,8 +104,6 @@ def tumour_truth(
         calc_map &= core & ~cyst_map
 
     # Sulci: thin CSF lines flanked by bright pia, bending around the tumour (not through it).
-    csf_map = np.zeros((h, w), bool)
-    pia_map = np.zeros((h, w), bool)
     for _ in range(int(rng.integers(1, 4))):
         ang = rng.uniform(-0.5, 0.5) + (np.pi / 2 if rng.random() < 0.5 else 0.0)
         off = rng.uniform(-0.45, 0.45) * depth_mm
