@@ -6,9 +6,7 @@ file says where its pixels are. Every writer here takes that from one :class:`co
 (an ``ImageGeometry`` or the source image as read by :mod:`confmap.io`), else the map's own attrs
 (:meth:`ImageGeometry.to_attrs`), else its ``y_mm``/``x_mm`` coordinates (spacing only).
 
-- :func:`write_nifti` -- float32, voxel ``(i, j, k) = (x, y, 0)``, the RAS affine of
-  :meth:`ImageGeometry.nifti_affine` as both qform and sform (code 1, "scanner"); nibabel, or
-  SimpleITK with the same geometry (``backend=``).
+- :func:`write_nifti` -- float32, the RAS affine as qform and sform; nibabel or SimpleITK.
 - :func:`write_nrrd` -- float32, ``space: left-posterior-superior``, gzip; pynrrd or SimpleITK.
 - :func:`write_dicom_seg` / :func:`read_dicom_seg` -- DICOM Segmentation, FRACTIONAL with
   fractional type PROBABILITY (highdicom), referencing a source DICOM instance pixel for pixel.
@@ -172,20 +170,20 @@ def with_geometry(soft, geometry, *, name: str | None = None):
     return da
 
 
-def _backend(backend, preferred: str, purpose: str) -> str:
+def _backend(backend, preferred: str) -> str:
     if backend is None:
         return preferred if importlib.util.find_spec(preferred) is not None else "SimpleITK"
     return check_choice("backend", backend, (preferred, "SimpleITK"))
 
 
-def _sitk_image(values, g: ImageGeometry):
+def _sitk_write(values, g: ImageGeometry, path, suffix: str) -> Path:
     sitk = import_optional("SimpleITK", "writing a map with SimpleITK", "SimpleITK")
     img = sitk.GetImageFromArray(values.astype(np.float32)[None])  # (1, H, W): index (x, y, 0)
     p = g.itk_parameters()
     img.SetSpacing(p["spacing"])
     img.SetOrigin(p["origin"])
     img.SetDirection(p["direction"])
-    return sitk, img
+    return atomic_write(path, lambda tmp: sitk.WriteImage(img, tmp, True), suffix=suffix)
 
 
 def write_nifti(soft, path, *, geometry=None, spacing=None, backend: str | None = None) -> Path:
@@ -218,7 +216,7 @@ def write_nifti(soft, path, *, geometry=None, spacing=None, backend: str | None 
     values = check_map(soft)
     g = map_geometry(soft, geometry=geometry, spacing=spacing) or ImageGeometry()
     ext = ".nii.gz" if file_suffix(path) == ".nii.gz" else ".nii"
-    if _backend(backend, "nibabel", "writing NIfTI") == "nibabel":
+    if _backend(backend, "nibabel") == "nibabel":
         import nibabel as nib
 
         affine = g.nifti_affine()
@@ -228,8 +226,7 @@ def write_nifti(soft, path, *, geometry=None, spacing=None, backend: str | None 
         img.header.set_xyzt_units("mm")
         img.header["descrip"] = b"confmap soft map"
         return atomic_write(path, lambda tmp: nib.save(img, tmp), suffix=ext)
-    sitk, img = _sitk_image(values, g)
-    return atomic_write(path, lambda tmp: sitk.WriteImage(img, tmp, True), suffix=ext)
+    return _sitk_write(values, g, path, ext)
 
 
 def write_nrrd(soft, path, *, geometry=None, spacing=None, backend: str | None = None) -> Path:
@@ -251,7 +248,7 @@ def write_nrrd(soft, path, *, geometry=None, spacing=None, backend: str | None =
     path = check_path("path", path)
     values = check_map(soft)
     g = map_geometry(soft, geometry=geometry, spacing=spacing) or ImageGeometry()
-    if _backend(backend, "nrrd", "writing NRRD") == "nrrd":
+    if _backend(backend, "nrrd") == "nrrd":
         import nrrd
 
         dy, dx = g.spacing
@@ -266,8 +263,7 @@ def write_nrrd(soft, path, *, geometry=None, spacing=None, backend: str | None =
         }
         data = values.astype(np.float32).T[:, :, None]  # (x, y, 1), written in Fortran order
         return atomic_write(path, lambda tmp: nrrd.write(tmp, data, header, index_order="F"), suffix=".nrrd")
-    sitk, img = _sitk_image(values, g)
-    return atomic_write(path, lambda tmp: sitk.WriteImage(img, tmp, True), suffix=".nrrd")
+    return _sitk_write(values, g, path, ".nrrd")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,10 +273,7 @@ def _dicom_dataset(source, name="source"):
     pydicom = import_optional("pydicom", "DICOM-SEG", "pydicom")
     if isinstance(source, pydicom.Dataset):
         return source
-    path = check_path(name, source)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {str(path)!r}")
-    return pydicom.dcmread(path)
+    return pydicom.dcmread(check_path(name, source, exists=True))
 
 
 def write_us_dicom(
@@ -501,9 +494,7 @@ def read_dicom_seg(path, *, source=None, segment: int = 1):
     hd = import_optional("highdicom", "reading DICOM-SEG", "highdicom")
     import xarray as xr
 
-    path = check_path("path", path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    path = check_path("path", path, exists=True)
     seg = hd.seg.segread(path)
     if str(seg.SegmentationType) != "FRACTIONAL":
         raise ValueError(f"{str(path)!r} is a {seg.SegmentationType} segmentation; FRACTIONAL expected")

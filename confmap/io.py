@@ -7,11 +7,8 @@ coordinates ``y``, ``x`` and, when the file says so, the image geometry
 ``direction_lps``, ``slice_thickness_mm``; coordinates ``y_mm``/``x_mm``):
 
 - :func:`read_image` -- PNG, JPEG, TIFF, BMP (imageio); colour is converted to grey (ITU-R 601 luma).
-- :func:`read_dicom` -- a 2-D ultrasound DICOM (pydicom); RGB/YBR to grey, MONOCHROME1 inverted,
-  one frame of a cine; geometry from the Image Plane module, else the ultrasound region sequence
-  (0018,6011), else PixelSpacing; a file with no spacing needs ``spacing=``.
-- :func:`read_volume` -- NIfTI (nibabel, else SimpleITK) or NRRD (SimpleITK), one 2-D slice, with
-  its position and orientation (LPS, as ITK and 3D Slicer read the file).
+- :func:`read_dicom` -- one frame of a 2-D ultrasound DICOM (pydicom), with its geometry.
+- :func:`read_volume` -- one 2-D slice of a NIfTI or NRRD image, with its position and orientation.
 - :func:`load_image` -- any of the above by file extension.
 
 :func:`load_folder` reads a multi-rater folder into the same ``xarray.Dataset`` form as
@@ -46,7 +43,6 @@ from __future__ import annotations
 
 import importlib.util
 import io as _io
-from pathlib import Path
 
 import numpy as np
 
@@ -312,11 +308,6 @@ def load_image(path, **kwargs):
 # ---------------------------------------------------------------------------------------------
 # Multi-rater folders
 # ---------------------------------------------------------------------------------------------
-def _is_image_file(p: Path, stem: str) -> bool:
-    name = p.name.lower()
-    return p.is_file() and (name.startswith(stem + ".") or name == stem)
-
-
 def load_folder(root, *, reference_rater=0, size=None, params=None, progress=None):
     """Load a multi-rater folder (see the module docstring) into the phantom's Dataset form.
 
@@ -365,12 +356,11 @@ def load_folder(root, *, reference_rater=0, size=None, params=None, progress=Non
         raise ValueError(f"{str(root)!r} holds no case folders (see confmap.io's folder layout)")
     if size is not None:
         size = check_image_shape("size", size)
-    it = progress_bar(cases, progress, desc="cases", unit="case")
     rater_names = None
     images, masks, anns, kinds, spacings, geometries = [], [], [], [], [], []
-    for case in it:
+    for case in progress_bar(cases, progress, desc="cases", unit="case"):
         files = sorted(case.iterdir())
-        img_files = [p for p in files if _is_image_file(p, "image")]
+        img_files = [p for p in files if p.is_file() and p.name.lower().split(".")[0] == "image"]
         if not img_files:
             raise ValueError(f"case {case.name!r} has no image file (expected image.<ext>)")
         img = load_image(img_files[0])
@@ -406,12 +396,11 @@ def load_folder(root, *, reference_rater=0, size=None, params=None, progress=Non
         sp = img.attrs.get("spacing_mm")
         if sp is None and ann is not None and ann.spacing is not None:
             sp = list(ann.spacing)
-        geometries.append(ImageGeometry.from_attrs(img.attrs))
+        geometry, img_v = ImageGeometry.from_attrs(img.attrs), img.values
         if size is not None and img.shape != size:
-            img_v, m, ann, sp = _resample_case(img.values, m, ann, sp, size)
-            geometries[-1] = None  # resampled: only the spacing is kept
-        else:
-            img_v = img.values
+            img_v, m, ann, sp = _resample_case(img_v, m, ann, sp, size)
+            geometry = None  # resampled: only the spacing is kept
+        geometries.append(geometry)
         images.append(np.clip(img_v, 0, None).astype(np.float32))
         masks.append(m.astype(np.uint8))
         anns.append(ann)
@@ -539,12 +528,8 @@ def save_map(soft, path, *, format: str | None = None, spacing=None, geometry=No
             )
     check_choice("format", format, MAP_FORMATS)
     if format == "png16":
-        import imageio.v3 as iio
-
         q = np.rint(np.clip(values, 0.0, 1.0) * 65535.0).astype(np.uint16)
-        buf = _io.BytesIO()
-        iio.imwrite(buf, q, extension=".png")
-        return atomic_write_bytes(path, buf.getvalue())
+        return atomic_write_bytes(path, png_bytes(q))
     if format == "nifti":
         return write_nifti(values, path, geometry=g)
     if format == "nrrd":
@@ -560,12 +545,19 @@ def save_map(soft, path, *, format: str | None = None, spacing=None, geometry=No
 
 
 def _netcdf_attr_ok(v):
-    if isinstance(v, (str, int, float, np.number)):
-        return True
     if isinstance(v, (list, tuple, np.ndarray)):
         arr = np.asarray(v)
         return arr.dtype.kind in "iuf" and arr.ndim == 1
-    return False
+    return isinstance(v, (str, int, float, np.number))
+
+
+def png_bytes(array) -> bytes:
+    """``array`` (uint8 or uint16, (H, W)) encoded as PNG."""
+    import imageio.v3 as iio
+
+    buf = _io.BytesIO()
+    iio.imwrite(buf, array, extension=".png")
+    return buf.getvalue()
 
 
 def read_map(path):

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .._validation import check_int, describe
+from .._validation import atomic_write_bytes, check_int, describe
 
 __all__ = [
     "BadInput",
@@ -247,6 +248,21 @@ def run_tasks(
         bar.close()
 
 
+def claim_folder(out_dir: Path, manifest: str, settings: dict, *, overwrite: bool, what: str) -> bool:
+    """Check the settings file ``out_dir/manifest`` against ``settings`` (other ones without ``overwrite``:
+    :class:`FolderConflict`, "holds <what> <old>"), then write it and clear temporaries; True if the
+    folder held other settings (its results must be redone)."""
+    meta = out_dir / manifest
+    old = json.loads(meta.read_text()) if meta.exists() else None
+    redo = old is not None and old != settings
+    if redo and not overwrite:
+        raise FolderConflict(f"{str(out_dir)!r} holds {what} {old}, not {settings}; use another folder or overwrite")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(meta, (json.dumps(settings) + "\n").encode())
+    remove_temporaries(out_dir)
+    return redo
+
+
 def remove_temporaries(folder) -> list[Path]:
     """Delete the hidden temporary files that atomic writes left behind after a crash.
 
@@ -260,11 +276,7 @@ def remove_temporaries(folder) -> list[Path]:
         The files removed.
     """
     folder = Path(os.fspath(folder))
-    removed = []
-    if not folder.is_dir():
-        return removed
-    for p in folder.rglob(".*.tmp*"):
-        if p.is_file() and ".tmp" in p.name:
-            p.unlink(missing_ok=True)
-            removed.append(p)
+    removed = [p for p in folder.rglob(".*.tmp*") if p.is_file()] if folder.is_dir() else []
+    for p in removed:
+        p.unlink(missing_ok=True)
     return removed

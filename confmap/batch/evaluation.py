@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import atomic_write, atomic_write_bytes, describe
-from .engine import BadInput, FolderConflict, remove_temporaries, run_tasks
+from .engine import BadInput, claim_folder, remove_temporaries, run_tasks
 
 __all__ = [
     "EVAL_MANIFEST",
@@ -184,7 +184,7 @@ def evaluate_folder(
     refs_dir : path
         The multi-rater folder (:func:`confmap.io.load_folder` layout) with ``<case>/mask_*``.
     out_dir : path
-        Report folder: ``cases/<case>.nc`` per image, ``evaluation.nc`` (the combined Dataset),
+        Report folder: ``cases/<case>.npz`` per image, ``evaluation.nc`` (the combined Dataset),
         ``per_image.csv``, ``summary.csv`` and, with ``figures``, ``roc.png``,
         ``joint_thresholds.png``, ``margin_correlation.png``, ``reliability.png``.
     client : distributed.Client, optional
@@ -218,22 +218,13 @@ def evaluate_folder(
         raise BadInput(
             f"{len(problems)} unmatched map(s) or case(s), nothing computed: " + "; ".join(problems[:5]), problems
         )
-    settings = {"options": options}
-    meta = out_dir / EVAL_MANIFEST
-    old = json.loads(meta.read_text()) if meta.exists() else None
-    redo = old is not None and old != settings
-    if redo and not overwrite:
-        raise FolderConflict(
-            f"{str(out_dir)!r} holds an evaluation with {old}, not {settings}; use another folder or overwrite"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(meta, (json.dumps(settings) + "\n").encode())
-    remove_temporaries(out_dir)
+    redo = claim_folder(out_dir, EVAL_MANIFEST, {"options": options}, overwrite=overwrite, what="an evaluation with")
     jobs, by_name, skipped = [], {}, []
     for name, (mp, case) in pairs.items():
         target = out_dir / "cases" / f"{name}.npz"
         if not redo and target.exists() and target.stat().st_mtime_ns >= mp.stat().st_mtime_ns:
-            by_name[name] = _summary_from_file(target)
+            with np.load(target) as data:
+                by_name[name] = {k: data[k] for k in data.files}
             skipped.append(name)
             continue
         jobs.append({"name": name, "map": str(mp), "case": str(case), "target": str(target), "options": options})
@@ -265,11 +256,6 @@ def evaluate_folder(
     }
 
 
-def _summary_from_file(path):
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
-
-
 def _write_report(ds, out_dir: Path, *, figures: bool):
     from ..phantom import save_dataset
 
@@ -286,15 +272,9 @@ def _write_report(ds, out_dir: Path, *, figures: bool):
         row += [repr(float(v)) for v in ds.f1.values[i]]
         lines.append(",".join(row))
     atomic_write_bytes(out_dir / "per_image.csv", ("\n".join(lines) + "\n").encode())
-    summary = [
-        ("images", ds.sizes["image"]),
-        ("brier_mean", ds.attrs["brier_mean"]),
-        ("brier_foreground_mean", ds.attrs["brier_foreground_mean"]),
-        ("soft_dice_mean", ds.attrs["soft_dice_mean"]),
-        ("ece", float(ds.ece)),
-        ("mean_bin_gap", float(ds.mean_bin_gap)),
-        ("pearson_r", float(ds.pearson_r)),
-    ]
+    summary = [("images", ds.sizes["image"])]
+    summary += [(k, ds.attrs[k]) for k in ("brier_mean", "brier_foreground_mean", "soft_dice_mean")]
+    summary += [(k, float(ds[k])) for k in ("ece", "mean_bin_gap", "pearson_r")]
     summary += [
         (f"auc_mean_{r}_{t:g}", float(ds.auc_mean.sel(region=r, threshold=t)))
         for r in ds.region.values

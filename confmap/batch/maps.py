@@ -8,8 +8,7 @@ parameters and, per case, the source file's SHA-256: a second run with the same 
 skips the cases already done (resumable), and a folder made with other parameters is refused
 unless ``overwrite=True``.
 
-Same-size stacks can instead go through :func:`maps_to_zarr` (``xarray.apply_ufunc`` with
-``dask="parallelized"`` over an image-chunked Dataset, written to Zarr chunk by chunk).
+Same-size stacks can instead go through :func:`maps_to_zarr` (into Zarr, chunk by chunk).
 """
 
 from __future__ import annotations
@@ -118,22 +117,19 @@ def read_annotation(path, *, index: int = 0, shape=None):
     return anns[index]
 
 
+def _strip_suffix(name: str, suffixes) -> str:
+    """``name`` without the first of ``suffixes`` it ends with (case-insensitive)."""
+    return next((name[: -len(s)] for s in suffixes if name.lower().endswith(s)), name)
+
+
 def _case_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".mrk.json", ".json", ".csv", ".xml"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    name = _strip_suffix(path.name, (".mrk.json", *ANNOTATION_SUFFIXES))
     # the multi-rater folder layout (confmap.io): case_001/annotation.json -> "case_001"
     return path.parent.name if name == "annotation" and path.parent.name else name
 
 
 def _safe(name: str) -> str:
-    stem = Path(str(name)).name
-    for suffix in IMAGE_SUFFIXES:
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
+    stem = _strip_suffix(Path(str(name)).name, IMAGE_SUFFIXES)
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "image"
 
 
@@ -307,12 +303,7 @@ def _full_params(params: dict) -> dict:
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"`params` has unknown keyword(s) {unknown}; confidence_map takes {allowed}")
-    full = MapParams(**params)
-    return json.loads(json.dumps({n: getattr(full, n) for n in allowed}, default=list))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return json.loads(json.dumps(MapParams(**params).kwargs(), default=list))
 
 
 def _load_manifest(out_dir: Path):
@@ -427,7 +418,7 @@ def make_maps(
     report.problems = problems
     jobs = []
     for name, (src, index) in cases.items():
-        sha = _sha256(src)
+        sha = hashlib.sha256(src.read_bytes()).hexdigest()
         target = out_dir / f"{name}{suffix}"
         old = manifest["cases"].get(name)
         if old is not None and old.get("sha256") == sha and target.exists():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import time
 from pathlib import Path
@@ -11,20 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import atomic_write_bytes, check_image_shape, check_int
-from .engine import FolderConflict, remove_temporaries, run_tasks
+from .engine import claim_folder, remove_temporaries, run_tasks
 
 __all__ = ["PHANTOM_MANIFEST", "make_phantom_folder", "phantom_case"]
 
 #: Name of the settings file at the root of a phantom folder.
 PHANTOM_MANIFEST = "confmap-phantom.json"
-
-
-def _png(array) -> bytes:
-    import imageio.v3 as iio
-
-    buf = io.BytesIO()
-    iio.imwrite(buf, array, extension=".png")
-    return buf.getvalue()
 
 
 def phantom_case(job: dict) -> dict:
@@ -40,15 +30,16 @@ def phantom_case(job: dict) -> dict:
     dict
         ``name``, ``kind``, ``seconds``.
     """
+    from ..io import png_bytes
     from ..phantom import dataset_phantom
 
     tic = time.perf_counter()
     folder = Path(job["folder"])
     ph = dataset_phantom(job["i"], seed=job["seed"], size=tuple(job["size"]))
     image = np.rint(np.clip(ph.bmode, 0.0, 1.0) * 255.0).astype(np.uint8)
-    atomic_write_bytes(folder / "image.png", _png(image))
+    atomic_write_bytes(folder / "image.png", png_bytes(image))
     for k, mask in enumerate(ph.masks):
-        atomic_write_bytes(folder / f"mask_r{k}.png", _png((mask > 0).astype(np.uint8) * 255))
+        atomic_write_bytes(folder / f"mask_r{k}.png", png_bytes((mask > 0).astype(np.uint8) * 255))
     atomic_write_bytes(folder / "kind.txt", (ph.kind + "\n").encode())
     ann = ph.annotation.replace(image_id=folder.name)
     ann.save(folder / "annotation.json")
@@ -91,17 +82,7 @@ def make_phantom_folder(
     size = list(check_image_shape("size", size))
     out_dir = Path(os.fspath(out_dir))
     settings = {"seed": seed, "size": size}
-    meta = out_dir / PHANTOM_MANIFEST
-    if meta.exists():
-        old = json.loads(meta.read_text())
-        if old != settings and not overwrite:
-            raise FolderConflict(
-                f"{str(out_dir)!r} holds a phantom made with {old}, not {settings}; use another folder or overwrite"
-            )
-    redo = meta.exists() and json.loads(meta.read_text()) != settings
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(meta, (json.dumps(settings) + "\n").encode())
-    remove_temporaries(out_dir)
+    redo = claim_folder(out_dir, PHANTOM_MANIFEST, settings, overwrite=overwrite, what="a phantom made with")
     digits = max(4, len(str(n - 1)))
     jobs, skipped = [], []
     for i in range(n):

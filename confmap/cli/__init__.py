@@ -56,7 +56,7 @@ A rerun with the same parameters skips finished cases; other parameters need --o
   confmap evaluate demo-maps/ demo/ -o report/           per-image and pooled scores, figures
   confmap evaluate demo-maps/ demo/ -o report/ --workers 2 --thresholds 0.5 1.0
 Writes report/evaluation.nc, per_image.csv, summary.csv, roc.png, joint_thresholds.png,
-margin_correlation.png, reliability.png and cases/<case>.nc.""",
+margin_correlation.png, reliability.png and cases/<case>.npz.""",
     "convert": """examples:
   confmap convert demo/case_0000/annotation.json case0.mrk.json --to slicer   one file for 3D Slicer
   confmap convert demo/ demo-cvat.xml --to cvat          every case of a folder into one CVAT XML

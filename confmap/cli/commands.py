@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+from . import EXIT_OK, EXIT_PROBLEMS
 from .settings import settings_from_args
 
 __all__ = ["convert", "evaluate", "maps", "phantom", "report_problems", "say", "settings_from_args", "validate"]
@@ -26,26 +26,19 @@ def report_problems(lines):
         print(f"problem: {line}", file=sys.stderr)
 
 
-def _client(args):
+def _run(args, func, *positional, **kwargs):
+    """``func(...)`` on the cluster of ``--workers``/``--scheduler``, with ``--overwrite`` and a bar unless ``-q``."""
     from ..batch import open_client
 
-    return open_client(workers=args.workers, scheduler=args.scheduler, timeout=args.connect_timeout)
+    with open_client(workers=args.workers, scheduler=args.scheduler, timeout=args.connect_timeout) as client:
+        return func(*positional, client=client, overwrite=args.overwrite, progress=not args.quiet, **kwargs)
 
 
 def phantom(args) -> int:
     """``confmap phantom -n N -o DIR``."""
     from ..batch import make_phantom_folder
 
-    with _client(args) as client:
-        res = make_phantom_folder(
-            args.n,
-            args.out,
-            seed=args.seed,
-            size=tuple(args.size),
-            client=client,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-        )
+    res = _run(args, make_phantom_folder, args.n, args.out, seed=args.seed, size=tuple(args.size))
     say(
         args,
         f"{len(res['written'])} case(s) written, {len(res['skipped'])} already there, in {args.out} "
@@ -58,18 +51,8 @@ def maps(args) -> int:
     """``confmap maps IN... -o OUT``."""
     from ..batch import make_maps
 
-    settings = settings_from_args(args)
-    with _client(args) as client:
-        rep = make_maps(
-            args.inputs,
-            args.out,
-            params=settings.to_kwargs(),
-            format=args.format,
-            client=client,
-            overwrite=args.overwrite,
-            strict=args.strict,
-            progress=not args.quiet,
-        )
+    params = settings_from_args(args).to_kwargs()
+    rep = _run(args, make_maps, args.inputs, args.out, params=params, format=args.format, strict=args.strict)
     report_problems(map(str, rep.problems))
     report_problems(f"{s['name']}: {s['error']}" for s in rep.failed)
     if args.verbose:
@@ -93,19 +76,10 @@ def evaluate(args) -> int:
     """``confmap evaluate MAPS REFS -o REPORT``."""
     from ..batch import evaluate_folder
 
-    options = {} if args.thresholds is None else {"thresholds": args.thresholds}
-    with _client(args) as client:
-        ds, rep = evaluate_folder(
-            args.maps,
-            args.refs,
-            args.out,
-            client=client,
-            overwrite=args.overwrite,
-            strict=args.strict,
-            progress=not args.quiet,
-            figures=not args.no_figures,
-            **options,
-        )
+    options = {"strict": args.strict, "figures": not args.no_figures}
+    if args.thresholds is not None:
+        options["thresholds"] = args.thresholds
+    ds, rep = _run(args, evaluate_folder, args.maps, args.refs, args.out, **options)
     report_problems(rep["problems"])
     report_problems(f"{s['name']}: {s['error']}" for s in rep["failed"])
     say(
@@ -126,13 +100,11 @@ def convert(args) -> int:
     from ..batch.maps import MULTI_IMAGE, find_annotations, read_annotation
     from ..formats import FORMATS, write_annotations
 
-    if args.to not in FORMATS:
-        print(f"confmap convert: error: cannot write {args.to!r}; formats are {list(FORMATS)}", file=sys.stderr)
-        return EXIT_USAGE
+    if args.to not in FORMATS:  # main() reports a ValueError as wrong usage
+        raise ValueError(f"cannot write {args.to!r}; formats are {list(FORMATS)}")
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
-        print(f"confmap convert: error: no such file or folder {str(src)!r}", file=sys.stderr)
-        return EXIT_USAGE
+        raise ValueError(f"no such file or folder {str(src)!r}")
     cases, problems = find_annotations([src])
     if args.strict and problems:
         report_problems(map(str, problems))
@@ -172,21 +144,20 @@ _MAP_SUFFIXES = (".nc", ".nii", ".nii.gz", ".nrrd")
 
 def _check_annotation(path: Path) -> list[str]:
     from ..batch.maps import MULTI_IMAGE, read_annotation, sniff_format
-    from ..construct import tier_regions
     from ..formats import read_annotations
 
     fmt = sniff_format(path)
     if fmt == "unknown":
         return ["not an annotation file of a known format"]
     if fmt in MULTI_IMAGE:
-        out = []
-        for i, ann in enumerate(read_annotations(path, format=fmt)):
-            out += [f"[{i}] {ann.image_id or ''}: {m}" for m in _annotation_issues(ann, tier_regions)]
-        return out
-    return _annotation_issues(read_annotation(path), tier_regions)
+        anns = enumerate(read_annotations(path, format=fmt))
+        return [f"[{i}] {ann.image_id or ''}: {m}" for i, ann in anns for m in _annotation_issues(ann)]
+    return _annotation_issues(read_annotation(path))
 
 
-def _annotation_issues(ann, tier_regions) -> list[str]:
+def _annotation_issues(ann) -> list[str]:
+    from ..construct import tier_regions
+
     out = []
     if ann.n_points == 0:
         out.append("no points")

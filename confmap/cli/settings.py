@@ -10,6 +10,7 @@ help from the ``Parameters`` section of :class:`~confmap.MapParams`' docstring. 
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import os
 from pathlib import Path
@@ -31,9 +32,7 @@ class MapSettings:
     Parameters
     ----------
     **fields
-        Any of :data:`FIELDS` (``lam``, ``betas``, ``bandwidth``, ``kernel``, ``region``,
-        ``alpha``, ``sink_radius``), checked by :class:`confmap.MapParams`; read back as
-        attributes.
+        Any of :data:`FIELDS`, checked by :class:`confmap.MapParams`; read back as attributes.
 
     Raises
     ------
@@ -139,12 +138,8 @@ def _docs() -> dict[str, tuple[str, str]]:
     for i, line in enumerate(lines):
         name, sep, kind = line.partition(" : ")
         if sep and name in FIELDS and i + 1 < len(lines):
-            text = []
-            for nxt in lines[i + 1 :]:
-                if not nxt.startswith(" "):
-                    break
-                text.append(nxt.strip())
-            out[name] = (kind.strip(), " ".join(text).replace("``", "").replace(":meth:", "").rstrip("."))
+            text = " ".join(t.strip() for t in itertools.takewhile(lambda t: t.startswith(" "), lines[i + 1 :]))
+            out[name] = (kind.strip(), text.replace("``", "").replace(":meth:", "").rstrip("."))
     return out
 
 
@@ -164,8 +159,7 @@ def add_map_options(group) -> None:
 def settings_from_args(args) -> MapSettings:
     """The map parameters of `confmap maps`: a settings file (``args.settings``), if given,
     overridden by the flags of :func:`add_map_options` that were given."""
-    flags = {name: getattr(args, name) for name in FIELDS}
-    flags = {k: (tuple(v) if isinstance(v, list) else v) for k, v in flags.items()}
+    flags = {name: (tuple(v) if isinstance(v, list) else v) for name in FIELDS for v in [getattr(args, name)]}
     if getattr(args, "settings", None):
         return MapSettings.from_file(args.settings, **flags)
     return MapSettings(**{k: v for k, v in flags.items() if v is not None})

@@ -39,8 +39,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._validation import check_choice, describe
-from ..annotation import FORMAT_NAME, Annotation
+from .._validation import check_choice
+from ..annotation import FORMAT_NAME, TIERS, Annotation
 from . import _coco, _common, _cvat, _labelstudio, _napari_csv, _slicer
 from ._common import TIER_COLOURS
 
@@ -181,23 +181,14 @@ def read_annotations(
         records = _coco.read(target, table, offset=offset)
     else:
         try:
-            records = None
-            anns = [Annotation.load(target)]
+            ann = Annotation.load(target)
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from None
-    if records is not None:
-        anns = _common.build(records, target, images=images, shape=shape)
-    elif images is not None or shape is not None:
-        anns = _common.build([_record_of(a) for a in anns], target, images=images, shape=shape)
-    return anns
-
-
-def _record_of(ann):
-    rec = _common.Record(shape=ann.shape, meta={k: v for k, v in ann.metadata.items() if v not in (None, "")})
-    for t, pts in ((t, ann.points(t)) for t in rec.points):
-        for x, y in pts:
-            rec.add(t, float(x), float(y))
-    return rec
+        if images is None and shape is None:
+            return [ann]
+        records = [_common.Record(shape=ann.shape, meta=_common.meta_block(ann))]
+        records[0].points.update({t: ann.points(t).tolist() for t in TIERS})
+    return _common.build(records, target, images=images, shape=shape)
 
 
 def write_annotations(
@@ -251,6 +242,4 @@ def write_annotations(
         return _labelstudio.write(items, path, mode=mode, image_urls=image_urls)
     if format == "cvat":
         return _cvat.write(items, path)
-    if format == "coco":
-        return _coco.write(items, path, offset=offset)
-    raise AssertionError(describe(format))  # pragma: no cover - check_choice covers it
+    return _coco.write(items, path, offset=offset)

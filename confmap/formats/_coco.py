@@ -11,14 +11,12 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-import numpy as np
-
 from .._validation import check_number, describe
 from ..annotation import TIERS
 from ._common import Record, check_meta, dump_json, exact_xy, fail, meta_block, number, positive_int, read_json, tier_of
 
 
-def to_dict(annotations, *, offset=0.0) -> dict:
+def write(annotations, path, *, offset=0.0) -> Path:
     offset = check_number("offset", offset)
     images, anns = [], []
     for k, ann in enumerate(annotations):
@@ -50,7 +48,7 @@ def to_dict(annotations, *, offset=0.0) -> dict:
                         "confmap_xy": [float(x), float(y)],
                     }
                 )
-    return {
+    coco = {
         "info": {
             "description": "confmap tiered confidence points",
             "version": "1.0",
@@ -68,10 +66,7 @@ def to_dict(annotations, *, offset=0.0) -> dict:
         ],
         "annotations": anns,
     }
-
-
-def write(annotations, path, *, offset=0.0) -> Path:
-    return dump_json(path, to_dict(annotations, offset=offset))
+    return dump_json(path, coco)
 
 
 def _list(data, key, path):
@@ -124,14 +119,10 @@ def read(path, table, *, offset=None):
         where = f"annotations[{a}]"
         if not isinstance(ann, dict):
             raise fail(path, where, "an annotation object", describe(ann))
-        rec = images.get(ann.get("image_id")) if isinstance(ann.get("image_id"), (int, str)) else None
+        iid = ann.get("image_id")
+        rec = images.get(iid) if isinstance(iid, (int, str)) else None
         if rec is None:
-            raise fail(
-                path,
-                f"{where}.image_id",
-                f"the id of an entry of images ({len(images)} there)",
-                describe(ann.get("image_id")),
-            )
+            raise fail(path, f"{where}.image_id", f"the id of an entry of images ({len(images)} there)", describe(iid))
         cat = ann.get("category_id")
         if isinstance(cat, bool) or not isinstance(cat, (int, str)) or cat not in cats:
             raise fail(path, f"{where}.category_id", "the id of an entry of categories", describe(cat))
@@ -147,6 +138,6 @@ def read(path, table, *, offset=None):
             continue  # not labelled
         xy = exact_xy(ann.get("confmap_xy"), lambda p: p + offset, [kx, ky])
         if xy is None:
-            xy = np.array([kx - offset, ky - offset])
+            xy = (kx - offset, ky - offset)
         rec.add(cats[cat], float(xy[0]), float(xy[1]))
     return records

@@ -16,6 +16,8 @@ from ..annotation import TIERS, Annotation, image_sha256
 #: One colour per tier, the annotator widget's (``confmap.widgets.annotator.TIER_STYLE``), for the
 #: tools that show colours (napari, CVAT, Label Studio, Slicer). Hex RGB.
 TIER_COLOURS = {"high": "#d62728", "medium": "#ff7f0e", "low": "#e6d800", "sinks": "#17becf"}
+#: The same colours as ``(r, g, b)`` in [0, 1].
+TIER_RGB = {t: tuple(int(c[i : i + 2], 16) / 255.0 for i in (1, 3, 5)) for t, c in TIER_COLOURS.items()}
 
 #: Labels accepted for each tier when a file is read (case-insensitive); ``labels=`` adds more.
 DEFAULT_LABELS = {"high": "high", "medium": "medium", "low": "low", "sinks": "sinks", "sink": "sinks"}
@@ -65,11 +67,8 @@ def number(value, path, field) -> float:
 
 def positive_int(value, path, field) -> int:
     """A positive integer from a parsed file (integral floats such as 640.0 accepted)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise fail(path, field, "a positive integer", describe(value))
-    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
-        raise fail(path, field, "a positive integer", describe(value))
-    if value < 1:
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not numeric or (isinstance(value, float) and not value.is_integer()) or value < 1:
         raise fail(path, field, "a positive integer", describe(value))
     return int(value)
 
@@ -127,15 +126,11 @@ def one(annotations, fmt) -> Annotation:
 
 def meta_block(ann: Annotation) -> dict:
     """The metadata of ``ann`` as a JSON object (only the fields that are set)."""
-    out = {}
-    for key, value in ann.metadata.items():
-        if value is None or value == "":
-            continue
-        out[key] = list(value) if key == "spacing" else value
-    return out
+    return {k: (list(v) if k == "spacing" else v) for k, v in ann.metadata.items() if v is not None and v != ""}
 
 
-_META_TYPES = {"image_id": str, "image_sha256": str, "annotator": str, "notes": str, "spacing": list}
+#: The metadata fields kept in a file, with their JSON types.
+META_TYPES = {"image_id": str, "image_sha256": str, "annotator": str, "notes": str, "spacing": list}
 
 
 def check_meta(block, path, field) -> dict:
@@ -146,10 +141,10 @@ def check_meta(block, path, field) -> dict:
         raise fail(path, field, "an object of confmap metadata", describe(block))
     out = {}
     for key, value in block.items():
-        if key not in _META_TYPES:
+        if key not in META_TYPES:
             continue
-        if not isinstance(value, _META_TYPES[key]):
-            raise fail(path, f"{field}.{key}", f"a {_META_TYPES[key].__name__}", describe(value))
+        if not isinstance(value, META_TYPES[key]):
+            raise fail(path, f"{field}.{key}", f"a {META_TYPES[key].__name__}", describe(value))
         out[key] = value
     return out
 

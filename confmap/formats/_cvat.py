@@ -29,7 +29,7 @@ def _fmt(v: float) -> str:
     return str(_EXACT.add(decimal.Decimal(repr(float(v))), OFFSET))
 
 
-def to_xml(annotations) -> bytes:
+def write(annotations, path) -> Path:
     root = ET.Element("annotations")
     ET.SubElement(root, "version").text = "1.1"
     meta = ET.SubElement(root, "meta")
@@ -64,11 +64,8 @@ def to_xml(annotations) -> bytes:
                     z_order="0",
                 )
     ET.indent(root)
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
-
-
-def write(annotations, path) -> Path:
-    return atomic_write_bytes(path, to_xml(annotations))
+    xml = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+    return atomic_write_bytes(path, xml)
 
 
 def _parse(path):

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from .._validation import check_choice, describe
 from ..annotation import TIERS
 from ._common import (
@@ -55,11 +53,9 @@ def _percent(v, n):
     return 100.0 * (v + 0.5) / n
 
 
-def _encode(xy, w, h):
-    return np.array([_percent(xy[0], w), _percent(xy[1], h)])
-
-
-def to_tasks(annotations, *, mode="predictions", image_urls=None, model_version="confmap") -> list:
+def write(annotations, path, *, mode="predictions", image_urls=None) -> Path:
+    if image_urls is not None and len(image_urls) != len(annotations):
+        raise ValueError(f"`image_urls` must have one URL per annotation ({len(annotations)}), got {len(image_urls)}")
     check_choice("mode", mode, ("predictions", "annotations"))
     tasks = []
     for k, ann in enumerate(annotations):
@@ -85,22 +81,13 @@ def to_tasks(annotations, *, mode="predictions", image_urls=None, model_version=
                         "confmap_xy": [float(x), float(y)],
                     }
                 )
-        url = None
-        if image_urls is not None:
-            url = image_urls[k]
-        url = url or ann.image_id or f"image_{k}"
+        url = (None if image_urls is None else image_urls[k]) or ann.image_id or f"image_{k}"
         block = {"shape": [h, w], **meta_block(ann)}
         entry = {"result": result}
         if mode == "predictions":
-            entry["model_version"] = model_version
+            entry["model_version"] = "confmap"
         tasks.append({"data": {"image": url, "confmap": block}, mode: [entry]})
-    return tasks
-
-
-def write(annotations, path, *, mode="predictions", image_urls=None) -> Path:
-    if image_urls is not None and len(image_urls) != len(annotations):
-        raise ValueError(f"`image_urls` must have one URL per annotation ({len(annotations)}), got {len(image_urls)}")
-    return dump_json(path, to_tasks(annotations, mode=mode, image_urls=image_urls))
+    return dump_json(path, tasks)
 
 
 def read(path, table, *, source=None):
@@ -124,7 +111,7 @@ def read(path, table, *, source=None):
         if block is not None and not isinstance(block, dict):
             raise fail(path, f"{where}.data.confmap", "an object", describe(block))
         block = block or {}
-        meta = check_meta({k: v for k, v in block.items() if k != "shape"}, path, f"{where}.data.confmap")
+        meta = check_meta(block, path, f"{where}.data.confmap")  # ignores "shape"
         url = tdata.get("image")
         name = meta.pop("image_id", None)
         if name is None and isinstance(url, str) and url:
@@ -194,7 +181,7 @@ def _read_item(item, where, path, table, rec):
     if not (isinstance(labels, list) and len(labels) == 1):
         raise fail(path, f"{where}.value.keypointlabels", "a list of exactly one tier label", describe(labels))
     tier = tier_of(labels[0], table, path, f"{where}.value.keypointlabels[0]")
-    xy = exact_xy(item.get("confmap_xy"), lambda v: _encode(v, w, h), [px, py])
+    xy = exact_xy(item.get("confmap_xy"), lambda v: (_percent(v[0], w), _percent(v[1], h)), [px, py])
     if xy is None:
         xy = (px * w / 100.0 - 0.5, py * h / 100.0 - 0.5)
     rec.add(tier, float(xy[0]), float(xy[1]))

@@ -17,7 +17,7 @@ from ..annotation import TIERS
 from ._common import Record, fail, read_text, tier_of
 
 
-def to_text(ann) -> str:
+def write(ann, path) -> Path:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["index", "axis-0", "axis-1", "tier"])
@@ -26,11 +26,7 @@ def to_text(ann) -> str:
         for x, y in ann.points(tier):
             w.writerow([i, repr(float(y)), repr(float(x)), tier])
             i += 1
-    return buf.getvalue()
-
-
-def write(ann, path) -> Path:
-    return atomic_write_bytes(path, to_text(ann).encode("utf-8"))
+    return atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
 def _float(text, path, field):
@@ -43,7 +39,7 @@ def _float(text, path, field):
     return v
 
 
-def read(path, table, *, tier_column="tier"):
+def read(path, table):
     text = read_text(path)
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
@@ -56,8 +52,8 @@ def read(path, table, *, tier_column="tier"):
     want = [f"axis-{d}" for d in range(len(axes))]
     if len(axes) < 2 or sorted(axes, key=lambda h: (len(h), h)) != want:
         raise fail(path, "(header)", "columns axis-0, axis-1[, ...] (napari points CSV)", repr(",".join(header)))
-    if tier_column not in header:
-        raise fail(path, "(header)", f"a {tier_column!r} column naming each point's tier", repr(",".join(header)))
+    if "tier" not in header:
+        raise fail(path, "(header)", "a 'tier' column naming each point's tier", repr(",".join(header)))
     if len(set(header)) != len(header):
         raise fail(path, "(header)", "distinct column names", repr(",".join(header)))
     col = {h: header.index(h) for h in header}
@@ -79,6 +75,6 @@ def read(path, table, *, tier_column="tier"):
             )
         y = _float(row[ylast], path, f"line {n} {header[ylast]}")
         x = _float(row[xlast], path, f"line {n} {header[xlast]}")
-        tier = tier_of(row[col[tier_column]], table, path, f"line {n} {tier_column}")
+        tier = tier_of(row[col["tier"]], table, path, f"line {n} tier")
         rec.add(tier, x, y)
     return rec

@@ -21,14 +21,10 @@ import numpy as np
 
 from ..annotation import TIERS, Annotation
 from . import detect_format, read_annotations, write_annotations
-from ._common import TIER_COLOURS, label_map, tier_of
+from ._common import META_TYPES, TIER_RGB, label_map, meta_block, tier_of
 
 _MAP_SUFFIXES = (".nc", ".nii", ".nii.gz")
 _WRITE_FORMATS = {".mrk.json": "slicer", ".csv": "napari", ".xml": "cvat", ".json": "confmap"}
-
-
-def _rgba(hex_colour):
-    return [int(hex_colour[i : i + 2], 16) / 255.0 for i in (1, 3, 5)] + [1.0]
 
 
 def get_reader(path):
@@ -54,15 +50,14 @@ def points_layer(ann: Annotation, *, name=None):
     tiers = [t for t in TIERS for _ in range(len(ann.points(t)))]
     xy = np.concatenate([ann.points(t) for t in TIERS]) if tiers else np.empty((0, 2))
     data = xy[:, ::-1].copy()  # napari rows are (axis-0, axis-1) = (y, x)
-    colours = np.array([_rgba(TIER_COLOURS[t]) for t in tiers]).reshape(-1, 4)
-    meta = {k: (list(v) if k == "spacing" else v) for k, v in ann.metadata.items() if v not in (None, "")}
+    colours = np.array([[*TIER_RGB[t], 1.0] for t in tiers]).reshape(-1, 4)
     kwargs = {
         "name": name or ann.image_id or "confmap points",
         "properties": {"tier": np.array(tiers, dtype=object)},
         "face_color": colours,
         "size": 5,
         "scale": tuple(ann.spacing) if ann.spacing else (1.0, 1.0),
-        "metadata": {"confmap": {"shape": list(ann.shape), **meta}},
+        "metadata": {"confmap": {"shape": list(ann.shape), **meta_block(ann)}},
     }
     return (data, kwargs, "points")
 
@@ -135,10 +130,8 @@ def write_points(path, data, attributes):
     tiers = _tiers_from(attributes, len(pts), name)
     meta = dict((attributes.get("metadata") or {}).get("confmap") or {})
     shape = meta.pop("shape", None)
-    if shape is None:
-        h = max(1, math.ceil(float(y.max()) + 0.5)) if len(pts) else 1
-        w = max(1, math.ceil(float(x.max()) + 0.5)) if len(pts) else 1
-        shape = (h, w)
+    if shape is None:  # the smallest image holding every point
+        shape = tuple(max(1, math.ceil(float(v.max()) + 0.5)) if len(pts) else 1 for v in (y, x))
     scale = attributes.get("scale")
     if "spacing" not in meta and scale is not None and tuple(np.ravel(scale)[-2:]) != (1.0, 1.0):
         meta["spacing"] = [float(v) for v in np.ravel(scale)[-2:]]
@@ -146,6 +139,6 @@ def write_points(path, data, attributes):
     labels = label_map(None)
     for i, t in enumerate(tiers):
         table[tier_of(t, labels, name, f"tier[{i}]")].append((x[i], y[i]))
-    known = {k: v for k, v in meta.items() if k in ("image_id", "image_sha256", "spacing", "annotator", "notes")}
+    known = {k: v for k, v in meta.items() if k in META_TYPES}
     ann = Annotation(tuple(shape), **{t: table[t] or None for t in TIERS}, **known)
     return [str(write_annotations(ann, name, format=fmt))]

@@ -16,17 +16,13 @@ import numpy as np
 from .._validation import describe
 from ..annotation import TIERS
 from ..geometry import ImageGeometry
-from ._common import TIER_COLOURS, Record, check_meta, dump_json, exact_xy, fail, meta_block, number, read_json, tier_of
+from ._common import TIER_RGB, Record, check_meta, dump_json, exact_xy, fail, meta_block, number, read_json, tier_of
 
 SCHEMA_URL = (
     "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/"
     "markups-schema-v1.0.3.json#"
 )
 _UNITS = {"mm": 1.0, "um": 1e-3}
-
-
-def _rgb(hex_colour):
-    return [int(hex_colour[i : i + 2], 16) / 255.0 for i in (1, 3, 5)]
 
 
 def geometry_for(ann, geometry):
@@ -46,7 +42,7 @@ def _geometry_dict(g: ImageGeometry) -> dict:
     }
 
 
-def to_dict(ann, *, geometry=None) -> dict:
+def write(ann, path, *, geometry=None) -> Path:
     g = geometry_for(ann, geometry)
     markups = []
     for tier in TIERS:
@@ -83,17 +79,13 @@ def to_dict(ann, *, geometry=None) -> dict:
                 "measurements": [],
                 "display": {
                     "visibility": True,
-                    "color": _rgb(TIER_COLOURS[tier]),
-                    "selectedColor": _rgb(TIER_COLOURS[tier]),
+                    "color": list(TIER_RGB[tier]),
+                    "selectedColor": list(TIER_RGB[tier]),
                 },
             }
         )
     confmap = {"shape": list(ann.shape), "geometry": _geometry_dict(g), **meta_block(ann)}
-    return {"@schema": SCHEMA_URL, "markups": markups, "confmap": confmap}
-
-
-def write(ann, path, *, geometry=None) -> Path:
-    return dump_json(path, to_dict(ann, geometry=geometry))
+    return dump_json(path, {"@schema": SCHEMA_URL, "markups": markups, "confmap": confmap})
 
 
 def _stem(path) -> str:
@@ -159,7 +151,7 @@ def read(paths, table, *, geometry=None):
             ):
                 raise fail(path, "confmap.shape", "[H, W] positive integers", describe(s))
             shape = (s[0], s[1])
-        meta = check_meta({k: v for k, v in block.items() if k not in ("shape", "geometry")}, path, "confmap")
+        meta = check_meta(block, path, "confmap")  # ignores "shape" and "geometry"
         if rec is None:
             rec = Record(shape=shape, meta=meta)
         else:
@@ -212,15 +204,12 @@ def _read_markup(markup, field, path, table, geo, rec):
         p = np.array([number(v, path, f"{where}.position[{j}]") for j, v in enumerate(pos)]) * _UNITS[units]
         if system == "RAS":
             p[:2] = -p[:2]
+        desc, label = cp.get("description"), cp.get("label")
         tier = name_tier
-        if tier is None:
-            for key in ("description", "label"):
-                text = cp.get(key)
-                if isinstance(text, str) and text:
-                    cand = text if key == "description" else text.rsplit("-", 1)[0]
-                    tier = tier_of(cand, table, path, "", strict=False)
-                    if tier is not None:
-                        break
+        if tier is None and isinstance(desc, str) and desc:
+            tier = tier_of(desc, table, path, "", strict=False)
+        if tier is None and isinstance(label, str) and label:  # "high-3"
+            tier = tier_of(label.rsplit("-", 1)[0], table, path, "", strict=False)
         tier = tier or stem_tier
         if tier is None:
             tier_of(name if name else _stem(path), table, path, f"{field}.name (or the file name)")
