@@ -24,6 +24,8 @@ __all__ = ["EFFORT_FORMAT", "EFFORT_VERSION", "AnnotationSession", "effort_path"
 
 EFFORT_FORMAT = "confmap.effort"
 EFFORT_VERSION = 1
+#: The effort-log counter of each change, in the log's order (clicks and tier switches are counted where they happen).
+_COUNTERS = {"add": "added", "move": "moved", "remove": "removed", "clear": "cleared", "undo": "undos", "redo": "redos"}
 
 
 def effort_path(path) -> Path:
@@ -37,22 +39,8 @@ def _now_iso() -> str:
 
 
 def _new_effort() -> dict:
-    return {
-        "active_s": 0.0,
-        "clicks": 0,
-        "ignored_clicks": 0,
-        "added": 0,
-        "moved": 0,
-        "removed": 0,
-        "cleared": 0,
-        "undos": 0,
-        "redos": 0,
-        "tier_switches": 0,
-        "sessions": 1,
-        "started": None,
-        "last_change": None,
-        "events": [],
-    }
+    zeros = dict.fromkeys(("clicks", "ignored_clicks", *_COUNTERS.values(), "tier_switches"), 0)
+    return {"active_s": 0.0, **zeros, "sessions": 1, "started": None, "last_change": None, "events": []}
 
 
 class AnnotationSession:
@@ -192,9 +180,8 @@ class AnnotationSession:
         tier = self._tier if tier is None else check_choice("tier", tier, TIERS)
         p = self.check_xy(x, y)
         pts = self._ann.points(tier)
-        self._commit(self._ann.replace(**{tier: np.vstack([pts, p[None]])}), "add", tier)
-        self._effort["added"] += 1
-        self._changed({"action": "add", "tier": tier, "x": float(p[0]), "y": float(p[1])})
+        new = self._ann.replace(**{tier: np.vstack([pts, p[None]])})
+        self._commit(new, {"action": "add", "tier": tier, "x": float(p[0]), "y": float(p[1])})
         return len(pts)
 
     def move_point(self, tier: str, index: int, x, y) -> None:
@@ -203,11 +190,10 @@ class AnnotationSession:
         pts = self._ann.points(tier)
         index = self._check_index(tier, index, len(pts))
         p = self.check_xy(x, y)
-        new = pts.copy()
-        new[index] = p
-        self._commit(self._ann.replace(**{tier: new}), "move", tier)
-        self._effort["moved"] += 1
-        self._changed({"action": "move", "tier": tier, "index": index, "x": float(p[0]), "y": float(p[1])})
+        moved = pts.copy()
+        moved[index] = p
+        new = self._ann.replace(**{tier: moved})
+        self._commit(new, {"action": "move", "tier": tier, "index": index, "x": float(p[0]), "y": float(p[1])})
 
     def remove_point(self, tier: str, index: int) -> np.ndarray:
         """Delete point ``index`` of ``tier``; returns the removed ``(x, y)``."""
@@ -215,9 +201,8 @@ class AnnotationSession:
         pts = self._ann.points(tier)
         index = self._check_index(tier, index, len(pts))
         removed = pts[index].copy()
-        self._commit(self._ann.replace(**{tier: np.delete(pts, index, axis=0)}), "remove", tier)
-        self._effort["removed"] += 1
-        self._changed({"action": "remove", "tier": tier, "index": index})
+        new = self._ann.replace(**{tier: np.delete(pts, index, axis=0)})
+        self._commit(new, {"action": "remove", "tier": tier, "index": index})
         return removed
 
     def nearest_point(self, x, y, *, tiers=TIERS) -> tuple[str, int, float] | None:
@@ -235,7 +220,7 @@ class AnnotationSession:
         return best
 
     def remove_nearest(self, x, y, *, max_distance=None) -> tuple[str, int] | None:
-        """Delete the point nearest to ``(x, y)`` (any tier), if within ``max_distance`` pixels."""
+        """Delete the point nearest to ``(x, y)`` (any tier) within ``max_distance`` px: ``(tier, index)`` or None."""
         hit = self.nearest_point(x, y)
         if hit is None:
             return None
@@ -251,9 +236,7 @@ class AnnotationSession:
         n = len(self._ann.points(tier))
         if n == 0:
             return 0
-        self._commit(self._ann.replace(**{tier: None}), "clear", tier)
-        self._effort["cleared"] += 1
-        self._changed({"action": "clear", "tier": tier})
+        self._commit(self._ann.replace(**{tier: None}), {"action": "clear", "tier": tier})
         return n
 
     def replace_annotation(self, annotation: Annotation) -> bool:
@@ -261,8 +244,7 @@ class AnnotationSession:
         new = self.check_annotation(annotation, "annotation")
         if new == self._ann:
             return False
-        self._commit(new, "replace", None)
-        self._changed({"action": "replace", "annotation": new.to_dict()})
+        self._commit(new, {"action": "replace", "annotation": new.to_dict()})
         return True
 
     def undo(self) -> bool:
@@ -279,8 +261,6 @@ class AnnotationSession:
             return False
         target.append(self._ann)
         self._ann = source.pop()
-        self._tick(action, None)
-        self._effort[action + "s"] += 1
         self._changed({"action": action})
         return True
 
@@ -319,7 +299,7 @@ class AnnotationSession:
     # files
     # ------------------------------------------------------------------------------------------
     def save(self, path=None) -> Path:
-        """Write the annotation (core JSON format) and its effort log, both atomically."""
+        """Write the annotation (core JSON) and effort log (:func:`effort_path`) atomically (default :attr:`path`)."""
         if path is None:
             if self._path is None:
                 raise ValueError("`path` is required: this session was created without a `path`")
@@ -399,13 +379,17 @@ class AnnotationSession:
             self._effort["started"] = _now_iso()
         self._effort["events"].append([round(self._effort["active_s"], 3), action, tier])
 
-    def _commit(self, new: Annotation, action: str, tier: str | None) -> None:
+    def _commit(self, new: Annotation, event: dict) -> None:
         self._undo.append(self._ann)
         self._redo.clear()
         self._ann = new
-        self._tick(action, tier)
+        self._changed(event)
 
     def _changed(self, event: dict) -> None:
+        """Log the change ``event`` (effort, events), redraw the view, autosave, call back."""
+        self._tick(event["action"], event.get("tier"))
+        if event["action"] in _COUNTERS:
+            self._effort[_COUNTERS[event["action"]]] += 1
         self._events.append(event)
         self._effort["last_change"] = _now_iso()
         if self._on_edit is not None:
@@ -425,9 +409,7 @@ class AnnotationSession:
         if not isinstance(doc, dict) or doc.get("format") != EFFORT_FORMAT:
             raise ValueError(f"{str(path)!r} is not a confmap effort log (format {EFFORT_FORMAT!r})")
         effort = _new_effort()
-        for key in effort:
-            if key in doc:
-                effort[key] = doc[key]
+        effort.update({key: doc[key] for key in effort if key in doc})
         effort["sessions"] = int(doc.get("sessions", 1)) + 1
         self._effort = effort
         self._last_action = None

@@ -20,14 +20,14 @@ class AnnotatorControls:
     """The Annotator's ipywidgets row and status line (the Annotator supplies the state)."""
 
     def _update_status(self) -> None:
-        counts = self._ann.counts()
+        counts = self.annotation.counts()
         parts = [f"tier: {self.session.tier}", " · ".join(f"{t} {counts[t]}" for t in TIERS)]
         if self._map is not None and not self._map_stale:  # the map's attrs already say it
             missing = [r for r in self._map.attrs.get("no_region", "").split("; ") if r]
             any_region = bool(self._map.attrs["tiers_with_region"])
         else:
             regions = _construct.tier_regions(
-                self._ann,
+                self.annotation,
                 region=self._map_options.get("region", "convex"),
                 alpha=self._map_options.get("alpha"),
             )
@@ -63,16 +63,16 @@ class AnnotatorControls:
         )
         self._tier_badge = w.HTML(self._badge_html(), layout=w.Layout(width="150px"))
         self._tier_buttons.observe(lambda ch: self.set_tier(ch["new"]), names="value")
-        self._undo_button = w.Button(description="undo", icon="undo", layout=w.Layout(width="80px"))
-        self._redo_button = w.Button(description="redo", icon="repeat", layout=w.Layout(width="80px"))
-        self._clear_button = w.Button(description="clear tier", icon="trash", layout=w.Layout(width="100px"))
-        self._save_button = w.Button(
-            description="save", icon="save", layout=w.Layout(width="80px"), disabled=self.session.path is None
-        )
-        self._undo_button.on_click(lambda _: self.undo())
-        self._redo_button.on_click(lambda _: self.redo())
-        self._clear_button.on_click(lambda _: self.clear_tier())
-        self._save_button.on_click(lambda _: self.save())
+
+        def button(description, icon, width, action, display=None, **kwargs):
+            b = w.Button(description=description, icon=icon, layout=w.Layout(width=width, display=display), **kwargs)
+            b.on_click(lambda _: action())
+            return b
+
+        self._undo_button = button("undo", "undo", "80px", self.undo)
+        self._redo_button = button("redo", "repeat", "80px", self.redo)
+        self._clear_button = button("clear tier", "trash", "100px", self.clear_tier)
+        self._save_button = button("save", "save", "80px", self.save, disabled=self.session.path is None)
         self._map_toggle = w.Checkbox(
             value=self._show_map, description="map", indent=False, layout=w.Layout(width="60px")
         )
@@ -82,13 +82,8 @@ class AnnotatorControls:
         )
         self._opacity_slider.observe(lambda ch: setattr(self, "opacity", ch["new"]), names="value")
         self._status = w.HTML()
-        self._ripple_button = w.Button(
-            description="",
-            icon="magic",
-            tooltip="apply the suggested lam (removes the lattice ripple)",
-            layout=w.Layout(width="130px", display="none"),
-        )
-        self._ripple_button.on_click(lambda _: self.use_suggested_lam())
+        tip = "apply the suggested lam (removes the lattice ripple)"
+        self._ripple_button = button("", "magic", "130px", self.use_suggested_lam, display="none", tooltip=tip)
         row = w.Layout(align_items="center", flex_flow="row wrap")
         self._controls = w.VBox(
             [

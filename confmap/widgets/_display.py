@@ -1,10 +1,7 @@
 """The Annotator's figure: the image and the overlay as one RGBA image, the points, the redraw.
 
-A mixin of :class:`confmap.widgets.Annotator` (which supplies the state: the image, the map, the
-display step, the options). The overlay is drawn on a display grid of every ``s``-th pixel (see
-``display_max``), with the axes in image pixels, so clicks keep their exact coordinates. In the
-browser the same picture also goes to the live layer (:mod:`confmap.widgets._layer`), which shows
-it before ipympl's frame arrives.
+A mixin of :class:`confmap.widgets.Annotator`, which supplies the state (the image, the map, the
+display step, the options) and documents the display grid (``display_max``) and the live layer.
 """
 
 from __future__ import annotations
@@ -12,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..annotation import TIERS
-from ..style import TIER_STYLE
+from ..style import TIER_STYLE, marker_kwargs
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
 from ._layer import CONTOUR_DASHES, contour_lines, make_layer, marker_list, points_px, set_map, wanted
-from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb
+from ._overlay import CONTOUR_LEVELS, CONTOUR_STYLES, blend, colour_lut, image_rgb
 
 #: Marker size of the annotator's points, matplotlib's ``s`` (points²).
 MARKER_S = 40
@@ -41,9 +38,6 @@ class AnnotatorFigure:
         pts = np.asarray(points, dtype=float).reshape(-1, 2)
         return self.ax.transData.transform(pts)
 
-    def _update_overlay_alpha(self) -> None:
-        self._compose(layer=False)  # the layer has its opacity (linked to the slider in the browser)
-
     def _compose(self, *, figure: bool = True, layer: bool = True) -> None:
         """Blend the map over the image (on the display grid) and show it as one RGBA uint8 image.
 
@@ -55,6 +49,8 @@ class AnnotatorFigure:
         """
         s = self._step
         values = self._map.values[::s, ::s] if self._show_map and self._map is not None else None
+        on = self._contours_on and values is not None and values.max() > CONTOUR_LEVELS[0]
+        x, y = (np.arange(values.shape[1]) * s, np.arange(values.shape[0]) * s) if on else (None, None)
         if figure:  # (a drag's frames go to the live layer only; the figure follows at the release)
             self._rgba[..., :3] = (
                 self._base_u8 if values is None else blend(self._base_rgb, values, self._opacity, self._map_lut)
@@ -62,18 +58,8 @@ class AnnotatorFigure:
             self._display.set_data(self._rgba)
         if layer and self._layer is not None:
             set_map(self._layer, values)
-            on = self._contours_on and values is not None and values.max() > CONTOUR_LEVELS[0]
-            h, w = (0, 0) if values is None else values.shape
             self._layer.lines = (
-                contour_lines(
-                    values,
-                    CONTOUR_LEVELS,
-                    x=np.arange(w) * s,
-                    y=np.arange(h) * s,
-                    colour="white",
-                    width=0.9,
-                    dashes=CONTOUR_DASHES,
-                )
+                contour_lines(values, CONTOUR_LEVELS, x=x, y=y, colour="white", width=0.9, dashes=CONTOUR_DASHES)
                 if on
                 else []
             )
@@ -82,17 +68,9 @@ class AnnotatorFigure:
         if self._contour_set is not None:
             self._contour_set.remove()
             self._contour_set = None
-        if self._contours_on and values is not None and values.max() > CONTOUR_LEVELS[0]:
-            h, w = values.shape
+        if on:
             self._contour_set = self.ax.contour(
-                np.arange(w) * s,
-                np.arange(h) * s,
-                values,
-                levels=list(CONTOUR_LEVELS),
-                colors="white",
-                linewidths=0.9,
-                linestyles=["dotted", "dashed", "solid"],
-                zorder=2,
+                x, y, values, levels=CONTOUR_LEVELS, colors="white", linewidths=0.9, linestyles=CONTOUR_STYLES, zorder=2
             )
 
     def _cursor_data(self, event):
@@ -143,9 +121,8 @@ class AnnotatorFigure:
             fig = ax.figure
         # The image's colours once, with imshow's default scaling (min-max for a scalar image).
         s = self._step
-        base = image_rgb(self._image, step=s, cmap=cmap)
-        self._base_u8 = base
-        self._base_rgb = self._base_u8.astype(np.float32)
+        self._base_u8 = base = image_rgb(self._image, step=s, cmap=cmap)
+        self._base_rgb = base.astype(np.float32)
         self._map_lut = colour_lut(map_cmap)
         self._rgba = np.full((*base.shape[:2], 4), 255, dtype=np.uint8)
         self._rgba[..., :3] = self._base_u8
@@ -158,20 +135,12 @@ class AnnotatorFigure:
         self._display.get_cursor_data = self._cursor_data
         self._display.format_cursor_data = format_cursor_data
         ax.autoscale(False)
-        self._scatter = {}
-        for tier in TIERS:
-            colour, marker, label = TIER_STYLE[tier]
-            self._scatter[tier] = ax.scatter(
-                np.empty(0),
-                np.empty(0),
-                s=MARKER_S,
-                c=colour,
-                marker=marker,
-                edgecolors="k",
-                linewidths=0.6,
-                label=label,
-                zorder=3,
+        self._scatter = {
+            tier: ax.scatter(
+                np.empty(0), np.empty(0), s=MARKER_S, edgecolors="k", linewidths=0.6, zorder=3, **marker_kwargs(tier)
             )
+            for tier in TIERS
+        }
         # No ticks and no legend (the tier colours are in the status line): each costs Agg
         # 15-30% of a redraw, and the redraw is most of a click's latency.
         ax.set_axis_off()

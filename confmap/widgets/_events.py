@@ -1,8 +1,7 @@
 """The Annotator's mouse and key events and its key map, a mixin of :class:`confmap.widgets.Annotator`.
 
 The callbacks only translate matplotlib (and ipyevents) events into the annotator's public methods
-(``add_point``, ``move_point``, ``remove_point``, ``handle_key``, ``preview_move``), so all that a
-mouse or a key can do is tested through those methods and through synthetic events.
+(``add_point``, ``move_point``, ``remove_point``, ``handle_key``, ``preview_move``): no other state changes.
 """
 
 from __future__ import annotations
@@ -26,9 +25,6 @@ DOM_MODIFIERS = (("ctrlKey", "ctrl"), ("metaKey", "cmd"), ("altKey", "alt"))
 class EventTranslation:
     """Mouse and key callbacks of the Annotator (which supplies the state and the public methods)."""
 
-    # ------------------------------------------------------------------------------------------
-    # event translation (no state changes except through the public methods of the Annotator)
-    # ------------------------------------------------------------------------------------------
     def _navigating(self) -> bool:
         if self.ax.get_navigate_mode() is not None:
             return True
@@ -42,17 +38,16 @@ class EventTranslation:
         """The event's image point, or None when it is off the image (or not on our axes)."""
         if event.inaxes is not self.ax or event.xdata is None or event.ydata is None:
             return None
-        x, y = float(event.xdata), float(event.ydata)
-        h, w = self._shape
-        if not (-0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5):
+        try:
+            return tuple(self.session.check_xy(event.xdata, event.ydata).tolist())
+        except ValueError:  # off the image
             return None
-        return x, y
 
     def _pick(self, event):
         """(tier, index) of the point within pick_radius screen pixels of the event, or None."""
         best = None
         for tier in TIERS:
-            pts = self._ann.points(tier)
+            pts = self.annotation.points(tier)
             if len(pts):
                 d = np.hypot(*(self.ax.transData.transform(pts) - (event.x, event.y)).T)
                 i = int(np.argmin(d))
@@ -77,21 +72,17 @@ class EventTranslation:
                 self.session.note_click(ignored=True)
             return
         button = int(event.button) if event.button is not None else 0
-        delete = button == 3 or (button == 1 and self._modifiers(event) & set(DELETE_MODIFIERS))
-        if delete:
-            self.session.note_click()
-            hit = self._pick(event)
-            if hit is not None:
-                self.remove_point(*hit)
-            return
-        if button != 1:
+        if button not in (1, 3):
             return
         self.session.note_click()
         hit = self._pick(event)
-        if hit is not None:
+        if button == 3 or self._modifiers(event) & set(DELETE_MODIFIERS):
+            if hit is not None:
+                self.remove_point(*hit)
+        elif hit is not None:
             self._drag = {"tier": hit[0], "index": hit[1], "start": xy, "xy": xy}
-            return
-        self.add_point(*xy)
+        else:
+            self.add_point(*xy)
 
     def _on_motion(self, event):
         if self._drag is None:
@@ -114,14 +105,14 @@ class EventTranslation:
         is updated (the figure is redrawn once the hand rests); otherwise the figure is redrawn.
         """
         p = self.session.check_xy(x, y)
-        pts = self._ann.points(tier).copy()
+        pts = self.annotation.points(tier).copy()
         if not (isinstance(index, (int, np.integer)) and 0 <= index < len(pts)):
             raise IndexError(f"`index` must be an int in [0, {len(pts)}) for tier {tier!r}, got {index!r}")
         pts[index] = p
         with sync(self._layer):
-            self._show_points({t: pts if t == tier else self._ann.points(t) for t in TIERS})
+            self._show_points({t: pts if t == tier else self.annotation.points(t) for t in TIERS})
             if self._show_map:
-                self._compute_map(self._ann.replace(**{tier: pts}))
+                self._compute_map(self.annotation.replace(**{tier: pts}))
                 self._map_stale = True  # the committed annotation's map is not this one
                 self._compose(figure=self._layer is None)
         self.drag_redraws += 1

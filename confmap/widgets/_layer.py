@@ -35,6 +35,7 @@ at most 0.5 / 255 of opacity away from the figure's.
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -127,34 +128,29 @@ def points_px(figure, size_pt: float) -> float:
     return float(size_pt) * figure.dpi / ratio / 72.0
 
 
-_CLASS = None
-
-
+@functools.cache
 def _layer_class():
     """The anywidget class, defined at first use (anywidget is imported only when a layer is made)."""
-    global _CLASS
-    if _CLASS is None:
-        anywidget = import_optional("anywidget", "the live layer (live=True)", "anywidget", extra="notebooks")
-        import traitlets as t
+    anywidget = import_optional("anywidget", "the live layer (live=True)", "anywidget", extra="notebooks")
+    import traitlets as t
 
-        class MapLayer(anywidget.AnyWidget):
-            """A browser-side canvas: image colours + map bytes blended, points and lines on top."""
+    class MapLayer(anywidget.AnyWidget):
+        """A browser-side canvas: image colours + map bytes blended, points and lines on top."""
 
-            _esm = _ESM
-            shape = t.List(t.Int(), default_value=[0, 0]).tag(sync=True)
-            extent = t.List(t.Float(), default_value=[0.0, 1.0, 0.0, 1.0]).tag(sync=True)
-            base = t.Bytes(b"").tag(sync=True)
-            values = t.Bytes(b"").tag(sync=True)
-            values_box = t.List(t.Int(), default_value=[0, 0, 0, 0]).tag(sync=True)
-            lut = t.Bytes(b"").tag(sync=True)
-            opacity = t.Float(0.8).tag(sync=True)
-            box = t.List(t.Float(), default_value=[0.0, 0.0, 1.0, 1.0]).tag(sync=True)
-            view = t.List(t.Float(), default_value=[0.0, 1.0, 0.0, 1.0]).tag(sync=True)
-            markers = t.List().tag(sync=True)
-            lines = t.List().tag(sync=True)
+        _esm = _ESM
+        shape = t.List(t.Int(), default_value=[0, 0]).tag(sync=True)
+        extent = t.List(t.Float(), default_value=[0.0, 1.0, 0.0, 1.0]).tag(sync=True)
+        base = t.Bytes(b"").tag(sync=True)
+        values = t.Bytes(b"").tag(sync=True)
+        values_box = t.List(t.Int(), default_value=[0, 0, 0, 0]).tag(sync=True)
+        lut = t.Bytes(b"").tag(sync=True)
+        opacity = t.Float(0.8).tag(sync=True)
+        box = t.List(t.Float(), default_value=[0.0, 0.0, 1.0, 1.0]).tag(sync=True)
+        view = t.List(t.Float(), default_value=[0.0, 1.0, 0.0, 1.0]).tag(sync=True)
+        markers = t.List().tag(sync=True)
+        lines = t.List().tag(sync=True)
 
-        _CLASS = MapLayer
-    return _CLASS
+    return MapLayer
 
 
 def make_layer(ax, base_rgb, *, extent, lut, opacity: float):
@@ -249,12 +245,8 @@ def contour_lines(values, heights, *, x, y, colour: str, width: float, dashes) -
     import contourpy
 
     gen = contourpy.contour_generator(np.asarray(x, float), np.asarray(y, float), np.asarray(values, float))
-    segs, pats = [], []
-    for height, dash in zip(heights, dashes, strict=True):
-        for seg in gen.lines(height):
-            segs.append(seg)
-            pats.append(dash)
-    return line_list(segs, colour=colour, width=width, dashes=pats)
+    lines = [(seg, dash) for height, dash in zip(heights, dashes, strict=True) for seg in gen.lines(height)]
+    return line_list([seg for seg, _ in lines], colour=colour, width=width, dashes=[dash for _, dash in lines])
 
 
 def stack(canvas, layer):

@@ -21,8 +21,9 @@ import numpy as np
 
 from ..style import TIER_STYLE
 
-#: Levels of the optional iso-contours of the map.
+#: Levels of the optional iso-contours of the map, and their matplotlib line styles.
 CONTOUR_LEVELS = (0.25, 0.5, 0.75)
+CONTOUR_STYLES = ("dotted", "dashed", "solid")
 
 _SYMBOLS = {"o": "&#9679;", "s": "&#9632;", "^": "&#9650;", "X": "&#10006;"}
 LEGEND_HTML = "&nbsp;&nbsp;".join(

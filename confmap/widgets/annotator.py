@@ -31,9 +31,9 @@ Clicks outside the image are ignored. Coordinates follow the package convention:
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -52,6 +52,19 @@ from ._overlay import display_step
 __all__ = ["EFFORT_FORMAT", "EFFORT_VERSION", "Annotator", "effort_path"]
 
 _MAP_KEYS = MapParams.fields()
+
+
+def _from_session(name: str):
+    """The session's property or method ``name`` as the Annotator's own (same docstring and signature)."""
+    attr = getattr(AnnotationSession, name)
+    if isinstance(attr, property):
+        return property(lambda self: getattr(self.session, name), doc=attr.__doc__)
+
+    @functools.wraps(attr)
+    def forward(self, *args, **kwargs):
+        return attr(self.session, *args, **kwargs)
+
+    return forward
 
 
 class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
@@ -181,7 +194,6 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
             raise ValueError(f"`image` must have shape (H, W) or (H, W, 3|4), got shape {img.shape}")
         self._image = np.asarray(image)
         self._shape = (int(img.shape[0]), int(img.shape[1]))
-        self._sha = image_sha256(self._image)
         self._map_options = self._check_map_options(map_options)
         self._opacity = check_number("opacity", opacity, minimum=0.0, maximum=1.0)
         self._show_map = bool(show_map)
@@ -205,7 +217,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
             annotation=annotation,
             path=path,
             autosave=autosave,
-            image_sha256=self._sha,
+            image_sha256=image_sha256(self._image),
             image_id=image_id,
             annotator=annotator,
             spacing=spacing,
@@ -225,10 +237,6 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
     # checked state
     # ------------------------------------------------------------------------------------------
     @property
-    def _ann(self) -> Annotation:
-        return self.session.annotation
-
-    @property
     def annotation(self) -> Annotation:
         """The current :class:`confmap.Annotation` (immutable; a new object after each change)."""
         return self.session.annotation
@@ -243,10 +251,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
         """The image being annotated."""
         return self._image
 
-    @property
-    def path(self) -> Path | None:
-        """The autosave / default save path, or None."""
-        return self.session.path
+    path = _from_session("path")
 
     @property
     def tier(self) -> str:
@@ -270,7 +275,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
         with sync(self._layer):
             if self._layer is not None and self._layer.opacity != self._opacity:
                 self._layer.opacity = self._opacity
-            self._update_overlay_alpha()
+            self._compose(layer=False)  # the layer has its own opacity (linked to the slider in the browser)
         self._canvas_draw()
 
     @property
@@ -323,18 +328,9 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
         self.map_options = {**self._map_options, "lam": int(need)}
         return int(need)
 
-    @property
-    def effort(self) -> dict:
-        """A copy of the effort log (counts, ``active_s`` seconds, timestamps, event list)."""
-        return self.session.effort
-
-    @property
-    def can_undo(self) -> bool:
-        return self.session.can_undo
-
-    @property
-    def can_redo(self) -> bool:
-        return self.session.can_redo
+    effort = _from_session("effort")
+    can_undo = _from_session("can_undo")
+    can_redo = _from_session("can_redo")
 
     # ------------------------------------------------------------------------------------------
     # public editing methods (the event callbacks call only these); the session does the edit
@@ -349,41 +345,15 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
         self._update_status()
         self._canvas_draw()
 
-    def add_point(self, x, y, *, tier: str | None = None) -> int:
-        """Add the point ``(x, y)`` (pixels) to ``tier`` (default: the current); returns its index in the tier."""
-        return self.session.add_point(x, y, tier=tier)
-
-    def move_point(self, tier: str, index: int, x, y) -> None:
-        """Move point ``index`` of ``tier`` to ``(x, y)`` (pixels)."""
-        self.session.move_point(tier, index, x, y)
-
-    def remove_point(self, tier: str, index: int) -> np.ndarray:
-        """Delete point ``index`` of ``tier``; returns the removed ``(x, y)``."""
-        return self.session.remove_point(tier, index)
-
-    def remove_nearest(self, x, y, *, max_distance=None) -> tuple[str, int] | None:
-        """Delete the point nearest to ``(x, y)`` (any tier) within ``max_distance`` px: ``(tier, index)`` or None."""
-        return self.session.remove_nearest(x, y, max_distance=max_distance)
-
-    def nearest_point(self, x, y, *, tiers=TIERS) -> tuple[str, int, float] | None:
-        """The point nearest to ``(x, y)``: ``(tier, index, distance_px)``, or None if no points."""
-        return self.session.nearest_point(x, y, tiers=tiers)
-
-    def clear_tier(self, tier: str | None = None) -> int:
-        """Delete every point of ``tier`` (default: the current tier); returns how many."""
-        return self.session.clear_tier(tier)
-
-    def undo(self) -> bool:
-        """Undo the last change; returns False when there is nothing to undo."""
-        return self.session.undo()
-
-    def redo(self) -> bool:
-        """Redo the last undone change; returns False when there is nothing to redo."""
-        return self.session.redo()
-
-    def save(self, path=None) -> Path:
-        """Write the annotation and its effort log (:func:`effort_path`) atomically (default: ``self.path``)."""
-        return self.session.save(path)
+    add_point = _from_session("add_point")
+    move_point = _from_session("move_point")
+    remove_point = _from_session("remove_point")
+    remove_nearest = _from_session("remove_nearest")
+    nearest_point = _from_session("nearest_point")
+    clear_tier = _from_session("clear_tier")
+    undo = _from_session("undo")
+    redo = _from_session("redo")
+    save = _from_session("save")
 
     def load(self, path) -> Annotation:
         """Replace the points with those of an annotation file (and continue its effort log).
@@ -451,7 +421,8 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self._map = _construct.confidence_map(self._ann if annotation is None else annotation, **self._map_options)
+            annotation = self.annotation if annotation is None else annotation
+            self._map = _construct.confidence_map(annotation, **self._map_options)
         self._messages = []
         for w in caught:
             if issubclass(w.category, (_construct.NoRegionWarning, _construct.RippleWarning)):
@@ -468,7 +439,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
         self._t_event = None
         self._map_ms = 0.0
         with sync(self._layer):  # the layer's points and map leave in one message
-            self._show_points({t: self._ann.points(t) for t in TIERS})
+            self._show_points({t: self.annotation.points(t) for t in TIERS})
             if self._show_map and (self._map_stale or self._map is None):
                 self._compute_map()
             self._compose(figure=self._layer is None)
@@ -483,4 +454,4 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
 
     def __repr__(self):
         path = None if self.path is None else str(self.path)
-        return f"Annotator({self._ann!r}, tier={self.tier!r}, path={path!r})"
+        return f"Annotator({self.annotation!r}, tier={self.tier!r}, path={path!r})"

@@ -32,7 +32,7 @@ from ._layer import (
     sync,
     wanted,
 )
-from ._overlay import CONTOUR_LEVELS, blend, colour_lut, image_rgb, ripple_indicator
+from ._overlay import CONTOUR_LEVELS, CONTOUR_STYLES, blend, colour_lut, image_rgb, ripple_indicator
 from ._sliders import control_panel, fmt_bandwidth, make_controls, metrics_html, status_html
 
 __all__ = ["ParameterExplorer"]
@@ -138,19 +138,8 @@ class ParameterExplorer:
         self._image = self._check_image(image, (h, w))
         self._agreement = self._check_agreement(agreement, (h, w))
         self._kernel = check_param("kernel", kernel)
-        try:
-            bh, bm, bl = betas
-        except (TypeError, ValueError):
-            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(betas)}") from None
         state = dict(
-            lam=lam,
-            beta_h=bh,
-            beta_m=bm,
-            beta_l=bl,
-            bandwidth=bandwidth,
-            region=region,
-            alpha=alpha,
-            opacity=opacity,
+            lam=lam, **self._split_betas(betas), bandwidth=bandwidth, region=region, alpha=alpha, opacity=opacity
         )
         self._state = self._validated({}, state)
         self._map = None
@@ -190,7 +179,9 @@ class ParameterExplorer:
             self._base_rgb = image_rgb(self._image, vmin=0.0, vmax=top).astype(np.float32)
         self._lut = colour_lut(cmap)
         self._values = np.zeros((h, w))
-        self._im = ax.imshow(self._blended(), interpolation="nearest")
+        self._im = ax.imshow(
+            blend(self._base_rgb, self._values, self._state["opacity"], self._lut), interpolation="nearest"
+        )
         # The colour bar of the colour map itself (the blended image has no colour scale).
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import Normalize
@@ -199,22 +190,20 @@ class ParameterExplorer:
         self._colorbar = self.figure.colorbar(scale, ax=ax, shrink=0.8, label="confidence")
         handles = []
         if self._agreement is not None:
-            styles = ["dotted", "dashed", "solid"]
-            cs = ax.contour(
+            ax.contour(
                 np.arange(w),
                 np.arange(h),
                 self._agreement,
-                levels=list(CONTOUR_LEVELS),
+                levels=CONTOUR_LEVELS,
                 colors="cyan",
                 linewidths=0.8,
-                linestyles=styles,
+                linestyles=CONTOUR_STYLES,
             )
-            self._contours = cs
             from matplotlib.lines import Line2D
 
             handles = [
                 Line2D([], [], color="cyan", lw=0.8, ls=ls, label=f"agreement {lev:g}")
-                for lev, ls in zip(CONTOUR_LEVELS, styles, strict=True)
+                for lev, ls in zip(CONTOUR_LEVELS, CONTOUR_STYLES, strict=True)
             ]
         self._scatter = {}
         for tier in TIER_STYLE:
@@ -327,6 +316,14 @@ class ParameterExplorer:
         return arr
 
     @staticmethod
+    def _split_betas(value) -> dict:
+        try:
+            bh, bm, bl = value
+        except (TypeError, ValueError):
+            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}") from None
+        return {"beta_h": bh, "beta_m": bm, "beta_l": bl}
+
+    @staticmethod
     def _validated(current, changes):
         unknown = sorted(set(changes) - set(_PARAMS))
         if unknown:
@@ -365,7 +362,7 @@ class ParameterExplorer:
         self._sync_controls()
         changed = {k for k in _PARAMS if new[k] != old[k]}
         if changed <= {"opacity"} or (changed <= {"opacity", "alpha"} and new["region"] == "convex"):
-            self._apply_alpha(new["opacity"])
+            self._apply_alpha()
             self._draw()
             return
         self.update()
@@ -428,11 +425,7 @@ class ParameterExplorer:
 
     @betas.setter
     def betas(self, value):
-        try:
-            bh, bm, bl = value
-        except (TypeError, ValueError):
-            raise ValueError(f"`betas` must be three numbers (beta_H, beta_M, beta_L), got {describe(value)}") from None
-        self.set(beta_h=bh, beta_m=bm, beta_l=bl)
+        self.set(**self._split_betas(value))
 
     bandwidth = _setting("bandwidth", "KDE bandwidth factor sigma.")
     region = _setting("region", 'Region mode, ``"convex"`` or ``"alpha"``.')
@@ -490,7 +483,7 @@ class ParameterExplorer:
         self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
         self._map = cm
         self._values = values
-        self._apply_alpha(self._state["opacity"])
+        self._apply_alpha()
         if self._metrics is not None:
             self._metrics_label.value = metrics_html(self._metrics)
         others = [m for m in self._messages if not m.startswith("RippleWarning")]
@@ -506,16 +499,12 @@ class ParameterExplorer:
         for callback in list(self._callbacks):
             callback(self)
 
-    def _blended(self, opacity: float | None = None) -> np.ndarray:
-        """The image with the map over it, alpha rising with confidence (``_overlay.blend``)."""
-        opacity = self._state["opacity"] if opacity is None else opacity
-        return blend(self._base_rgb, self._values, opacity, self._lut)
-
-    def _apply_alpha(self, opacity: float) -> None:
-        """Alpha rising with confidence: ``opacity * v`` per pixel, blended into the one image."""
+    def _apply_alpha(self) -> None:
+        """Alpha rising with confidence: ``opacity * v`` per pixel, blended into the one image (``_overlay.blend``)."""
+        opacity = self._state["opacity"]
         if self._layer is not None and self._layer.opacity != opacity:
             self._layer.opacity = opacity
-        self._im.set_data(self._blended(opacity))
+        self._im.set_data(blend(self._base_rgb, self._values, opacity, self._lut))
 
     def on_change(self, callback) -> None:
         """Call ``callback(explorer)`` after every recomputation of the map.
