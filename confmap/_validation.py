@@ -24,11 +24,13 @@ __all__ = [
     "check_finite_array",
     "check_image_shape",
     "check_int",
+    "check_keys",
     "check_memory",
     "check_number",
     "check_path",
     "check_points",
     "check_tuple",
+    "check_type",
     "check_unit_interval",
     "describe",
     "file_suffix",
@@ -75,10 +77,11 @@ def check_number(
     minimum: float | None = None,
     maximum: float | None = None,
     strict_min: bool = False,
+    strict_max: bool = False,
 ) -> float:
     """Return ``value`` as a finite ``float`` within the given bounds.
 
-    ``strict_min=True`` excludes ``minimum`` itself (for "must be > 0").
+    ``strict_min=True`` (``strict_max=True``) excludes ``minimum`` (``maximum``) itself, for "must be > 0".
     """
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"`{name}` must be a real number, got {describe(value)}")
@@ -87,9 +90,23 @@ def check_number(
         raise ValueError(f"`{name}` must be finite, got {value}")
     if minimum is not None and (value <= minimum if strict_min else value < minimum):
         raise ValueError(f"`{name}` must be {'>' if strict_min else '>='} {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"`{name}` must be <= {maximum}, got {value}")
+    if maximum is not None and (value >= maximum if strict_max else value > maximum):
+        raise ValueError(f"`{name}` must be {'<' if strict_max else '<='} {maximum}, got {value}")
     return value
+
+
+def check_type(name: str, value, types, what: str):
+    """Return ``value`` if it is an instance of ``types``, else TypeError saying ``name`` must be ``what``."""
+    if not isinstance(value, types):
+        raise TypeError(f"`{name}` must be {what}, got {describe(value)}")
+    return value
+
+
+def check_keys(what: str, keys, allowed, *, where: str = "", error=ValueError) -> None:
+    """Raise ``error`` if ``keys`` has some not in ``allowed``: "unknown {what} [...]{where}; allowed are [...]"."""
+    unknown = sorted(set(keys) - set(allowed))
+    if unknown:
+        raise error(f"unknown {what} {unknown}{where}; allowed are {list(allowed)}")
 
 
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
@@ -183,9 +200,7 @@ def check_points(name: str, value, shape: tuple[int, int] | None = None) -> np.n
 
 def check_path(name: str, value, *, exists: bool = False) -> Path:
     """``value`` (str or os.PathLike) as a ``Path``; with ``exists``, ``FileNotFoundError`` if absent."""
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"`{name}` must be a path (str or os.PathLike), got {describe(value)}")
-    path = Path(os.fspath(value))
+    path = Path(os.fspath(check_type(name, value, (str, os.PathLike), "a path (str or os.PathLike)")))
     if exists and not path.exists():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     return path

@@ -18,7 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import atomic_write_bytes, check_image_shape, check_number, check_points, check_tuple, describe
+from ._validation import (
+    atomic_write_bytes,
+    check_choice,
+    check_image_shape,
+    check_keys,
+    check_number,
+    check_points,
+    check_tuple,
+    check_type,
+    describe,
+)
 
 __all__ = ["TIERS", "Annotation", "image_sha256", "points_table"]
 
@@ -29,7 +39,8 @@ TIERS = ("high", "medium", "low", "sinks")
 FORMAT_NAME = "confmap.annotation"
 FORMAT_VERSION = 1
 
-_META_KEYS = ("image_id", "image_sha256", "spacing", "annotator", "notes")
+#: The metadata fields and their types in the JSON file.
+META_TYPES = {"image_id": str, "image_sha256": str, "spacing": list, "annotator": str, "notes": str}
 
 
 def image_sha256(image) -> str:
@@ -208,9 +219,7 @@ class Annotation:
 
     def points(self, tier: str) -> np.ndarray:
         """The ``(N, 2)`` points of ``tier`` (one of :data:`TIERS`)."""
-        if tier not in self._points:
-            raise ValueError(f"`tier` must be one of {', '.join(map(repr, TIERS))}, got {describe(tier)}")
-        return self._points[tier]
+        return self._points[check_choice("tier", tier, TIERS)]
 
     def counts(self) -> dict[str, int]:
         """Number of points per tier."""
@@ -224,10 +233,7 @@ class Annotation:
     # -- copies ------------------------------------------------------------------------------
     def replace(self, **changes) -> Annotation:
         """A copy with some fields replaced, e.g. ``ann.replace(high=new_points, notes="...")``."""
-        allowed = ("shape", *TIERS, *_META_KEYS)
-        unknown = sorted(set(changes) - set(allowed))
-        if unknown:
-            raise TypeError(f"replace() got unknown field(s) {unknown}; allowed are {list(allowed)}")
+        check_keys("field(s)", changes, ("shape", *TIERS, *META_TYPES), where=" for replace()", error=TypeError)
         return Annotation(**{"shape": self._shape, **self._points, **self._meta, **changes})
 
     # -- equality and display ----------------------------------------------------------------
@@ -282,13 +288,9 @@ class Annotation:
         points = data["points"]
         if not isinstance(points, dict):
             raise ValueError(f"`points` must be a mapping of tier to point lists, got {describe(points)}")
-        unknown = sorted(set(points) - set(TIERS))
-        if unknown:
-            raise ValueError(f"unknown tier(s) {unknown} in `points`; allowed are {list(TIERS)}")
+        check_keys("tier(s)", points, TIERS, where=" in `points`")
         meta = data.get("metadata") or {}
-        unknown = sorted(set(meta) - set(_META_KEYS))
-        if unknown:
-            raise ValueError(f"unknown metadata field(s) {unknown}; allowed are {list(_META_KEYS)}")
+        check_keys("metadata field(s)", meta, META_TYPES)
         return cls(data["shape"], **{t: points.get(t) for t in TIERS}, **meta)
 
     def save(self, path) -> Path:
@@ -341,11 +343,7 @@ class Annotation:
 
 
 def _check_optional_str(name, value):
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"`{name}` must be a string or None, got {describe(value)}")
-    return value
+    return check_type(name, value, (str, type(None)), "a string or None")
 
 
 def _check_sha(value):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import atomic_write, describe
+from ._validation import atomic_write, check_type
 from .annotation import TIERS, Annotation, points_table
 
 __all__ = [
@@ -61,7 +61,6 @@ VARIABLES = {
     "point_y": (_POINT, "f", "annotation point row"),
     "point_tier": (_POINT, "UO", "annotation point tier"),
 }
-_POINT_UNITS = {"point_x": "pixel", "point_y": "pixel"}
 #: The coordinate convention, stored in every dataset's attrs.
 CONVENTION = "(x, y) = (column, row) pixels, pixel centres on integers; spacing_mm = (dy, dx)"
 
@@ -103,13 +102,6 @@ def pixel_coords(shape, spacing=None, *, origin=(0.0, 0.0), mm_names=None) -> di
         coords["y_mm"] = ("y", origin[0] + np.arange(h) * dy, {"units": "mm", "long_name": ny})
         coords["x_mm"] = ("x", origin[1] + np.arange(w) * dx, {"units": "mm", "long_name": nx})
     return coords
-
-
-def _attrs(name):
-    attrs = {"long_name": VARIABLES[name][2]}
-    if name in _POINT_UNITS:
-        attrs["units"] = _POINT_UNITS[name]
-    return attrs
 
 
 def build_dataset(
@@ -184,7 +176,9 @@ def build_dataset(
         "point_y": py,
         "point_tier": pt,
     }
-    data = {name: (VARIABLES[name][0], value, _attrs(name)) for name, value in variables.items()}
+    data = {name: (VARIABLES[name][0], value, {"long_name": VARIABLES[name][2]}) for name, value in variables.items()}
+    for name in ("point_x", "point_y"):
+        data[name][2]["units"] = "pixel"
     data.update(data_vars or {})
     attrs = {**(attrs or {}), "convention": CONVENTION}
     if spacing is not None:
@@ -209,8 +203,7 @@ def check_dataset(ds, *, require=tuple(VARIABLES)):
     """
     import xarray as xr
 
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"`ds` must be an xarray.Dataset, got {describe(ds)}")
+    check_type("ds", ds, xr.Dataset, "an xarray.Dataset")
     for name in require:
         if name not in VARIABLES:
             raise ValueError(f"`require` must name variables of {sorted(VARIABLES)}, got {name!r}")

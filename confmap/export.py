@@ -60,20 +60,15 @@ def check_map(soft, *, name: str = "soft", unit: bool = False) -> np.ndarray:
     values = np.asarray(getattr(soft, "values", soft), dtype=np.float64)
     if values.ndim != 2:
         raise ValueError(f"`{name}` must be a 2-D map (H, W), got shape {values.shape}")
-    bad = ~np.isfinite(values)
-    if bad.any():
-        y, x = np.argwhere(bad)[0]
-        raise ValueError(
-            f"`{name}` must be finite: {int(bad.sum())} pixel(s) are NaN or infinite, the first at "
-            f"(x={x}, y={y}) is {values[y, x]}"
-        )
+    rules = [("be finite", ~np.isfinite(values), "are NaN or infinite", str)]
     if unit:
-        bad = (values < 0) | (values > 1)
+        rules.append(("lie in [0, 1] (a probability)", (values < 0) | (values > 1), "outside", repr))
+    for rule, bad, what, show in rules:
         if bad.any():
             y, x = np.argwhere(bad)[0]
             raise ValueError(
-                f"`{name}` must lie in [0, 1] (a probability): {int(bad.sum())} pixel(s) outside, the "
-                f"first at (x={x}, y={y}) is {values[y, x]!r}"
+                f"`{name}` must {rule}: {int(bad.sum())} pixel(s) {what}, the first at (x={x}, y={y}) is "
+                f"{show(values[y, x])}"
             )
     return values
 
@@ -269,11 +264,11 @@ def write_nrrd(soft, path, *, geometry=None, spacing=None, backend: str | None =
 # ---------------------------------------------------------------------------------------------
 # DICOM-SEG
 # ---------------------------------------------------------------------------------------------
-def _dicom_dataset(source, name="source"):
+def _dicom_dataset(source):
     pydicom = import_optional("pydicom", "DICOM-SEG", "pydicom")
     if isinstance(source, pydicom.Dataset):
         return source
-    return pydicom.dcmread(check_path(name, source, exists=True))
+    return pydicom.dcmread(check_path("source", source, exists=True))
 
 
 def write_us_dicom(

@@ -414,8 +414,7 @@ def load_folder(root, *, reference_rater=0, size=None, params=None, progress=Non
     else:
         ref = check_int("reference_rater", reference_rater, minimum=0, maximum=len(rater_names) - 1)
     masks = np.stack(masks)
-    n = len(cases)
-    conf = np.zeros((n, h, w))
+    conf = np.zeros((len(cases), h, w))
     for i, ann in enumerate(anns):
         if ann is not None:
             conf[i] = np.asarray(confidence_map(ann, params=params).values)

@@ -16,16 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_int, check_number, describe, import_optional
+from ._validation import check_array, check_int, check_number, describe, import_optional
 
 __all__ = ["staple"]
-
-
-def _stack(name, value, ndim):
-    arr = np.asarray(getattr(value, "values", value))
-    if arr.ndim not in ndim:
-        raise ValueError(f"`{name}` must have {' or '.join(map(str, ndim))} dimensions, got shape {arr.shape}")
-    return arr
 
 
 def _one_staple(sitk, masks, valid, max_iterations, confidence_weight):
@@ -106,7 +99,7 @@ def staple(
     sitk = import_optional("SimpleITK", "STAPLE", "SimpleITK")
     import xarray as xr
 
-    arr = _stack("masks", masks, (3, 4))
+    arr = check_array("masks", masks, ndim=(3, 4), dtype=None)
     if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
         raise ValueError(f"`masks` must be binary (0/1 or bool), got values {np.unique(arr)[:6].tolist()}...")
     single = arr.ndim == 3
@@ -115,7 +108,7 @@ def staple(
     if valid is None:
         v = np.ones((n, h, w), bool)
     else:
-        v = _stack("valid", valid, (2, 3))
+        v = check_array("valid", valid, ndim=(2, 3), dtype=None)
         if v.dtype != bool and not np.isin(v, (0, 1)).all():
             raise ValueError(f"`valid` must be a boolean mask, got {describe(v)}")
         if v.shape not in ((h, w), (n, h, w)):

@@ -13,11 +13,12 @@ import datetime as _dt
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import atomic_write_bytes, check_choice, check_number, describe
+from ._validation import atomic_write_bytes, check_choice, check_int, check_number, check_type
 from .annotation import TIERS, Annotation
 
 __all__ = ["EFFORT_FORMAT", "EFFORT_VERSION", "AnnotationSession", "effort_path"]
@@ -102,11 +103,8 @@ class AnnotationSession:
         self._path = None if path is None else Path(os.fspath(path))
         self._autosave = bool(autosave)
         self._idle_cap = check_number("idle_cap_s", idle_cap_s, minimum=0.0)
-        for name, fn in (("clock", clock), ("on_edit", on_edit)):
-            if fn is not None and not callable(fn):
-                raise TypeError(f"`{name}` must be callable, got {describe(fn)}")
-        self._clock = clock
-        self._on_edit = on_edit
+        self._clock = check_type("clock", clock, (Callable, type(None)), "callable")
+        self._on_edit = check_type("on_edit", on_edit, (Callable, type(None)), "callable")
         self._callbacks = []
         self._undo: list[Annotation] = []
         self._redo: list[Annotation] = []
@@ -186,9 +184,7 @@ class AnnotationSession:
 
     def move_point(self, tier: str, index: int, x, y) -> None:
         """Move point ``index`` of ``tier`` to ``(x, y)`` (pixels)."""
-        check_choice("tier", tier, TIERS)
-        pts = self._ann.points(tier)
-        index = self._check_index(tier, index, len(pts))
+        pts, index = self._tier_index(tier, index)
         p = self.check_xy(x, y)
         moved = pts.copy()
         moved[index] = p
@@ -197,9 +193,7 @@ class AnnotationSession:
 
     def remove_point(self, tier: str, index: int) -> np.ndarray:
         """Delete point ``index`` of ``tier``; returns the removed ``(x, y)``."""
-        check_choice("tier", tier, TIERS)
-        pts = self._ann.points(tier)
-        index = self._check_index(tier, index, len(pts))
+        pts, index = self._tier_index(tier, index)
         removed = pts[index].copy()
         new = self._ann.replace(**{tier: np.delete(pts, index, axis=0)})
         self._commit(new, {"action": "remove", "tier": tier, "index": index})
@@ -270,30 +264,25 @@ class AnnotationSession:
 
     def replay(self, events) -> None:
         """Apply events recorded by :attr:`events` (of this or another session) in order."""
+        apply = {
+            "tier": lambda e: self.set_tier(e["tier"]),
+            "add": lambda e: self.add_point(e["x"], e["y"], tier=e["tier"]),
+            "move": lambda e: self.move_point(e["tier"], e["index"], e["x"], e["y"]),
+            "remove": lambda e: self.remove_point(e["tier"], e["index"]),
+            "clear": lambda e: self.clear_tier(e["tier"]),
+            "replace": lambda e: self.replace_annotation(Annotation.from_dict(e["annotation"])),
+            "undo": lambda e: self.undo(),
+            "redo": lambda e: self.redo(),
+        }
         for e in events:
             action = e["action"]
-            if action == "tier":
-                self.set_tier(e["tier"])
-            elif action == "add":
-                self.add_point(e["x"], e["y"], tier=e["tier"])
-            elif action == "move":
-                self.move_point(e["tier"], e["index"], e["x"], e["y"])
-            elif action == "remove":
-                self.remove_point(e["tier"], e["index"])
-            elif action == "clear":
-                self.clear_tier(e["tier"])
-            elif action == "replace":
-                self.replace_annotation(Annotation.from_dict(e["annotation"]))
-            elif action in ("undo", "redo"):
-                getattr(self, action)()
-            else:
+            if not isinstance(action, str) or action not in apply:
                 raise ValueError(f"unknown event action {action!r} in {e}")
+            apply[action](e)
 
     def on_change(self, callback) -> None:
         """Call ``callback(session)`` after every change of the points (after the autosave)."""
-        if not callable(callback):
-            raise TypeError(f"`callback` must be callable, got {describe(callback)}")
-        self._callbacks.append(callback)
+        self._callbacks.append(check_type("callback", callback, Callable, "callable"))
 
     # ------------------------------------------------------------------------------------------
     # files
@@ -347,8 +336,7 @@ class AnnotationSession:
 
     def check_annotation(self, ann, name) -> Annotation:
         """``ann`` if it fits this image (shape, SHA-256), stamped with the image's SHA-256."""
-        if not isinstance(ann, Annotation):
-            raise TypeError(f"`{name}` must be a confmap.Annotation, got {describe(ann)}")
+        check_type(name, ann, Annotation, "a confmap.Annotation")
         if ann.shape != self._shape:
             raise ValueError(f"{name} has shape {ann.shape}, but the image has shape {self._shape}")
         if self._sha is not None and ann.image_sha256 is not None and ann.image_sha256 != self._sha:
@@ -360,14 +348,15 @@ class AnnotationSession:
             ann = ann.replace(image_sha256=self._sha)
         return ann
 
-    @staticmethod
-    def _check_index(tier, index, n) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"`index` must be an integer, got {describe(index)}")
-        index = int(index)
+    def _tier_index(self, tier, index) -> tuple[np.ndarray, int]:
+        """The points of ``tier`` and ``index`` among them, checked (negative: from the end)."""
+        check_choice("tier", tier, TIERS)
+        pts = self._ann.points(tier)
+        n = len(pts)
+        index = check_int("index", index)
         if not -n <= index < n:
             raise ValueError(f"`index` must be in [{-n}, {n - 1}] for the {n} {tier} point(s), got {index}")
-        return index % n
+        return pts, index % n
 
     # ------------------------------------------------------------------------------------------
     def _tick(self, action, tier) -> None:

@@ -1,11 +1,12 @@
-"""confmap._validation: the atomic writers."""
+"""confmap._validation: the atomic writers and the shared checks."""
 
 import os
 import stat
+from collections.abc import Callable
 
 import pytest
 
-from confmap._validation import atomic_write, atomic_write_bytes
+from confmap._validation import atomic_write, atomic_write_bytes, check_keys, check_number, check_type
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])
@@ -33,3 +34,22 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         atomic_write(target, fail)
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_check_type_returns_the_value_or_names_what_was_expected():
+    assert check_type("x", None, (int, type(None)), "an int or None") is None
+    with pytest.raises(TypeError, match=r"`x` must be callable, got 3"):
+        check_type("x", 3, Callable, "callable")
+
+
+def test_check_keys_names_the_unknown_keys_and_the_allowed_ones():
+    check_keys("field(s)", {"a": 1}, ("a", "b"))
+    with pytest.raises(TypeError, match=r"^unknown field\(s\) \['c', 'd'\] in f; allowed are \['a', 'b'\]$"):
+        check_keys("field(s)", ["d", "a", "c"], ("a", "b"), where=" in f", error=TypeError)
+
+
+def test_check_number_strict_bounds():
+    assert check_number("level", 0.5, minimum=0.0, maximum=1.0, strict_min=True, strict_max=True) == 0.5
+    with pytest.raises(ValueError, match="`level` must be < 1.0, got 1.0"):
+        check_number("level", 1, minimum=0.0, maximum=1.0, strict_min=True, strict_max=True)
+    assert check_number("level", 1, maximum=1.0) == 1.0

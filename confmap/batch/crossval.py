@@ -16,7 +16,7 @@ def _unit_task(job: dict):
     from ..learn import train_unit
 
     torch.set_num_threads(job["num_threads"])
-    unit = train_unit(
+    return train_unit(
         job["ds"],
         job["config"],
         job["loss"],
@@ -26,8 +26,6 @@ def _unit_task(job: dict):
         device=job["device"],
         progress=False,
     )
-    # plain numpy back to the client (torch tensors pickle too, but numpy is what _assemble reads)
-    return {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in unit.items()}
 
 
 def cross_validate(
@@ -72,8 +70,6 @@ def cross_validate(
     xarray.Dataset
         As from :func:`confmap.learn.cross_validate`.
     """
-    import torch
-
     from ..learn import CVConfig, assemble_results, cv_units, prepare_out_dir, unit_name
 
     config = CVConfig() if config is None else config
@@ -99,14 +95,8 @@ def cross_validate(
         [ds_future] = client.scatter([ds], broadcast=False)
         for job in jobs:
             job["ds"] = ds_future
-    per_unit = {}
-    for i, unit in run_tasks(
-        _unit_task, jobs, client=client, desc="cross-validation units", progress=progress, batch=1
-    ):
-        j = jobs[i]
-        per_unit[j["loss"], j["label"], j["fold"]] = {
-            k: (torch.as_tensor(v) if not isinstance(v, float) else v) for k, v in unit.items()
-        }
+    units = run_tasks(_unit_task, jobs, client=client, desc="cross-validation units", progress=progress, batch=1)
+    per_unit = {(jobs[i]["loss"], jobs[i]["label"], jobs[i]["fold"]): unit for i, unit in units}
     return assemble_results(
         ds, config, per_unit, keep_predictions=keep_predictions, device=device, seconds=time.perf_counter() - t0
     )

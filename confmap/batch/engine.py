@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .._validation import atomic_write_bytes, check_int, describe
+from .._validation import atomic_write_bytes, check_int, check_type
 
 __all__ = [
     "BadInput",
@@ -45,16 +45,6 @@ class FolderConflict(ValueError):
 
 class SchedulerUnreachable(ConnectionError):
     """No dask scheduler answered at the given address (or a local cluster failed to start)."""
-
-
-def _check_client(client):
-    if client is None:
-        return None
-    from distributed import Client
-
-    if not isinstance(client, Client):
-        raise TypeError(f"`client` must be a distributed.Client or None, got {describe(client)}")
-    return client
 
 
 @contextlib.contextmanager
@@ -134,14 +124,10 @@ _BLAS_CAPPED = False
 def _on_worker(func, chunk):
     """Run one dask task: ``func`` over a chunk of items, in order, on a worker.
 
-    BLAS/OpenMP pools are capped to one thread (once per worker process: threadpoolctl's limit
-    holds for the process, and re-applying it costs ~10 ms per task), and dask's scheduler is
-    ``"sync"`` inside the task. The second matters for speed: inside a task, dask's default
-    scheduler is the worker's client, and xarray then guards every NetCDF write with a
-    ``distributed.Lock`` -- a round trip to the scheduler per variable and per chunk (~50 per
-    map file), which made a 256x256 map task 5-8x slower on a worker than in a plain loop. Each
-    task writes its own files, so a process-local lock is enough, and nothing inside a task
-    should fan out to the cluster anyway.
+    BLAS/OpenMP pools are capped to one thread once per worker process (re-applying costs ~10 ms).
+    dask's scheduler is ``"sync"`` inside the task: otherwise it is the worker's client and xarray
+    guards every NetCDF write with a ``distributed.Lock``, a scheduler round trip per variable and
+    chunk that made a 256x256 map task 5-8x slower than a plain loop.
     """
     global _BLAS_CAPPED
     if not _BLAS_CAPPED:
@@ -215,7 +201,10 @@ def run_tasks(
     """
     from tqdm.auto import tqdm
 
-    client = _check_client(client)
+    if client is not None:
+        from distributed import Client
+
+        check_type("client", client, Client, "a distributed.Client or None")
     items = list(items)
     bar = tqdm(total=len(items), desc=desc, unit="task", disable=not progress)
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import atomic_write_bytes, check_choice, check_int, describe
+from .._validation import atomic_write_bytes, check_choice, check_int, check_keys, check_type, describe
 from .engine import BadInput, FolderConflict, remove_temporaries, run_tasks
 
 __all__ = [
@@ -299,10 +299,7 @@ def _full_params(params: dict) -> dict:
     """``params`` completed with MapParams' defaults (checked), JSON-ready (equal maps compare equal)."""
     from ..construct import MapParams
 
-    allowed = list(MapParams.fields())
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(f"`params` has unknown keyword(s) {unknown}; confidence_map takes {allowed}")
+    check_keys("keyword(s)", params, MapParams.fields(), where=" in `params` for confidence_map")
     return json.loads(json.dumps(MapParams(**params).kwargs(), default=list))
 
 
@@ -374,8 +371,7 @@ def make_maps(
         With ``strict``, if any input is bad (nothing is written).
     """
     tic = time.perf_counter()
-    if params is not None and not isinstance(params, dict):
-        raise TypeError(f"`params` must be a dict of confidence_map keyword arguments, got {describe(params)}")
+    check_type("params", params, (dict, type(None)), "a dict of confidence_map keyword arguments")
     check_choice("format", format, tuple(MAP_FORMATS))
     try:
         params = _full_params(dict(params or {}))
@@ -387,8 +383,7 @@ def make_maps(
         listed = "; ".join(map(str, problems[:5]))
         raise BadInput(f"{len(problems)} bad input(s), nothing computed: {listed}", problems)
     settings = {"params": params, "format": format}
-    manifest = _load_manifest(out_dir) if out_dir.exists() else None
-    suffix = MAP_FORMATS[format]
+    manifest = _load_manifest(out_dir)
     if manifest is not None and {k: manifest.get(k) for k in settings} != settings:
         if not overwrite:
             old = {**(manifest.get("params") or {}), "format": manifest.get("format")}
@@ -419,7 +414,7 @@ def make_maps(
     jobs = []
     for name, (src, index) in cases.items():
         sha = hashlib.sha256(src.read_bytes()).hexdigest()
-        target = out_dir / f"{name}{suffix}"
+        target = out_dir / f"{name}{MAP_FORMATS[format]}"
         old = manifest["cases"].get(name)
         if old is not None and old.get("sha256") == sha and target.exists():
             report.skipped.append(name)

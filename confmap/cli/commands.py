@@ -122,14 +122,12 @@ def convert(args) -> int:
     if anns and not (args.strict and failed):
         if args.to in MULTI_IMAGE:
             write_annotations([a for _, a in anns], dst, format=args.to)
-            written = len(anns)
         elif src.is_file() and len(anns) == 1 and dst.suffix:
             write_annotations(anns[0][1], dst, format=args.to)
-            written = 1
         else:
             for name, ann in anns:
                 write_annotations(ann, dst / f"{name}{_SUFFIX[args.to]}", format=args.to)
-                written += 1
+        written = len(anns)
     report_problems(map(str, problems))
     report_problems(failed)
     say(args, f"{written} annotation(s) written as {args.to} to {dst}")

@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from .._validation import check_keys
 from ..construct import MapParams
 
 __all__ = ["FIELDS", "MapSettings", "add_map_options", "parse_value", "settings_from_args"]
@@ -52,9 +53,7 @@ class MapSettings:
     __slots__ = ("_params",)
 
     def __init__(self, **fields):
-        unknown = sorted(set(fields) - set(FIELDS))
-        if unknown:
-            raise TypeError(f"unknown map parameter(s) {unknown}; allowed are {list(FIELDS)}")
+        check_keys("map parameter(s)", fields, FIELDS, error=TypeError)
         self._params = MapParams(**fields)
 
     def __getattr__(self, name):
@@ -112,9 +111,7 @@ class MapSettings:
             data = data["maps"]
         if not isinstance(data, dict):
             raise ValueError(f"settings file {str(path)!r} must hold a table of map parameters")
-        unknown = sorted(set(data) - set(FIELDS))
-        if unknown:
-            raise ValueError(f"unknown map parameter(s) {unknown} in {str(path)!r}; allowed are {sorted(FIELDS)}")
+        check_keys("map parameter(s)", data, sorted(FIELDS), where=f" in {str(path)!r}")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
 

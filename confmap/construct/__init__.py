@@ -15,7 +15,7 @@ checked once, and :func:`check_param`). The stages, each public so notebooks can
    (full 2x2 kernel covariance), or the isotropic kernel of Eq. 6, evaluated at every pixel centre.
 5. ``_map``: :func:`confidence_map`, :func:`confidence_maps` -- all of the above, then the min-max
    normalisation of Eq. 7 (:func:`normalise`); :func:`map_from_weights` is the KDE and Eq. 7 for
-   given weights, shared with the sweep.
+   given weights and kernel (``kde_map``, steps 4-5 for given weights, is shared with the sweep).
 """
 
 from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning

@@ -151,7 +151,7 @@ def density_crop(w, gx, gy, shape, cov):
         return None
     px = np.arange(x0, x1 + 1, dtype=float)
     py = np.arange(y0, y1 + 1, dtype=float)
-    with _one_blas_thread():
+    with _blas_controller().limit(limits=1, user_api="blas"):
         dens = _kde_crop(wc, gxc, gyc, px, py, cov)
     return dens, (y0, y1 + 1, x0, x1 + 1)
 
@@ -180,25 +180,21 @@ def _row_extents(wc):
     return rows, first, last
 
 
-def _mehler_cost(n_terms, reach, n_px_rows, width, n_rows, n_cols, sigma_rows, h_rows, block=16):
+def _mehler_cost(n_terms, n_px_rows, width, n_rows, n_cols, sigma_rows, h_rows):
     """Multiply-adds of :func:`mehler` on ``n_px_rows x width`` pixels and ``n_rows x n_cols`` grid points:
-    the product over grid columns, the banded product over grid rows, the Hermite functions."""
-    band = min(n_rows, (block + 2 * reach * sigma_rows) / h_rows + 1)
+    the product over grid columns, the banded product over grid rows (blocks of 16 pixel rows, a band
+    of grid rows within ``_HERMITE_REACH`` kernel sigmas of them), the Hermite functions."""
+    band = min(n_rows, (16 + 2 * _HERMITE_REACH * sigma_rows) / h_rows + 1)
     products = n_rows * n_cols * width + n_px_rows * band * width
     hermite = _HERMITE_OPS * (n_cols * width + n_px_rows * n_rows)
     return n_terms * (products + hermite)
 
 
 def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR, wc=None) -> Plan:
-    """Choose the evaluation: Mehler's series after an integer shear that maps both lattices onto
-    themselves (fewer terms when the kernel is correlated), or the direct sheared-row sum.
-
-    An x-shear ``x' = x - c y`` keeps pixel centres on integers for integer ``c``, and keeps grid
-    points on the grid when ``r = c hy / hx`` is an integer; it turns the covariance into
-    ``S cov S^T`` with ``S = [[1, -c], [0, 1]]`` (determinant 1, so the density is unchanged).
-    Each candidate (x- or y-shears from ``-max_shear`` to ``max_shear``, 0 included, and the direct
-    sum) is costed by its multiply-adds (:func:`_mehler_cost`, on the sheared extent of the weighted
-    grid points when ``wc``, the cropped weights of shape ``wshape``, is given) and the cheapest is used.
+    """Choose the evaluation (see the module docstring): Mehler's series after an x- or y-shear
+    ``|c| <= max_shear`` with ``r = c hy / hx`` an integer (``S cov S^T``, ``S = [[1, -c], [0, 1]]``), or
+    the direct sheared-row sum, whichever costs the fewest multiply-adds (:func:`_mehler_cost`; with
+    ``wc``, the cropped weights of shape ``wshape``, on the sheared extent of the weighted grid points).
     """
     n_l, n_k = wshape
     n_y, n_x = len(py), len(px)
@@ -218,17 +214,15 @@ def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR, wc=None) ->
     best = None
     shears = np.arange(-max_shear, max_shear + 1)
     for kind, sxx, syy, h_cols, h_rows, rows, cols, p_rows, p_cols, ext in axes:
-        sy = math.sqrt(syy)
         if ext is not None:  # the sheared extent of the weighted grid points, for every shear at once
             g_rows, lo, hi = ext
             shift = shears[:, None] * g_rows
             spans = (hi - shift).max(axis=1) - (lo - shift).min(axis=1)
-        for c in range(-max_shear, max_shear + 1):
+        for c in shears.tolist():
             r = c * h_rows / h_cols
             if abs(r - round(r)) > 1e-9:
                 continue
-            sx = math.sqrt(sxx - 2 * c * sxy + c * c * syy)  # x' = x - c y
-            rho = (sxy - c * syy) / (sx * sy)
+            sx, sy, rho = _sheared(sxx, sxy, syy, c)  # x' = x - c y
             n_terms = _n_terms(rho)
             if n_terms > _MAX_TERMS:
                 continue
@@ -240,7 +234,7 @@ def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR, wc=None) ->
                 sheared_cols = span / h_cols + 1
                 span_px = p_cols[-1] - p_cols[0] + abs(c) * (p_rows[-1] - p_rows[0]) + 1
                 width = min(span_px, span + 2 * CUTOFF_SIGMAS * sx + 1)
-            cost = _mehler_cost(n_terms, _HERMITE_REACH, len(p_rows), width, rows, sheared_cols, sy, h_rows)
+            cost = _mehler_cost(n_terms, len(p_rows), width, rows, sheared_cols, sy, h_rows)
             if best is None or cost < best[0]:
                 best = (cost, kind, c, int(round(r)))
     # the direct sum: one exp per (grid row, pixel row, pixel, nearby grid column)
@@ -253,22 +247,24 @@ def choose_plan(wshape, gxc, gyc, px, py, cov, max_shear=_MAX_SHEAR, wc=None) ->
     return Plan(*best[1:])
 
 
+def _sheared(sxx, sxy, syy, c):
+    """``(sx, sy, rho)`` of the kernel with covariance ``[[sxx, sxy], [sxy, syy]]`` in coordinates ``x' = x - c y``."""
+    sx, sy = math.sqrt(sxx - 2 * c * sxy + c * c * syy), math.sqrt(syy)
+    return sx, sy, (sxy - c * syy) / (sx * sy)
+
+
 def _mehler_xshear(wc, gxc, gyc, px, py, cov, c, r):
     """Mehler's series in the coordinates ``x' = x - c y`` (``c = 0``: none); ``r = c hy / hx``.
 
     Pixel row ``y`` of the result is row ``y`` of the sheared density from column ``x0 - c y`` on:
     the sheared density is zero-padded and read through a strided view (no per-pixel index arrays).
     """
-    sxx, sxy, syy = cov[0, 0], cov[0, 1], cov[1, 1]
-    sy = math.sqrt(syy)
+    sx, sy, rho = _sheared(cov[0, 0], cov[0, 1], cov[1, 1], c)
+    rho = float(np.clip(rho, -1.0, 1.0))
     if c == 0:
-        sx = math.sqrt(sxx)
-        rho = float(np.clip(sxy / (sx * sy), -1.0, 1.0))
         return mehler(wc, gxc, gyc, px, py, sx, sy, rho, _n_terms(rho))
     n_l, n_k = wc.shape
     hx = _spacing(gxc)
-    sx = math.sqrt(sxx - 2 * c * sxy + c * c * syy)
-    rho = float(np.clip((sxy - c * syy) / (sx * sy), -1.0, 1.0))
     # grid row l moves by -r * l columns: x'_k = gx0 - c gy0 + (k - r l) hx
     shifts = -r * np.arange(n_l)
     smin = int(shifts.min())
@@ -300,7 +296,6 @@ def _mehler_xshear(wc, gxc, gyc, px, py, cov, c, r):
     return view.copy()
 
 
-_BLAS_CONTROLLER = None
 # Per-thread scratch buffers of mehler's intermediates (see _scratch).
 _SCRATCH = threading.local()
 
@@ -322,15 +317,13 @@ def _scratch(slot: str, shape) -> np.ndarray:
     return buf[:n].reshape(shape)
 
 
-def _one_blas_thread():
-    """Limit BLAS to one thread: the products here are small, and waking a second thread costs
+@functools.cache
+def _blas_controller():
+    """BLAS is limited to one thread here: the products are small, and waking a second thread costs
     more than it gains (measured 2-8x slower with two threads on a busy 2-core machine)."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController
 
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+    return ThreadpoolController()
 
 
 def _n_terms(rho):
@@ -354,7 +347,15 @@ def _reach_total(reach, n_terms, r):
 
 
 @functools.lru_cache(maxsize=1024)
-def _reach_for(n_terms, r_milli):
+def _hermite_reach(n_terms, r_milli):
+    """Distance in kernel sigmas beyond which the first ``n_terms`` Hermite functions (times ``r**n``,
+    ``r = r_milli / 1000``) can be dropped: their total is below ``_REACH_TOL`` of the kernel's peak there.
+
+    For ``|u| >= sqrt(n)``, ``|phi_n(u)| <= exp(-u^2/2) |He|_n(|u|) / sqrt(n!)`` and the right side
+    decreases in ``|u|`` (``|He|_n``: all coefficients positive, ``|He|_n' = n |He|_{n-1} <= n/u |He|_n``).
+    The other factor of a term is at most Cramer's ``1.0865``. At most ``_HERMITE_REACH`` = 12
+    (Cramer's bound alone: ``1.0865 exp(-36)``).
+    """
     r = r_milli / 1000.0
     # the bound holds from sqrt(n_terms) on, and decreases with the reach there: bisect the steps
     steps = [s for s in _REACH_STEPS if s * s >= n_terms]
@@ -362,29 +363,13 @@ def _reach_for(n_terms, r_milli):
     return steps[hi] if hi < len(steps) else _HERMITE_REACH  # steps[hi:] pass (hi = len: only the cap)
 
 
-def _hermite_reach(n_terms, r):
-    """Distance in kernel sigmas beyond which the first ``n_terms`` Hermite functions (times ``r**n``)
-    can be dropped: their total is below ``_REACH_TOL`` of the kernel's peak there.
+def _hermite_functions(u, n_terms, scale=1.0, *, out):
+    """``scale^n phi_n(u)`` for ``n < n_terms`` written into ``out``, of shape ``(n_terms, *u.shape)``.
 
-    For ``|u| >= sqrt(n)``, ``|phi_n(u)| <= exp(-u^2/2) |He|_n(|u|) / sqrt(n!)`` and the right side
-    decreases in ``|u|`` (``|He|_n``: all coefficients positive, ``|He|_n' = n |He|_{n-1} <= n/u |He|_n``).
-    The other factor of a term is at most Cramer's ``1.0865``. At most ``_HERMITE_REACH`` = 12
-    (Cramer's bound alone: ``1.0865 exp(-36)``).
+    0 where ``|u| > _HERMITE_REACH`` (``|phi_n| < 1.09 exp(-36)`` there, and no slow subnormals). The
+    recurrence ``phi_{n+1} = (u phi_n - sqrt(n) phi_{n-1}) / sqrt(n + 1)`` is stable, its values below
+    1.09 for any ``n_terms`` (tested up to thousands).
     """
-    return _reach_for(n_terms, math.ceil(min(r, 0.999) * 1000))
-
-
-def _hermite_functions(u, n_terms, scale=1.0, out=None):
-    """``scale^n phi_n(u)``, ``phi_n(u) = exp(-u^2/2) He_n(u) / sqrt(n!)``, for ``n < n_terms``: shape
-    ``(n_terms, *u.shape)``, 0 where ``|u| > 12`` (``_HERMITE_REACH``: ``|phi_n|`` is below
-    ``1.09 exp(-36)`` there by Cramer's inequality, and the cut-off keeps every value far from the
-    slow subnormal range).
-
-    The recurrence ``phi_{n+1} = (u phi_n - sqrt(n) phi_{n-1}) / sqrt(n + 1)`` is stable and its
-    values stay below 1.09 for any ``n_terms`` (tested up to thousands); ``scale^n`` is folded in.
-    ``out``, when given, is an array of the result's shape to write into.
-    """
-    out = np.empty((n_terms, *u.shape)) if out is None else out
     e = out[0]
     np.multiply(u, u, out=e)
     np.copyto(e, np.inf, where=e > _HERMITE_REACH * _HERMITE_REACH)
@@ -438,7 +423,7 @@ def mehler(wc, gxc, gyc, px, py, sx, sy, rho, n_terms, block=None):
     np.matmul(wc, phx, out=t.transpose(1, 0, 2))
     # y side: block i of pixel rows pairs with grid rows first[i] .. first[i] + band - 1
     hy = _spacing(gyc)
-    reach = _hermite_reach(n_terms, abs(rho)) * sy
+    reach = _hermite_reach(n_terms, math.ceil(min(abs(rho), 0.999) * 1000)) * sy  # |rho| rounded up: cached
     if block is None:
         block = _block_rows(n_y, n_x, n_terms, reach, hy, n_l)
     band = _band_rows(block, reach, hy, n_l)
@@ -468,7 +453,7 @@ def sheared_sum(wc, gxc, gyc, px, py, cov):
     shear = sxy / syy
     sy = math.sqrt(syy)
     s = math.sqrt(s2)
-    hx = gxc[1] - gxc[0] if len(gxc) > 1 else 1.0
+    hx = _spacing(gxc)
     half = math.ceil(CUTOFF_SIGMAS * s / hx) + 1
     offsets = np.arange(-half, half + 1)
     k_count = len(gxc)

@@ -130,15 +130,15 @@ def lattice_ripple(cov, spacing) -> float:
     hx, hy = (float(s) for s in spacing)
     lam_min = max(float(np.linalg.eigvalsh(cov)[0]), 1e-300)
     kmax = math.sqrt(40.0 / (2 * math.pi**2 * lam_min))
-    ix = np.arange(-min(12, math.ceil(kmax * hx)), min(12, math.ceil(kmax * hx)) + 1)
-    iy = np.arange(-min(12, math.ceil(kmax * hy)), min(12, math.ceil(kmax * hy)) + 1)
+    nx, ny = (min(12, math.ceil(kmax * h)) for h in (hx, hy))
+    ix, iy = np.arange(-nx, nx + 1), np.arange(-ny, ny + 1)
     ki, kj = np.meshgrid(ix / hx, iy / hy)  # [j, i]
     q = cov[0, 0] * ki * ki + 2 * cov[0, 1] * ki * kj + cov[1, 1] * kj * kj
     amp = np.exp(-2 * math.pi**2 * q)
     t = np.linspace(0.0, 1.0, 13)
-    ex = np.exp(2j * math.pi * np.outer(ix, t))  # (I, 17): phase along x in cell units
-    ey = np.exp(2j * math.pi * np.outer(iy, t))  # (J, 17)
-    field = (ey.T @ amp @ ex).real  # (17, 17) periodic density / mean
+    ex = np.exp(2j * math.pi * np.outer(ix, t))  # (I, 13): phase along x in cell units
+    ey = np.exp(2j * math.pi * np.outer(iy, t))  # (J, 13)
+    field = (ey.T @ amp @ ex).real  # (13, 13) periodic density / mean
     top = field.max()
     if not top > 0:
         return 1.0

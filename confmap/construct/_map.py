@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_finite_array, check_memory, describe, map_memory_bytes, progress_bar
+from .._validation import check_finite_array, check_memory, check_type, map_memory_bytes, progress_bar
 from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
 from ..annotation import Annotation
 from ..dataset import pixel_coords
@@ -24,10 +24,6 @@ __all__ = ["RESOLUTION", "confidence_map", "confidence_maps", "density_floor", "
 #: zeros, with a warning): the fast KDE is exact to about 1e-12 of the peak, so such a map would be
 #: normalised rounding noise (and could differ between a map and its transpose).
 RESOLUTION = 1e-12
-#: The NoRegionWarning of a map whose grid weights are all 0 (confidence_map and the sweep).
-NO_WEIGHTS_WARNING = "no grid point lies in any tier region (or betas are all 0): the map is all zeros"
-# Coordinate templates kept for as_dataarray (one per image shape and spacing).
-_TEMPLATE_CACHE_SIZE = 16
 
 
 def density_floor(cov) -> float:
@@ -192,17 +188,12 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, m
         attrs["no_region"] = "; ".join(no_region)
     if annotation.image_id:
         attrs["image_id"] = annotation.image_id
-    if not weights.sum() > 0:
-        warnings.warn(NO_WEIGHTS_WARNING, NoRegionWarning, stacklevel=2)
-        attrs.update(
-            bandwidth_factor=float("nan") if isinstance(p.bandwidth, str) else p.bandwidth,
-            kernel_cov=[0.0, 0.0, 0.0],
-            ripple=0.0,
-        )
-        return as_dataarray(np.zeros((h, w)), annotation, attrs)
-    cov, factor = kde_covariance(weights, grid, bandwidth=p.bandwidth, kernel=p.kernel)
     sink_factor = sink_suppression(annotation.sinks, annotation.shape, r_sink) if len(annotation.sinks) else None
-    cm = map_from_weights(weights, grid, annotation.shape, cov, sink_factor)
+    cm, cov, factor, ripple = kde_map(weights, grid, annotation.shape, p.bandwidth, p.kernel, sink_factor)
+    kernel_cov = [0.0, 0.0, 0.0] if cov is None else [float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])]
+    attrs.update(bandwidth_factor=factor, kernel_cov=kernel_cov, ripple=ripple)
+    if cov is None:
+        return as_dataarray(cm, annotation, attrs)
     if not cm.any():
         warnings.warn(
             f"the map is all zeros although tier(s) {attrs['tiers_with_region']} have regions: the kernel "
@@ -212,10 +203,6 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, m
             ConfmapWarning,
             stacklevel=2,
         )
-    ripple = lattice_ripple(cov, (w / p.lam, h / p.lam))
-    attrs.update(
-        bandwidth_factor=factor, kernel_cov=[float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])], ripple=ripple
-    )
     if p.ripple_warn is not None and ripple > p.ripple_warn:
         # half the threshold: the kernel itself changes a little with lam
         need = lam_for_ripple(cov, annotation.shape, p.ripple_warn / 2)
@@ -230,6 +217,19 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, m
             stacklevel=2,
         )
     return as_dataarray(cm, annotation, attrs)
+
+
+def kde_map(weights, grid, shape, bandwidth, kernel, sink_factor=None):
+    """Steps 4 and 5 for given grid weights (:func:`confidence_map` and the sweep): ``(map, cov, factor,
+    ripple)``; weights all 0 give the all-zero map, after a NoRegionWarning, and ``cov`` None."""
+    if not weights.sum() > 0:
+        msg = "no grid point lies in any tier region (or betas are all 0): the map is all zeros"
+        warnings.warn(msg, NoRegionWarning, stacklevel=3)
+        return np.zeros(shape), None, float("nan") if isinstance(bandwidth, str) else bandwidth, 0.0
+    cov, factor = kde_covariance(weights, grid, bandwidth=bandwidth, kernel=kernel)
+    (h, w), lam = shape, len(grid[0]) - 1
+    cm = map_from_weights(weights, grid, shape, cov, sink_factor)
+    return cm, cov, factor, lattice_ripple(cov, (w / lam, h / lam))
 
 
 def map_from_weights(weights, grid, shape, cov, sink_factor=None) -> np.ndarray:
@@ -279,7 +279,7 @@ def as_dataarray(values, annotation, attrs):
     return out
 
 
-@functools.lru_cache(maxsize=_TEMPLATE_CACHE_SIZE)
+@functools.lru_cache(maxsize=16)  # one template per image shape and spacing
 def _map_template(shape, spacing):
     import xarray as xr
 
@@ -322,8 +322,7 @@ def confidence_maps(annotations, *, progress: bool = False, params: MapParams | 
     if not anns:
         raise ValueError("`annotations` must hold at least one Annotation, got an empty sequence")
     for i, a in enumerate(anns):
-        if not isinstance(a, Annotation):
-            raise TypeError(f"`annotations[{i}]` must be an Annotation, got {describe(a)}")
+        check_type(f"annotations[{i}]", a, Annotation, "an Annotation")
     shapes = {a.shape for a in anns}
     if len(shapes) != 1:
         raise ValueError(f"all annotations must have the same image shape, got {sorted(shapes)}")

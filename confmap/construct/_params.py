@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_number, check_tuple, describe
+from .._validation import check_choice, check_int, check_keys, check_number, check_tuple, check_type, describe
 from ..annotation import Annotation
 
 __all__ = ["DEFAULT_RIPPLE_WARN", "WEIGHTED_TIERS", "MapParams", "check_annotation", "check_param"]
@@ -87,16 +87,12 @@ def check_param(field: str, value, *, name: str | None = None):
     >>> check_param("bandwidth", "scott"), check_param("lam", 50), check_param("alpha", None)
     ('scott', 50, None)
     """
-    if field not in _CHECKS:
-        raise ValueError(f"`field` must be one of {sorted(_CHECKS)}, got {describe(field)}")
-    return _CHECKS[field](field if name is None else name, value)
+    return _CHECKS[check_choice("field", field, sorted(_CHECKS))](field if name is None else name, value)
 
 
 def check_annotation(annotation) -> Annotation:
     """Return ``annotation`` if it is a :class:`confmap.Annotation`, else raise TypeError."""
-    if not isinstance(annotation, Annotation):
-        raise TypeError(f"`annotation` must be a confmap.Annotation, got {describe(annotation)}")
-    return annotation
+    return check_type("annotation", annotation, Annotation, "a confmap.Annotation")
 
 
 @dataclass(frozen=True)
@@ -154,11 +150,8 @@ class MapParams:
     @classmethod
     def make(cls, params=None, **changes) -> MapParams:
         """``params`` (default: the defaults) with ``changes`` applied; unknown names raise TypeError."""
-        if params is not None and not isinstance(params, MapParams):
-            raise TypeError(f"`params` must be a confmap.MapParams, got {describe(params)}")
-        unknown = sorted(set(changes) - set(cls.fields()))
-        if unknown:
-            raise TypeError(f"unknown parameter(s) {unknown}; allowed: {list(cls.fields())}")
+        check_type("params", params, (MapParams, type(None)), "a confmap.MapParams")
+        check_keys("parameter(s)", changes, cls.fields(), error=TypeError)
         if params is None:
             return cls(**changes)
         return dataclasses.replace(params, **changes) if changes else params

@@ -186,8 +186,8 @@ def read_annotations(
             raise ValueError(str(exc)) from None
         if images is None and shape is None:
             return [ann]
-        records = [_common.Record(shape=ann.shape, meta=_common.meta_block(ann))]
-        records[0].points.update({t: ann.points(t).tolist() for t in TIERS})
+        points = {t: ann.points(t).tolist() for t in TIERS}
+        records = [_common.Record(shape=ann.shape, meta=_common.meta_block(ann), points=points)]
     return _common.build(records, target, images=images, shape=shape)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import atomic_write_bytes, check_image_shape, describe
-from ..annotation import TIERS, Annotation, image_sha256
+from .._validation import atomic_write_bytes, check_image_shape, check_type, describe
+from ..annotation import META_TYPES, TIERS, Annotation, image_sha256
 
 #: One colour per tier, the annotator widget's (``confmap.widgets.annotator.TIER_STYLE``), for the
 #: tools that show colours (napari, CVAT, Label Studio, Slicer). Hex RGB.
@@ -35,8 +36,7 @@ def label_map(labels) -> dict:
     table = dict(DEFAULT_LABELS)
     if labels is None:
         return table
-    if not isinstance(labels, dict):
-        raise TypeError(f"`labels` must be a dict of file label -> tier, got {describe(labels)}")
+    check_type("labels", labels, dict, "a dict of file label -> tier")
     for key, tier in labels.items():
         if not isinstance(key, str) or tier not in TIERS:
             raise ValueError(
@@ -111,8 +111,7 @@ def as_list(annotations) -> list:
     if not items:
         raise ValueError("`annotations` must hold at least one Annotation, got an empty sequence")
     for i, a in enumerate(items):
-        if not isinstance(a, Annotation):
-            raise TypeError(f"`annotations[{i}]` must be a confmap.Annotation, got {describe(a)}")
+        check_type(f"annotations[{i}]", a, Annotation, "a confmap.Annotation")
     return items
 
 
@@ -127,10 +126,6 @@ def one(annotations, fmt) -> Annotation:
 def meta_block(ann: Annotation) -> dict:
     """The metadata of ``ann`` as a JSON object (only the fields that are set)."""
     return {k: (list(v) if k == "spacing" else v) for k, v in ann.metadata.items() if v is not None and v != ""}
-
-
-#: The metadata fields kept in a file, with their JSON types.
-META_TYPES = {"image_id": str, "image_sha256": str, "annotator": str, "notes": str, "spacing": list}
 
 
 def check_meta(block, path, field) -> dict:
@@ -149,17 +144,15 @@ def check_meta(block, path, field) -> dict:
     return out
 
 
+@dataclasses.dataclass(slots=True)
 class Record:
     """One image's worth of points read from a file, before it becomes an :class:`Annotation`."""
 
-    __slots__ = ("name", "shape", "points", "meta", "where")
-
-    def __init__(self, name=None, shape=None, meta=None, where=""):
-        self.name = name
-        self.shape = shape
-        self.points = {t: [] for t in TIERS}
-        self.meta = dict(meta or {})
-        self.where = where
+    name: str | None = None
+    shape: tuple | None = None
+    meta: dict = dataclasses.field(default_factory=dict)
+    where: str = ""
+    points: dict = dataclasses.field(default_factory=lambda: {t: [] for t in TIERS})
 
     def add(self, tier, x, y):
         self.points[tier].append((x, y))
@@ -181,8 +174,7 @@ def build(records, path, *, images=None, shape=None) -> list:
         shape = check_image_shape("shape", shape)
     table = {}
     if images is not None:
-        if not isinstance(images, dict):
-            raise TypeError(f"`images` must be a dict of image name -> image or (H, W), got {describe(images)}")
+        check_type("images", images, dict, "a dict of image name -> image or (H, W)")
         table = {str(k): _image_entry(v, k) for k, v in images.items()}
     out = []
     for rec in records:
@@ -279,8 +271,5 @@ def exact_xy(stored, encode, value):
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in stored):
         return None
     xy = np.array(stored, dtype=float)
-    try:
-        again = np.asarray(encode(xy), dtype=float)
-    except (TypeError, ValueError):  # pragma: no cover - encode of finite floats does not fail
-        return None
+    again = np.asarray(encode(xy), dtype=float)
     return xy if np.array_equal(again, np.asarray(value, dtype=float)) else None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import describe
+from .._validation import check_type, describe
 from ..annotation import TIERS
 from ..geometry import ImageGeometry
 from ._common import TIER_RGB, Record, check_meta, dump_json, exact_xy, fail, meta_block, number, read_json, tier_of
@@ -28,9 +28,7 @@ _UNITS = {"mm": 1.0, "um": 1e-3}
 def geometry_for(ann, geometry):
     if geometry is None:
         return ImageGeometry(spacing=ann.spacing or (1.0, 1.0))
-    if not isinstance(geometry, ImageGeometry):
-        raise TypeError(f"`geometry` must be a confmap.geometry.ImageGeometry or None, got {describe(geometry)}")
-    return geometry
+    return check_type("geometry", geometry, ImageGeometry, "a confmap.geometry.ImageGeometry or None")
 
 
 def _geometry_dict(g: ImageGeometry) -> dict:

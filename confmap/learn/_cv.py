@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .._validation import atomic_write_bytes, check_choice, check_image_shape, check_int, describe
+from .._validation import atomic_write_bytes, check_choice, check_image_shape, check_int, check_type, describe
 from ..dataset import check_dataset
 from ._config import METRICS, PRESETS, REFERENCES, CVConfig, kfold_split
 from ._train import load_or_discard, pick_device, predict, save_torch, train_network, unit_seed
@@ -144,8 +144,7 @@ def cross_validate(
     ('loss', 'label', 'reference', 'metric', 'fold')
     """
     config = CVConfig() if config is None else config
-    if not isinstance(config, CVConfig):
-        raise TypeError(f"`config` must be a CVConfig, got {describe(config)}")
+    check_type("config", config, CVConfig, "a CVConfig")
     _check_dataset(ds, config)
     if progress not in (True, False, "units"):
         raise ValueError(f"`progress` must be True, False or 'units', got {describe(progress)}")
@@ -439,8 +438,7 @@ def run_experiment(
 
     preset = check_choice("preset", preset, tuple(PRESETS))
     dargs = {**PRESETS[preset]["dataset"], **(dataset or {})}
-    if "size" in dargs:
-        dargs["size"] = check_image_shape("dataset['size']", dargs["size"])
+    dargs["size"] = check_image_shape("dataset['size']", dargs["size"])  # every preset has one
     n = dargs.pop("n")
     config = CVConfig(**{**PRESETS[preset]["config"], **config_overrides})
     ds = make_dataset(n, progress=progress is not False, **dargs)

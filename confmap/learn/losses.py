@@ -54,7 +54,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_number, describe
+from .._validation import check_choice, check_number, check_type
 
 __all__ = [
     "LOSSES",
@@ -72,8 +72,7 @@ __all__ = [
 
 def _check_pair(input, target) -> None:
     for name, t in (("input", input), ("target", target)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"`{name}` must be a torch.Tensor, got {describe(t)}")
+        check_type(name, t, torch.Tensor, "a torch.Tensor")
         if t.ndim != 4 or t.shape[1] != 1:
             raise ValueError(f"`{name}` must have shape (B, 1, H, W), got {tuple(t.shape)}")
     if input.shape != target.shape:

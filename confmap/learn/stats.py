@@ -72,9 +72,7 @@ def paired_test(soft, hard, *, level: float = 0.95, n_resamples: int = 9999, see
         raise ValueError(f"`soft` and `hard` need at least 2 pairs, got {s.size}")
     if not (np.isfinite(s).all() and np.isfinite(h).all()):
         raise ValueError("`soft` and `hard` must hold finite values (no NaN or inf)")
-    level = check_number("level", level, minimum=0.0, maximum=1.0, strict_min=True)
-    if level >= 1.0:
-        raise ValueError(f"`level` must be < 1, got {level}")
+    level = check_number("level", level, minimum=0.0, maximum=1.0, strict_min=True, strict_max=True)
     n_resamples = check_int("n_resamples", n_resamples, minimum=100)
     seed = check_int("seed", seed, minimum=0)
     d = s - h

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_int, describe
+from .._validation import check_choice, check_int, check_type, describe
 
 __all__ = ["UNet"]
 
@@ -101,8 +101,7 @@ class UNet(nn.Module):
             raise ValueError(f"`channels` must have at least 2 levels (one down-sampling), got {describe(channels)}")
         channels = tuple(check_int(f"channels[{i}]", c, minimum=1) for i, c in enumerate(channels))
         norm = check_choice("norm", norm, _NORMS)
-        if not isinstance(sigmoid, bool):
-            raise TypeError(f"`sigmoid` must be True or False, got {describe(sigmoid)}")
+        check_type("sigmoid", sigmoid, bool, "True or False")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.channels, self.norm, self.sigmoid = channels, norm, sigmoid
 
@@ -128,8 +127,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(B, in_channels, H, W)`` images to ``(B, out_channels, H, W)`` probabilities."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"input must be a torch.Tensor, got {describe(x)}")
+        check_type("input", x, torch.Tensor, "a torch.Tensor")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"input must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_choice, check_number, describe
+from .._validation import check_array, check_choice, check_number, check_unit_interval, describe
 from .._warnings import UndefinedMetricWarning
 
 #: The paper's binarisation levels of the Agreement map (Section 3.1.2).
@@ -19,28 +19,15 @@ EIGHT_BIT_HALF_STEP = 0.5 / 255
 
 def as_values(name, value, *, ndim=(2, 3)):
     """Return a float64 ndarray (from array-like or DataArray) checked for finiteness and range."""
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"`{name}` must be an array or xarray.DataArray, got {describe(value)}")
-    raw = getattr(value, "values", value) if hasattr(value, "dims") else value
-    try:
-        arr = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be a numeric array, got {describe(value)} ({exc})") from None
-    if ndim is not None and arr.ndim not in ndim:
+    arr = check_array(name, value.values if hasattr(value, "dims") else value, dtype=np.float64)
+    if arr.ndim not in ndim:
         want = " or ".join(f"{d}" for d in ndim)
         raise ValueError(
             f"`{name}` must be an image (H, W) or a stack (N, H, W) ({want} dimensions), got shape {arr.shape}"
         )
     if arr.size == 0:
         raise ValueError(f"`{name}` must not be empty, got shape {arr.shape}")
-    finite = np.isfinite(arr)
-    if not finite.all():
-        bad = int(arr.size - np.count_nonzero(finite))
-        raise ValueError(f"`{name}` must be finite, got {bad} NaN or infinite value(s)")
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < 0.0 or hi > 1.0:
-        raise ValueError(f"`{name}` must have values in [0, 1], got values in [{lo:.6g}, {hi:.6g}]")
-    return arr
+    return check_unit_interval(name, arr)
 
 
 def check_pair(pred, target, pred_name="pred", target_name="target"):

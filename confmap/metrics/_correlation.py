@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._validation import check_number
-from ._common import EIGHT_BIT_HALF_STEP, as_values, check_tols, per_image, snap_raw, warn_undefined
+from ._common import EIGHT_BIT_HALF_STEP, per_image, snap, warn_undefined
 
 
 def psi(values, *, zero_tol=EIGHT_BIT_HALF_STEP, one_tol=EIGHT_BIT_HALF_STEP):
@@ -35,11 +35,9 @@ def psi(values, *, zero_tol=EIGHT_BIT_HALF_STEP, one_tol=EIGHT_BIT_HALF_STEP):
     >>> psi([[0.0, 0.25, 0.5, 1.0]])
     66.66666666666667
     """
-    v = as_values("values", values)
-    z, o = check_tols(zero_tol, one_tol)
-    single = v.ndim == 2
-    v3 = v[None] if single else v
-    return per_image(psi_stack(snap_raw(v3, z, o)), single, "psi undefined (no value > 0)")
+    s = snap(values, zero_tol=zero_tol, one_tol=one_tol)
+    single = s.ndim == 2
+    return per_image(psi_stack(s[None] if single else s), single, "psi undefined (no value > 0)")
 
 
 def psi_stack(s3):
@@ -52,16 +50,8 @@ def psi_stack(s3):
 
 def _ranks(x):
     """Average ranks (1-based), ties sharing the mean rank (as ``scipy.stats.rankdata``)."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    starts = np.concatenate([[True], xs[1:] != xs[:-1]])
-    group = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    last = np.concatenate([first[1:], [len(x)]]) - 1
-    avg = (first + last) / 2.0 + 1.0
-    r = np.empty(len(x))
-    r[order] = avg[group]
-    return r
+    _, group, counts = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.cumsum(counts) - (counts - 1) / 2.0)[group]  # a group's last rank less half its extent
 
 
 def _pearson(x, y):
@@ -165,9 +155,7 @@ def linear_fit(x, y, *, x_grid=None, level=0.95):
     """
     from scipy.special import stdtrit
 
-    level = check_number("level", level, minimum=0.0, maximum=1.0, strict_min=True)
-    if level >= 1.0:
-        raise ValueError(f"`level` must be < 1, got {level}")
+    level = check_number("level", level, minimum=0.0, maximum=1.0, strict_min=True, strict_max=True)
     xv, yv = _xy(x, y)
     n = len(xv)
     grid = (

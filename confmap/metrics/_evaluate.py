@@ -28,12 +28,9 @@ from ._scores import brier_stack, soft_dice_stack
 
 def _stack_with_coords(name, value):
     arr = as_values(name, value)
-    coords = {}
-    if hasattr(value, "dims") and "image" in value.dims and arr.ndim == 3:
-        for cname, c in value.coords.items():
-            if c.dims == ("image",):
-                coords[cname] = ("image", np.asarray(c.values))
-    return (arr[None] if arr.ndim == 2 else arr), coords
+    if not (hasattr(value, "dims") and "image" in value.dims and arr.ndim == 3):
+        return (arr[None] if arr.ndim == 2 else arr), {}
+    return arr, {cname: ("image", np.asarray(c.values)) for cname, c in value.coords.items() if c.dims == ("image",)}
 
 
 def evaluate(

@@ -117,17 +117,15 @@ def auc_ranks(part, zero_levels):
 
 def _roc_arrays(part, zero_levels):
     """The exact curve as integer arrays: ``fps, tps`` (K, m + 1 [+ 1]) from (0, 0), thresholds."""
-    K = part.K
     z, zpos, _, _ = _totals(part, zero_levels)
-    tps, fps, thr = part.tps, part.cum[None, :] - part.tps, part.thresholds
-    if z > 0:
-        last_t = tps[:, -1] if tps.shape[1] else np.zeros(K, np.int64)
-        last_f = fps[:, -1] if fps.shape[1] else np.zeros(K, np.int64)
-        tps = np.concatenate([tps, (last_t + zpos)[:, None]], axis=1)
-        fps = np.concatenate([fps, (last_f + z - zpos)[:, None]], axis=1)
-        thr = np.append(thr, 0.0)
-    zeros = np.zeros((K, 1), np.int64)
-    return np.concatenate([zeros, fps], axis=1), np.concatenate([zeros, tps], axis=1), thr
+    zeros = np.zeros((part.K, 1), np.int64)
+    tps = np.concatenate([zeros, part.tps], axis=1)
+    fps = np.concatenate([zeros, part.cum[None, :] - part.tps], axis=1)
+    if z == 0:
+        return fps, tps, part.thresholds
+    tps = np.concatenate([tps, tps[:, -1:] + zpos[:, None]], axis=1)
+    fps = np.concatenate([fps, fps[:, -1:] + (z - zpos)[:, None]], axis=1)
+    return fps, tps, np.append(part.thresholds, 0.0)
 
 
 def sample_part(part, zero_levels, grid):
@@ -141,13 +139,11 @@ def sample_part(part, zero_levels, grid):
         T = part.tps[k]
         F = part.cum - T
         # vertices: (0, 0), (F_j, T_j) for j < m, and the end (N, P) (the score-0 group, or F[-1])
+        Fv = np.concatenate([[0], F, [N[k]]]).astype(float)
+        Tv = np.concatenate([[0], T, [P[k]]]).astype(float)
         x = grid * N[k]
-        j = np.searchsorted(F, x, side="right")  # F[j-1] <= x < F[j]
-        m = len(F)
-        f_prev = np.where(j > 0, F[np.maximum(j - 1, 0)] if m else 0, 0).astype(float)
-        t_prev = np.where(j > 0, T[np.maximum(j - 1, 0)] if m else 0, 0).astype(float)
-        f_next = np.where(j < m, F[np.minimum(j, m - 1)] if m else N[k], N[k]).astype(float)
-        t_next = np.where(j < m, T[np.minimum(j, m - 1)] if m else P[k], P[k]).astype(float)
+        j = np.searchsorted(F, x, side="right")  # F[j-1] <= x < F[j]: between vertices j and j + 1
+        f_prev, t_prev, f_next, t_next = Fv[j], Tv[j], Fv[j + 1], Tv[j + 1]
         with np.errstate(invalid="ignore", divide="ignore"):
             frac = np.where(f_next > f_prev, (x - f_prev) / (f_next - f_prev), 1.0)
         out[k] = (t_prev + np.clip(frac, 0.0, 1.0) * (t_next - t_prev)) / P[k]

@@ -49,9 +49,7 @@ def agreement(masks, *, axis=None):
         if isinstance(dim, str):
             if dim not in masks.dims:
                 raise ValueError(f"`axis` {dim!r} is not a dimension of `masks`, got dims {masks.dims}")
-            _check_binary(masks.values)
-            if masks.sizes[dim] == 0:
-                raise ValueError("`masks` must hold at least one rater, got 0")
+            _check_binary(masks.values, masks.sizes[dim])
             return masks.astype(np.float64).mean(dim)
         arr = masks.values
     else:
@@ -68,14 +66,13 @@ def agreement(masks, *, axis=None):
     if isinstance(axis, str):
         raise TypeError(f"`axis` may be a dimension name only for an xarray.DataArray, got {axis!r}")
     axis = check_int("axis", axis, minimum=-arr.ndim, maximum=arr.ndim - 1)
-    if arr.shape[axis] == 0:
-        raise ValueError("`masks` must hold at least one rater, got 0")
-    _check_binary(arr)
+    _check_binary(arr, arr.shape[axis])
     return arr.astype(np.float64).mean(axis=axis)
 
 
-def _check_binary(arr):
-    a = np.asarray(arr)
+def _check_binary(a, n_raters):
+    if n_raters == 0:
+        raise ValueError("`masks` must hold at least one rater, got 0")
     if a.dtype == bool:
         return
     bad = ~((a == 0) | (a == 1))

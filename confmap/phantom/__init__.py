@@ -10,12 +10,9 @@ here (numpy/scipy only, about 0.1 s per 256x256 image):
    (~0.3 mm) or ``diffuse`` (1.5-3 mm, with finger-like extensions grown from a smooth random
    field). Necrotic or cystic centres and calcifications are options.
 3. **B-mode** (:func:`simulate_bmode`): echogenicity from the tissue map (tumour +6 to +12 dB scaled
-   by ``p``, necrosis dark, cysts anechoic, calcifications bright, sulci as dark CSF between bright
-   pial lines), attenuation accumulated along each beam with time-gain compensation of normal
-   brain (so calcifications cast acoustic shadows and cysts posterior enhancement), speckle from
-   a complex Gaussian scatterer field convolved with a separable axial x lateral Gaussian
-   point-spread function on the beam grid, envelope, electronic noise, log compression (55 dB)
-   and scan conversion.
+   by ``p``; necrosis, cysts, calcifications, sulci), attenuation with time-gain compensation of
+   normal brain (acoustic shadows, posterior enhancement), speckle through a separable Gaussian
+   point-spread function, log compression and scan conversion (the model in full: docs/phantom.md).
 4. **Raters** (:func:`simulate_raters`): each thresholds ``p`` at its own level (a consistent
    per-rater bias plus per-image jitter on the logit) and moves the boundary by a smooth random
    perturbation, then draws one clean filled mask. Rater 0 is the *reference* (like the paper's
@@ -26,8 +23,7 @@ here (numpy/scipy only, about 0.1 s per 256x256 image):
    :class:`confmap.Annotation`; its confidence map is made by :func:`confmap.confidence_map`.
    Further virtual confidence annotators (``n_annotators``) follow the same protocol on their own
    rays, each point moved by a Gaussian placement error (:func:`jitter_annotation`).
-6. :func:`make_dataset` puts ``n`` phantoms in one ``xarray.Dataset`` (the shared data contract),
-   :func:`save_dataset`/:func:`load_dataset` write/read it as NetCDF (atomically), and
+6. :func:`make_dataset` puts ``n`` phantoms in one ``xarray.Dataset`` (the shared data contract), and
    :func:`load_demo` makes (and caches) a small default dataset on demand.
 
 Coordinates follow the package convention: pixel ``(x, y) = (column, row)``, pixel centres on

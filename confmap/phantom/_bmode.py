@@ -119,9 +119,7 @@ def simulate_bmode(
     # Scan conversion to pixels.
     dpx, lpx = geometry.pixel_beam()
     ci = np.stack([dpx / ddz, (lpx - lat_lo) / (lat[1] - lat[0])])
-    sector = truth.get("sector")
-    if sector is None:
-        sector = geometry.sector()
+    sector = geometry.sector() if truth.get("sector") is None else truth["sector"]
     bmode = ndimage.map_coordinates(img_b, ci, order=1, mode="nearest") * sector
     loss_px = ndimage.map_coordinates(loss_excess, ci, order=1, mode="nearest") * sector
     return {

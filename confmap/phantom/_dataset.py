@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_choice, check_image_shape, check_int, check_number, describe, progress_bar
+from .._validation import check_choice, check_image_shape, check_int, check_number, check_type, describe, progress_bar
 from ..annotation import Annotation
-from ..construct import MapParams
+from ..construct import MapParams, RippleWarning, confidence_map
 from ..dataset import build_dataset, load_dataset, save_dataset
 from ._bmode import simulate_bmode
 from ._geometry import KINDS, RATER_BIAS_SD, VIRTUAL_ANNOTATOR, Geometry
@@ -42,8 +43,6 @@ class Phantom:
 
 
 def _confidence(ann, params):
-    from ..construct import RippleWarning, confidence_map
-
     with warnings.catch_warnings():
         # The lattice ripple of the paper's parameters at 256 px is a property of the method,
         # reported in the map's attrs; it is not a problem of the phantom.
@@ -102,8 +101,7 @@ def make_phantom(
     Phantom
     """
     geometry = Geometry() if geometry is None else geometry
-    if not isinstance(geometry, Geometry):
-        raise TypeError(f"`geometry` must be a confmap.phantom.Geometry, got {describe(geometry)}")
+    check_type("geometry", geometry, Geometry, "a confmap.phantom.Geometry")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(_seed_int(seed))
     s_truth, s_bmode, s_raters, s_ann = ss.spawn(4)
     truth = tumour_truth(geometry, s_truth, kind=kind, **truth_options)
@@ -122,14 +120,12 @@ def make_phantom(
     params = MapParams.coerce(params)
     conf = _confidence(ann, params)
     n_annotators = check_int("n_annotators", n_annotators, minimum=1)
-    extra, extra_conf = [], None
-    if n_annotators > 1:
-        for k, s_k in enumerate(ss.spawn(n_annotators - 1), start=1):  # after the first 4: unchanged
-            s_place, s_jitter = s_k.spawn(2)
-            a = virtual_annotator(truth, s_place, spacing_mm=sp, loss_db=sim["loss_db"], image=sim["bmode"])
-            a = jitter_annotation(a, s_jitter, sd_mm=annotator_sd_mm, spacing_mm=sp)
-            extra.append(a.replace(annotator=f"{VIRTUAL_ANNOTATOR} #{k}"))
-        extra_conf = np.stack([_confidence(a, params) for a in extra])
+    extra = []
+    for k, s_k in enumerate(ss.spawn(n_annotators - 1), start=1):  # after the first 4: unchanged
+        s_place, s_jitter = s_k.spawn(2)
+        a = virtual_annotator(truth, s_place, spacing_mm=sp, loss_db=sim["loss_db"], image=sim["bmode"])
+        a = jitter_annotation(a, s_jitter, sd_mm=annotator_sd_mm, spacing_mm=sp)
+        extra.append(a.replace(annotator=f"{VIRTUAL_ANNOTATOR} #{k}"))
     return Phantom(
         bmode=sim["bmode"],
         truth=truth["p"],
@@ -142,7 +138,7 @@ def make_phantom(
         features={k: truth[k] for k in ("necrosis", "cyst", "calcification")},
         loss_db=sim["loss_db"],
         extra_annotations=extra,
-        extra_confidence=extra_conf,
+        extra_confidence=np.stack([_confidence(a, params) for a in extra]) if extra else None,
     )
 
 
@@ -231,36 +227,22 @@ def make_dataset(
     ((2, 4, 96, 96), ['well_defined', 'diffuse'])
     """
     n = check_int("n", n, minimum=1)
-    seed, size, kinds, n_raters, reference_rater, params = _check_dataset_args(
-        seed, size, kinds, n_raters, reference_rater, params
+    seed, geometry, biases, image = _dataset_images(
+        seed, size, kinds, n_raters, reference_rater, probe, freq_mhz, params, rater_bias_sd
     )
-    geometry = Geometry(size=size, probe=probe)
-    root = np.random.SeedSequence(seed)
-    s_dataset, s_images = root.spawn(2)
-    bias_sd = check_number("rater_bias_sd", rater_bias_sd, minimum=0.0)
-    biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset), sd=bias_sd)
-    image_seeds = s_images.spawn(n)
-    it = progress_bar(range(n), progress, desc="phantoms")
     phantoms = [
-        make_phantom(
-            image_seeds[i],
-            kind=kinds[i % len(kinds)],
-            geometry=geometry,
-            n_raters=n_raters,
-            reference=reference_rater,
-            rater_biases=biases,
-            freq_mhz=freq_mhz,
-            params=params,
+        image(
+            i,
             rater_boundary_factor=rater_boundary_factor,
             n_annotators=n_annotators,
             annotator_sd_mm=annotator_sd_mm,
             **truth_options,
         )
-        for i in it
+        for i in progress_bar(range(n), progress, desc="phantoms")
     ]
     extra_attrs = {}  # only what differs from the defaults, so default datasets stay identical
-    if bias_sd != RATER_BIAS_SD:
-        extra_attrs["rater_bias_sd"] = float(bias_sd)
+    if rater_bias_sd != RATER_BIAS_SD:
+        extra_attrs["rater_bias_sd"] = float(rater_bias_sd)
     if rater_boundary_factor != 1.0:
         extra_attrs["rater_boundary_factor"] = float(rater_boundary_factor)
     if n_annotators > 1:
@@ -299,24 +281,8 @@ def dataset_phantom(
         Identical to image ``i`` of :func:`make_dataset` with the same arguments.
     """
     i = check_int("i", i, minimum=0)
-    seed, size, kinds, n_raters, reference_rater, params = _check_dataset_args(
-        seed, size, kinds, n_raters, reference_rater, params
-    )
-    # make_dataset: root.spawn(2) -> (dataset, images); images.spawn(n)[i] has spawn_key (1, i)
-    s_dataset = np.random.SeedSequence(seed, spawn_key=(0,))
-    s_image = np.random.SeedSequence(seed, spawn_key=(1, i))
-    biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset))
-    return make_phantom(
-        s_image,
-        kind=kinds[i % len(kinds)],
-        geometry=Geometry(size=size, probe=probe),
-        n_raters=n_raters,
-        reference=reference_rater,
-        rater_biases=biases,
-        freq_mhz=freq_mhz,
-        params=params,
-        **truth_options,
-    )
+    *_, image = _dataset_images(seed, size, kinds, n_raters, reference_rater, probe, freq_mhz, params)
+    return image(i, **truth_options)
 
 
 def _to_dataset(phantoms, geometry, biases, reference_rater, seed, freq_mhz, extra_attrs):
@@ -408,15 +374,11 @@ def load_demo(n: int = 12, *, seed: int = 0, size=(256, 256), cache: bool = True
     key = hashlib.sha256(f"{_VERSION}|{n}|{seed}|{size}".encode()).hexdigest()[:12]
     path = _cache_dir() / f"phantom_demo_{n}x{size[0]}x{size[1]}_s{seed}_{key}.nc"
     if path.exists():
-        try:
+        with contextlib.suppress(OSError, ValueError):  # unreadable cache: make it again
             return load_dataset(path)
-        except (OSError, ValueError):
-            pass  # unreadable cache: make it again
     ds = make_dataset(n, seed=seed, size=size, progress=progress)
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache is not an error
         save_dataset(ds, path)
-    except OSError:
-        pass  # a read-only cache is not an error
     return ds
 
 
@@ -424,8 +386,9 @@ def load_demo(n: int = 12, *, seed: int = 0, size=(256, 256), cache: bool = True
 _VERSION = "phantom-2"
 
 
-def _check_dataset_args(seed, size, kinds, n_raters, reference_rater, params):
-    """The arguments shared by :func:`make_dataset` and :func:`dataset_phantom`, checked once."""
+def _dataset_images(seed, size, kinds, n_raters, reference_rater, probe, freq_mhz, params, bias_sd=RATER_BIAS_SD):
+    """Check the arguments shared by :func:`make_dataset` and :func:`dataset_phantom`; return the seed,
+    the geometry, the raters' biases and ``image(i, **options)``, image ``i`` of the dataset (a Phantom)."""
     seed = _seed_int(seed)
     size = check_image_shape("size", size)
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
@@ -435,4 +398,24 @@ def _check_dataset_args(seed, size, kinds, n_raters, reference_rater, params):
         check_choice("kinds[...]", k, tuple(KINDS))
     n_raters = check_int("n_raters", n_raters, minimum=1)
     reference_rater = check_int("reference_rater", reference_rater, minimum=0, maximum=n_raters - 1)
-    return seed, size, kinds, n_raters, reference_rater, MapParams.coerce(params)
+    params = MapParams.coerce(params)
+    geometry = Geometry(size=size, probe=probe)
+    bias_sd = check_number("rater_bias_sd", bias_sd, minimum=0.0)
+    # SeedSequence(seed).spawn(2) gives (dataset, images), and image i is images.spawn(n)[i]
+    s_dataset = np.random.SeedSequence(seed, spawn_key=(0,))
+    biases = draw_rater_biases(n_raters, reference_rater, np.random.default_rng(s_dataset), sd=bias_sd)
+
+    def image(i, **options):
+        return make_phantom(
+            np.random.SeedSequence(seed, spawn_key=(1, i)),
+            kind=kinds[i % len(kinds)],
+            geometry=geometry,
+            n_raters=n_raters,
+            reference=reference_rater,
+            rater_biases=biases,
+            freq_mhz=freq_mhz,
+            params=params,
+            **options,
+        )
+
+    return seed, geometry, biases, image

@@ -201,7 +201,6 @@ def virtual_annotator(
         shadow = np.asarray(loss_db)[np.rint(hy).astype(int), np.rint(hx).astype(int)] > 10.0
         mx, my = np.concatenate([mx, hx[shadow]]), np.concatenate([my, hy[shadow]])
         hx, hy = hx[~shadow], hy[~shadow]
-    sha = image_sha256(image) if image is not None else None
     return Annotation(
         (h, w),
         high=np.column_stack([hx, hy]),
@@ -209,7 +208,7 @@ def virtual_annotator(
         low=np.column_stack([lx, ly]),
         spacing=(sp, sp),
         image_id=image_id,
-        image_sha256=sha,
+        image_sha256=None if image is None else image_sha256(image),
         annotator=VIRTUAL_ANNOTATOR,
         notes=f"confmap.phantom virtual annotator; kind={truth['kind']}, margin={truth['margin_mm']:.2f} mm",
     )
@@ -237,9 +236,8 @@ def jitter_annotation(ann: Annotation, seed, *, sd_mm: float, spacing_mm: float 
         (``-0.5 <= x <= W - 0.5``, ``-0.5 <= y <= H - 0.5``); metadata kept.
     """
     rng = as_rng(seed)
-    sd = check_number("sd_mm", sd_mm, minimum=0.0) / check_number(
-        "spacing_mm", spacing_mm, minimum=0.0, strict_min=True
-    )
+    sd = check_number("sd_mm", sd_mm, minimum=0.0)
+    sd /= check_number("spacing_mm", spacing_mm, minimum=0.0, strict_min=True)
     h, w = ann.shape
     moved = {}
     for tier in ("high", "medium", "low"):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import special
 
-from .._validation import check_choice, check_number, describe
+from .._validation import check_choice, check_number, check_type
 from ._geometry import KINDS, LOGIT_WIDTH, Geometry, angular_series, as_rng, smooth_field
 
 
@@ -55,8 +55,7 @@ def tumour_truth(
     phi_m))`` minus, for diffuse tumours, finger extensions ``A max(F, 0) exp(-s^2 / 2L^2)`` from
     a smooth random field ``F``.
     """
-    if not isinstance(geometry, Geometry):
-        raise TypeError(f"`geometry` must be a confmap.phantom.Geometry, got {describe(geometry)}")
+    check_type("geometry", geometry, Geometry, "a confmap.phantom.Geometry")
     check_choice("kind", kind, tuple(KINDS))
     rng = as_rng(seed)
     h, w = geometry.size

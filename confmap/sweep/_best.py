@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import describe
+from .._validation import check_choice, check_type, describe
 
 
 def metric_array(ds, metric, target):
     import xarray as xr
 
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"`ds` must be an xarray.Dataset (from sweep), got {describe(ds)}")
-    if not isinstance(metric, str) or metric not in ds.data_vars:
-        raise ValueError(
-            f"`metric` must be one of the Dataset's variables {sorted(map(str, ds.data_vars))}, got {describe(metric)}"
-        )
-    da = ds[metric]
+    check_type("ds", ds, xr.Dataset, "an xarray.Dataset (from sweep)")
+    da = ds[check_choice("metric", metric, sorted(map(str, ds.data_vars)))]
     if "target" in da.dims:
         names = [str(t) for t in da["target"].values]
         if target is None:
             if len(names) > 1:
                 raise ValueError(f"`target` must be given, the sweep has targets {names}")
             target = names[0]
-        if target not in names:
-            raise ValueError(f"`target` must be one of {names}, got {describe(target)}")
-        da = da.sel(target=target)
+        da = da.sel(target=check_choice("target", target, names))
     elif target is not None:
         have = str(da.coords["target"].values) if "target" in da.coords else None
         if have != target:
@@ -35,9 +28,7 @@ def metric_array(ds, metric, target):
 
 def better_is_higher(da, maximize):
     if maximize is not None:
-        if not isinstance(maximize, bool):
-            raise TypeError(f"`maximize` must be True, False or None, got {describe(maximize)}")
-        return maximize
+        return check_type("maximize", maximize, bool, "True, False or None")
     better = da.attrs.get("better", "lower")
     if better not in ("lower", "higher"):
         raise ValueError(f"the metric's attrs['better'] must be 'lower' or 'higher', got {better!r}")
@@ -90,14 +81,14 @@ def best(ds, metric: str = "brier", *, target: str | None = None, maximize: bool
     if vals.size == 0 or np.all(np.isnan(vals)):
         raise ValueError(f"`{metric}` has no finite value to optimise (all NaN or empty)")
     flat = int(np.nanargmax(vals) if hi else np.nanargmin(vals))
-    pos = np.unravel_index(flat, vals.shape) if vals.ndim else ()
+    pos = np.unravel_index(flat, vals.shape)
     out = {}
     for dim, i in zip(da.dims, pos, strict=True):
         out[str(dim)] = plain_value(da[dim].values[i]) if dim in da.coords else int(i)
     for name, c in da.coords.items():
         if c.ndim == 0 and name not in out:
             out[str(name)] = plain_value(c.values)
-    out[metric] = float(vals[pos] if vals.ndim else vals)
+    out[metric] = float(vals[pos])
     return out
 
 
@@ -119,8 +110,7 @@ def setting_kwargs(setting: dict) -> dict:
     >>> setting_kwargs({"lam": 80, "beta_h": 1.0, "beta_m": 0.4, "beta_l": 0.1, "brier": 0.01})
     {'lam': 80, 'betas': (1.0, 0.4, 0.1)}
     """
-    if not isinstance(setting, dict):
-        raise TypeError(f"`setting` must be a dict from best(), got {describe(setting)}")
+    check_type("setting", setting, dict, "a dict from best()")
     kw = {}
     if "lam" in setting:
         kw["lam"] = int(setting["lam"])

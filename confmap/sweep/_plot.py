@@ -99,29 +99,12 @@ def plot_sweep(
         pos = np.asarray(xs, dtype=float) if numeric else np.arange(len(xs))
         ax.plot(pos, da.values, "o-", color="C0")
         bi = list(xs).index(bst[d])
-        ax.plot(
-            [pos[bi]],
-            [da.values[bi]],
-            marker="*",
-            ms=16,
-            color="C3",
-            ls="none",
-            label=f"best: {d}={_fmt(bst[d])}",
-        )
+        ax.plot([pos[bi]], [da.values[bi]], marker="*", ms=16, color="C3", ls="none", label=f"best: {d}={_fmt(bst[d])}")
         yv = np.asarray(da.values, dtype=float)
         if ripple is not None and "ripple" in ds.data_vars and ds["ripple"].squeeze(drop=False).dims == (d,):
             bad = np.asarray(ds["ripple"].squeeze(drop=False).values, dtype=float) > ripple
             if bad.any():
-                ax.plot(
-                    pos[bad],
-                    yv[bad],
-                    "o",
-                    ms=11,
-                    mfc="none",
-                    mec="0.5",
-                    ls="none",
-                    label=f"ripple > {ripple:g}",
-                )
+                ax.plot(pos[bad], yv[bad], "o", ms=11, mfc="none", mec="0.5", ls="none", label=f"ripple > {ripple:g}")
         if log if log is not None else bool(np.nanmin(yv) > 0 and np.nanmax(yv) > 10 * np.nanmin(yv)):
             ax.set_yscale("log")
         if numeric and np.all(pos > 0) and pos.max() / pos.min() > 20:
@@ -139,13 +122,8 @@ def plot_sweep(
     nrow = len(da[rd]) if rd else 1
     nx, ny = len(da[xd]), len(da[yd])
     panel = (max(2.6, 0.45 * nx + 1.2), max(2.2, 0.35 * ny + 1.0))
-    fig, axes = plt.subplots(
-        nrow,
-        ncol,
-        figsize=(panel[0] * ncol + 1.0, panel[1] * nrow + 0.6),
-        squeeze=False,
-        layout="constrained",
-    )
+    figsize = (panel[0] * ncol + 1.0, panel[1] * nrow + 0.6)
+    fig, axes = plt.subplots(nrow, ncol, figsize=figsize, squeeze=False, layout="constrained")
     vals = np.asarray(da.transpose(*order).values, dtype=float).reshape(nrow, ncol, ny, nx)
     vmin, vmax = np.nanmin(vals), np.nanmax(vals)
     if log is None:
@@ -169,12 +147,7 @@ def plot_sweep(
             if rip is not None:
                 for j, i in zip(*np.nonzero(rip[r, c]), strict=True):
                     ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", ec="0.5", lw=0))
-            ax.set_xticks(
-                range(nx),
-                [_fmt(x) for x in da[xd].values],
-                fontsize=7,
-                rotation=45 if nx > 6 else 0,
-            )
+            ax.set_xticks(range(nx), [_fmt(x) for x in da[xd].values], fontsize=7, rotation=45 if nx > 6 else 0)
             ax.set_yticks(range(ny), [_fmt(y) for y in da[yd].values], fontsize=7)
             if r == nrow - 1:
                 ax.set_xlabel(LABELS.get(xd, xd))
@@ -197,10 +170,7 @@ def plot_sweep(
                 ax.plot([bi + 0.36], [bj + 0.33], marker="*", ms=7, color="C3", mec="w", mew=0.5, ls="none", zorder=4)
     hatch_note = f"\nhatched: predicted lattice ripple > {ripple:g}" if rip is not None and rip.any() else ""
     fig.colorbar(im, ax=axes, label=f"{metric} ({'higher' if hi else 'lower'} is better)", shrink=0.9)
-    fig.suptitle(
-        f"{label}\nbest ({'max' if hi else 'min'} {bst[metric]:.4g}): {title_best}{hatch_note}",
-        fontsize=9,
-    )
+    fig.suptitle(f"{label}\nbest ({'max' if hi else 'min'} {bst[metric]:.4g}): {title_best}{hatch_note}", fontsize=9)
     return fig
 
 

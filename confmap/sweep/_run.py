@@ -9,33 +9,29 @@ import warnings
 import numpy as np
 
 from .._validation import check_choice, check_unit_interval, describe
-from .._warnings import NoRegionWarning, RippleWarning
+from .._warnings import RippleWarning
 from ..annotation import Annotation
 from ..construct import (
     DEFAULT_RIPPLE_WARN,
     MapParams,
     check_param,
     grid_tiers,
-    kde_covariance,
-    lattice_ripple,
-    map_from_weights,
     mesh_grid,
     sink_suppression,
     tier_regions,
     tier_weights,
 )
-from ..construct._map import NO_WEIGHTS_WARNING
+from ..construct._map import kde_map
 from ..construct._params import check_annotation
 from ..metrics import SCORES
 
 #: Sweepable parameters, in the order of the result's dimensions.
 PARAMETERS = ("region", "alpha", "lam", "beta_h", "beta_m", "beta_l", "bandwidth")
 
-
 #: Metric name -> (long name, which value is better): the per-image scores of :data:`confmap.metrics.SCORES`.
 METRICS = {name: (s.long_name, s.better) for name, s in SCORES.items()}
 
-
+#: Axis labels of the swept parameters.
 LABELS = {
     "region": "region",
     "alpha": "alpha (px)",
@@ -217,7 +213,7 @@ def sweep(
     n_settings = int(np.prod([len(spec[p][0]) for p in PARAMETERS]))
 
     tnames = list(targets)
-    values = {m: np.full((len(tnames), n_settings), np.nan) for m in metrics}
+    values = np.full((len(metrics), len(tnames), n_settings), np.nan)
     ripple = np.full(n_settings, np.nan)
     # parameter tuple -> flat position, in the order of itertools.product
     index = {combo: flat for flat, combo in enumerate(itertools.product(*(spec[p][0] for p in PARAMETERS)))}
@@ -240,13 +236,12 @@ def sweep(
                     for bh, bm, bl in itertools.product(spec["beta_h"][0], spec["beta_m"][0], spec["beta_l"][0]):
                         weights = tier_weights(codes, (bh, bm, bl))
                         for bw in spec["bandwidth"][0]:
-                            cm, rip = _normalised_map(weights, grid, shape, bw, kernel, sink_fac)
-                            scores = {(m, t): float(SCORES[m](cm, targets[t])) for m in metrics for t in tnames}
+                            cm, _, _, rip = kde_map(weights, grid, shape, bw, kernel, sink_fac)
+                            scores = [[float(SCORES[m](cm, targets[t])) for t in tnames] for m in metrics]
                             for a in agroup:
                                 flat = index[(reg, a, lam_v, bh, bm, bl, bw)]
                                 ripple[flat] = rip
-                                for (m, t), s in scores.items():
-                                    values[m][tnames.index(t), flat] = s
+                                values[:, :, flat] = scores
                                 bar.update(1)
     _reemit(caught)
 
@@ -257,8 +252,8 @@ def sweep(
             attrs = {"long_name": LABELS[p]}
             coords[p] = (p, _coord_array(vals), attrs) if is_swept else ((), vals[0], attrs)
     data = {}
-    for m in metrics:  # every fixed parameter has one value: the swept sizes hold all settings
-        arr = values[m].reshape([len(tnames), *sizes])
+    for i, m in enumerate(metrics):  # every fixed parameter has one value: the swept sizes hold all settings
+        arr = values[i].reshape([len(tnames), *sizes])
         attrs = {"long_name": METRICS[m][0], "better": METRICS[m][1]}
         data[m] = (("target", *swept), arr, attrs) if len(tnames) > 1 else (tuple(swept), arr[0], attrs)
     ripple_attrs = {"long_name": "predicted lattice ripple (relative peak-to-peak)"}
@@ -287,17 +282,6 @@ def sweep(
                 stacklevel=2,
             )
     return ds
-
-
-def _normalised_map(weights, grid, shape, bandwidth, kernel, sink_fac):
-    """Stages 4-5 of :func:`confmap.confidence_map` for given grid weights: (map, ripple)."""
-    h, w = shape
-    if not weights.sum() > 0:
-        warnings.warn(NO_WEIGHTS_WARNING, NoRegionWarning, stacklevel=1)
-        return np.zeros(shape), 0.0
-    cov, _ = kde_covariance(weights, grid, bandwidth=bandwidth, kernel=kernel)
-    lam = len(grid[0]) - 1
-    return map_from_weights(weights, grid, shape, cov, sink_fac), lattice_ripple(cov, (w / lam, h / lam))
 
 
 def _coord_array(vals):  # strings (and mixtures) as objects

@@ -10,15 +10,12 @@ matplotlib only when a widget class is first used.
 """
 
 __all__ = ["Annotator", "ParameterExplorer"]
+_MODULES = {"Annotator": ".annotator", "ParameterExplorer": ".explorer"}
 
 
 def __getattr__(name):
-    if name == "Annotator":
-        from .annotator import Annotator
+    if name not in _MODULES:
+        raise AttributeError(f"module 'confmap.widgets' has no attribute {name!r}")
+    from importlib import import_module
 
-        return Annotator
-    if name == "ParameterExplorer":
-        from .explorer import ParameterExplorer
-
-        return ParameterExplorer
-    raise AttributeError(f"module 'confmap.widgets' has no attribute {name!r}")
+    return getattr(import_module(_MODULES[name], __name__), name)

@@ -25,8 +25,7 @@ def format_cursor_data(data) -> str:
     if data is None:
         return ""
     value, conf = data
-    value = np.asarray(value)
-    shown = f"{float(value):.3g}" if value.ndim == 0 else ", ".join(f"{float(v):.3g}" for v in value)
+    shown = ", ".join(f"{float(v):.3g}" for v in np.atleast_1d(value))
     return f"[image {shown}" + ("" if conf is None else f", map {conf:.2f}") + "]"
 
 
@@ -129,8 +128,7 @@ class AnnotatorFigure:
         hd, wd = base.shape[:2]
         # the display grid's pixel j shows image pixel j*s, drawn over [j*s - 0.5, (j+1)*s - 0.5]
         self._display = ax.imshow(self._rgba, interpolation="nearest", extent=(-0.5, wd * s - 0.5, hd * s - 0.5, -0.5))
-        ax.set_xlim(-0.5, self._shape[1] - 0.5)
-        ax.set_ylim(self._shape[0] - 0.5, -0.5)
+        ax.set(xlim=(-0.5, self._shape[1] - 0.5), ylim=(self._shape[0] - 0.5, -0.5))
         # The toolbar's readout shows the image's value and the map's, not the blended colour.
         self._display.get_cursor_data = self._cursor_data
         self._display.format_cursor_data = format_cursor_data

@@ -38,7 +38,7 @@ def toolbar_fraction(width_in: float, dpi: float = 100.0) -> float:
     return min(0.2, TOOLBAR_PX / (float(width_in) * float(dpi)))
 
 
-def configure_canvas(canvas, *, resizable: bool = False) -> None:
+def configure_canvas(canvas) -> None:
     """ipympl's canvas settings of the widgets (no-ops on other canvases), and its size in pixels.
 
     No header (the figure label) or footer, no resize handle, no scroll capture, and the toolbar
@@ -56,7 +56,7 @@ def configure_canvas(canvas, *, resizable: bool = False) -> None:
     for attr, value in (
         ("header_visible", False),
         ("footer_visible", False),
-        ("resizable", bool(resizable)),
+        ("resizable", False),
         ("capture_scroll", False),
         ("toolbar_visible", "visible"),
         ("toolbar_position", "left"),

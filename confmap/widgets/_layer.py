@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import describe, import_optional
+from .._validation import check_type, import_optional
 from ._overlay import levels
 
 __all__ = [
@@ -65,8 +65,7 @@ _ESM = Path(__file__).with_name("_layer.js")
 
 def wanted(live, canvas) -> bool:
     """Whether a widget makes a layer: ``live`` True, False, or None (when :func:`layer_available`)."""
-    if live is not None and not isinstance(live, (bool, np.bool_)):
-        raise TypeError(f"`live` must be True, False or None, got {describe(live)}")
+    check_type("live", live, (bool, np.bool_, type(None)), "True, False or None")
     return layer_available(canvas) if live is None else bool(live)
 
 

@@ -44,7 +44,6 @@ def make_controls(state: dict, shape) -> dict:
     """
     import ipywidgets as widgets
 
-    h, w = shape
     s = state
     style = {"description_width": LABEL_WIDTH}
     layout = widgets.Layout(width="290px")
@@ -90,7 +89,7 @@ def make_controls(state: dict, shape) -> dict:
         "alpha": widgets.FloatSlider(
             value=s["alpha"],
             min=0.0,
-            max=max(float(max(h, w)), s["alpha"]),
+            max=max(float(max(shape)), s["alpha"]),
             step=0.5,
             description="α (px)",
             disabled=s["region"] != "alpha",

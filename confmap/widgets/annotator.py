@@ -34,11 +34,12 @@ from __future__ import annotations
 import functools
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
 from .. import construct as _construct
-from .._validation import check_finite_array, check_number, describe
+from .._validation import check_finite_array, check_keys, check_number, check_type
 from ..annotation import TIERS, Annotation, image_sha256
 from ..construct import MapParams
 from ..session import EFFORT_FORMAT, EFFORT_VERSION, AnnotationSession, effort_path
@@ -285,9 +286,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
 
     @show_map.setter
     def show_map(self, value):
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"`show_map` must be True or False, got {describe(value)}")
-        self._show_map = bool(value)
+        self._show_map = bool(check_type("show_map", value, (bool, np.bool_), "True or False"))
         if self._map_toggle.value != self._show_map:
             self._map_toggle.value = self._show_map
         self._refresh(record=False)
@@ -369,9 +368,7 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
 
     def on_change(self, callback) -> None:
         """Call ``callback(annotator)`` after every change of the points (after the autosave)."""
-        if not callable(callback):
-            raise TypeError(f"`callback` must be callable, got {describe(callback)}")
-        self._callbacks.append(callback)
+        self._callbacks.append(check_type("callback", callback, Callable, "callable"))
 
     def close(self) -> None:
         """Close the figure (and release it from pyplot); with a given ``ax``, only disconnect from it."""
@@ -401,11 +398,8 @@ class Annotator(EventTranslation, AnnotatorFigure, AnnotatorControls):
     def _check_map_options(options) -> dict:
         if options is None:
             return {}
-        if not isinstance(options, dict):
-            raise TypeError(f"`map_options` must be a dict, got {describe(options)}")
-        unknown = sorted(set(options) - set(_MAP_KEYS))
-        if unknown:
-            raise ValueError(f"unknown `map_options` key(s) {unknown}; allowed are {list(_MAP_KEYS)}")
+        check_type("map_options", options, dict, "a dict")
+        check_keys("`map_options` key(s)", options, _MAP_KEYS)
         MapParams.make(**options)  # the construction's own checks, now rather than at the first map
         return dict(options)
 

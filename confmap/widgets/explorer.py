@@ -1,22 +1,23 @@
 """Sliders for the construction's parameters; the confidence map and its metrics follow live.
 
-:class:`ParameterExplorer` owns a matplotlib figure (built under ``plt.ioff()``; with
-``%matplotlib widget`` its canvas is an ipympl widget) and ipywidgets controls for lambda, beta_H,
-beta_M, beta_L, the bandwidth sigma, the region mode (convex / alpha, with alpha) and the overlay
-opacity. Every widget callback only calls a public method (:meth:`ParameterExplorer.set`), so a
-test or a script drives the explorer exactly as a user does, without a browser.
+:class:`ParameterExplorer` owns a matplotlib figure (built under ``plt.ioff()``; an ipympl widget with
+``%matplotlib widget``) and one ipywidgets control per parameter. Every widget callback only calls a
+public method (:meth:`ParameterExplorer.set`), so a test or a script drives the explorer exactly as a
+user does, without a browser.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
-from .._validation import check_number, check_unit_interval, describe
+from .._validation import check_finite_array, check_keys, check_number, check_type, check_unit_interval, describe
 from ..annotation import Annotation
 from ..construct import MapParams, check_param, confidence_map
+from ..construct._params import check_annotation
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
@@ -133,7 +134,7 @@ class ParameterExplorer:
         ax=None,
         live: bool | None = None,
     ):
-        self._annotation = self._check_annotation(annotation)
+        self._annotation = check_annotation(annotation)
         h, w = annotation.shape
         self._image = self._check_image(image, (h, w))
         self._agreement = self._check_agreement(agreement, (h, w))
@@ -178,9 +179,8 @@ class ParameterExplorer:
             top = 1.0 if self._image.ndim == 3 or self._image.max() <= 1 else None
             self._base_rgb = image_rgb(self._image, vmin=0.0, vmax=top).astype(np.float32)
         self._lut = colour_lut(cmap)
-        self._values = np.zeros((h, w))
-        self._im = ax.imshow(
-            blend(self._base_rgb, self._values, self._state["opacity"], self._lut), interpolation="nearest"
+        self._im = ax.imshow(  # no map yet: update() follows
+            blend(self._base_rgb, np.zeros((h, w)), self._state["opacity"], self._lut), interpolation="nearest"
         )
         # The colour bar of the colour map itself (the blended image has no colour scale).
         from matplotlib.cm import ScalarMappable
@@ -190,15 +190,7 @@ class ParameterExplorer:
         self._colorbar = self.figure.colorbar(scale, ax=ax, shrink=0.8, label="confidence")
         handles = []
         if self._agreement is not None:
-            ax.contour(
-                np.arange(w),
-                np.arange(h),
-                self._agreement,
-                levels=CONTOUR_LEVELS,
-                colors="cyan",
-                linewidths=0.8,
-                linestyles=CONTOUR_STYLES,
-            )
+            ax.contour(self._agreement, levels=CONTOUR_LEVELS, colors="cyan", linewidths=0.8, linestyles=CONTOUR_STYLES)
             from matplotlib.lines import Line2D
 
             handles = [
@@ -211,11 +203,8 @@ class ParameterExplorer:
             style = marker_kwargs(tier)
             st = dict(style, label=style["label"] if len(pts) else "_" + style["label"])
             (self._scatter[tier],) = ax.plot(pts[:, 0], pts[:, 1], ls="none", ms=_MARKER_MS, mec="k", mew=0.5, **st)
-        ax.set_xlim(-0.5, w - 0.5)
-        ax.set_ylim(h - 0.5, -0.5)
+        ax.set(xlim=(-0.5, w - 0.5), ylim=(h - 0.5, -0.5), xticks=[], yticks=[])
         ax.autoscale(False)
-        ax.set_xticks([])
-        ax.set_yticks([])
         self._layer = None
         if wanted(live, self.figure.canvas):
             self._make_layer()
@@ -287,23 +276,14 @@ class ParameterExplorer:
     # validation
     # ----------------------------------------------------------------------------------------
     @staticmethod
-    def _check_annotation(annotation):
-        if not isinstance(annotation, Annotation):
-            raise TypeError(f"`annotation` must be a confmap.Annotation, got {describe(annotation)}")
-        return annotation
-
-    @staticmethod
     def _check_image(image, shape):
         if image is None:
             return None
-        arr = np.asarray(getattr(image, "values", image))
-        if arr.ndim not in (2, 3) or arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        arr = check_finite_array("image", getattr(image, "values", image), ndim=(2, 3))
+        if arr.shape[:2] != shape or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
             raise ValueError(
                 f"`image` must have shape {shape} or {shape + (3,)}, the annotation's image shape, got {arr.shape}"
             )
-        arr = arr.astype(float)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("`image` must be finite, got NaN or infinite values")
         return arr
 
     @staticmethod
@@ -325,9 +305,7 @@ class ParameterExplorer:
 
     @staticmethod
     def _validated(current, changes):
-        unknown = sorted(set(changes) - set(_PARAMS))
-        if unknown:
-            raise TypeError(f"unknown parameter(s) {unknown}; allowed: {list(_PARAMS)}")
+        check_keys("parameter(s)", changes, _PARAMS, error=TypeError)
         new = dict(current)
         for name, value in changes.items():
             if name == "opacity":
@@ -372,16 +350,12 @@ class ParameterExplorer:
         try:
             for name, ctl in self.controls.items():
                 value = self._state[name]
-                if hasattr(ctl, "max") and name != "bandwidth" and value > ctl.max:
-                    ctl.max = value
                 if name == "bandwidth":
                     if isinstance(value, str):  # "scott"/"silverman": the slider keeps its place
                         continue
-                    lv = math.log10(value)
-                    if lv > ctl.max:
-                        ctl.max = lv
-                    if lv < ctl.min:
-                        ctl.min = lv
+                    ctl.min, ctl.max = min(ctl.min, math.log10(value)), max(ctl.max, math.log10(value))
+                elif hasattr(ctl, "max") and value > ctl.max:
+                    ctl.max = value
                 if ctl.value != value:
                     ctl.value = value
             self.controls["alpha"].disabled = self._state["region"] != "alpha"
@@ -401,7 +375,7 @@ class ParameterExplorer:
 
     @annotation.setter
     def annotation(self, value):
-        value = self._check_annotation(value)
+        value = check_annotation(value)
         if value.shape != self._annotation.shape:
             raise ValueError(f"`annotation` must keep the image shape {self._annotation.shape}, got {value.shape}")
         self._annotation = value
@@ -482,7 +456,6 @@ class ParameterExplorer:
                 self._metrics = {name: float(score(values, self._agreement)) for name, score in SCORES.items()}
         self._messages = list(dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in caught))
         self._map = cm
-        self._values = values
         self._apply_alpha()
         if self._metrics is not None:
             self._metrics_label.value = metrics_html(self._metrics)
@@ -504,7 +477,7 @@ class ParameterExplorer:
         opacity = self._state["opacity"]
         if self._layer is not None and self._layer.opacity != opacity:
             self._layer.opacity = opacity
-        self._im.set_data(blend(self._base_rgb, self._values, opacity, self._lut))
+        self._im.set_data(blend(self._base_rgb, self._map.values, opacity, self._lut))
 
     def on_change(self, callback) -> None:
         """Call ``callback(explorer)`` after every recomputation of the map.
@@ -519,9 +492,7 @@ class ParameterExplorer:
         TypeError
             If ``callback`` is not callable.
         """
-        if not callable(callback):
-            raise TypeError(f"`callback` must be callable, got {describe(callback)}")
-        self._callbacks.append(callback)
+        self._callbacks.append(check_type("callback", callback, Callable, "callable"))
 
     def _draw(self):
         if self._layer is not None:  # the layer shows the map; the title and figure follow when the hand rests
@@ -555,11 +526,8 @@ class ParameterExplorer:
 
         close_layer(self._layer, self.figure.canvas)
         plt.close(self.figure)
-        self.widget.close()
-        for ctl in self.controls.values():
-            ctl.close()
-        self._metrics_label.close()
-        self._status.close()
+        for w in (self.widget, *self.controls.values(), self._metrics_label, self._status):
+            w.close()
 
     def __repr__(self):
         return f"ParameterExplorer({self._annotation!r}, {self.params})"
