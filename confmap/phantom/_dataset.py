@@ -70,8 +70,9 @@ def make_phantom(
 
     Parameters
     ----------
-    seed : int, SeedSequence or Generator
-        The same seed gives the same phantom.
+    seed : int or SeedSequence
+        The same seed gives the same phantom (a Generator cannot be split into the phantom's
+        independent streams reproducibly, so it is refused with a TypeError).
     kind : {"well_defined", "diffuse"}
         Tumour margin type.
     geometry : Geometry, optional
