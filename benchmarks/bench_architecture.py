@@ -96,7 +96,13 @@ RENOVATION = (
     "f827f49",  # _validation docstring
 )
 #: The consolidation of 2026-12-03 (dead code, repeats, helpers reused), same behaviour and public names.
-CONSOLIDATION = ()
+CONSOLIDATION = (
+    "ea1fd5e",  # core: construct, sweep, _validation, annotation, dataset, geometry, reference
+    "46788a3",  # metrics, phantom, learn
+    "2678383",  # io, export, formats, cli, batch
+    "486c1dd",  # widgets, session
+    "cf3b2c7",  # second pass: check_type/check_keys, kde_map, shared phantom images
+)
 
 
 def extract_old(dest, *, commit: str = BASE, root=None) -> Path:
