@@ -138,12 +138,15 @@ def sample_part(part, zero_levels, grid):
             continue
         T = part.tps[k]
         F = part.cum - T
-        # vertices: (0, 0), (F_j, T_j) for j < m, and the end (N, P) (the score-0 group, or F[-1])
-        Fv = np.concatenate([[0], F, [N[k]]]).astype(float)
-        Tv = np.concatenate([[0], T, [P[k]]]).astype(float)
+        # vertices: (0, 0), (F_j, T_j) for j < m, and the end (N, P) (the score-0 group, or F[-1]);
+        # only the vertices around each grid point are read (the curve has one vertex per pixel value)
         x = grid * N[k]
-        j = np.searchsorted(F, x, side="right")  # F[j-1] <= x < F[j]: between vertices j and j + 1
-        f_prev, t_prev, f_next, t_next = Fv[j], Tv[j], Fv[j + 1], Tv[j + 1]
+        j = np.searchsorted(F, x, side="right")  # F[j-1] <= x < F[j]
+        m = len(F)
+        f_prev = np.where(j > 0, F[np.maximum(j - 1, 0)] if m else 0, 0).astype(float)
+        t_prev = np.where(j > 0, T[np.maximum(j - 1, 0)] if m else 0, 0).astype(float)
+        f_next = np.where(j < m, F[np.minimum(j, m - 1)] if m else N[k], N[k]).astype(float)
+        t_next = np.where(j < m, T[np.minimum(j, m - 1)] if m else P[k], P[k]).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             frac = np.where(f_next > f_prev, (x - f_prev) / (f_next - f_prev), 1.0)
         out[k] = (t_prev + np.clip(frac, 0.0, 1.0) * (t_next - t_prev)) / P[k]
