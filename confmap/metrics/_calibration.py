@@ -63,9 +63,14 @@ def reliability(
     return out
 
 
+def bin_index(c, n_bins):
+    """The confidence bin of each value of ``c`` (the last bin holds 1)."""
+    return np.minimum((c * n_bins).astype(np.int64), n_bins - 1)
+
+
 def bin_sums(c, a, n_bins):
     """Per confidence bin: the pixel count and the sums of confidence ``c`` and Agreement ``a``."""
-    b = np.minimum((c * n_bins).astype(np.int64), n_bins - 1)
+    b = bin_index(c, n_bins)
     return tuple(np.bincount(b, weights=w, minlength=n_bins) for w in (None, c, a))
 
 

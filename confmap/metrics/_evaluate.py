@@ -8,7 +8,7 @@ import numpy as np
 
 from .._validation import check_int, progress_bar
 from .._warnings import UndefinedMetricWarning
-from ._calibration import bin_sums, reliability_summary
+from ._calibration import bin_index, reliability_summary
 from ._common import (
     DEFAULT_THRESHOLDS,
     EIGHT_BIT_HALF_STEP,
@@ -133,7 +133,10 @@ def evaluate(
     stats.update(_roc_stats(ps, ts, thr, o, vmask, union, fpr_points, progress))
     stats.update(confusion_stack(ps, ts, thr, o, vmask))  # joint thresholds: tp, fp, fn, tn
     # reliability, pooled over the union
-    stats["bin_count"], stats["bin_sum_confidence"], stats["bin_sum_agreement"] = bin_sums(ps[union], ts[union], n_bins)
+    b = bin_index(ps[union], n_bins)  # (the selections are made where used: kept, they cost cache)
+    stats["bin_count"] = np.bincount(b, minlength=n_bins)
+    stats["bin_sum_confidence"] = np.bincount(b, weights=ps[union], minlength=n_bins)
+    stats["bin_sum_agreement"] = np.bincount(b, weights=ts[union], minlength=n_bins)
     image_coord = coords.pop("image", ("image", np.arange(n)))
     ds = evaluation_dataset(stats, thresholds=thr, image_coords={"image": image_coord, **coords})
     ds.attrs.update(
