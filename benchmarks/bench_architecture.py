@@ -102,6 +102,8 @@ CONSOLIDATION = (
     "2678383",  # io, export, formats, cli, batch
     "486c1dd",  # widgets, session
     "cf3b2c7",  # second pass: check_type/check_keys, kde_map, shared phantom images
+    "5e3edc1",  # sample_part reads only the vertices it needs again (the second pass had slowed evaluate)
+    "7d79237",  # evaluate's reliability bins select where used again (cache)
 )
 
 
