@@ -63,21 +63,34 @@ def test_no_module_over_the_size_rule():
 
 
 def private_imports(source: str) -> list[str]:
-    """``from x import _y`` statements of ``source`` that take a private *name* (a private submodule of
-    a package, ``from . import _coco``, is the package's own layout and allowed)."""
+    """Imports in ``source`` that reach past another module's or package's public face: ``from x import
+    _y`` (a private *name*), and ``from ..pkg._mod import y`` (another package's private module; a
+    package's own private submodules, ``from ._grid import ...`` or ``from . import _coco``, are its
+    layout and allowed)."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                private = alias.name.startswith("_") and not alias.name.startswith("__")
-                if private and node.module is not None:  # ``from . import _mod`` has no module
-                    found.append(f"line {node.lineno}: from {'.' * node.level}{node.module} import {alias.name}")
+        if not isinstance(node, ast.ImportFrom) or node.module is None:  # ``from . import _mod``
+            continue
+        where = f"line {node.lineno}: from {'.' * node.level}{node.module} import "
+        for alias in node.names:
+            if alias.name.startswith("_") and not alias.name.startswith("__"):
+                found.append(where + alias.name)
+        parts = node.module.split(".")
+        if node.level != 1 and any(p.startswith("_") and not p.startswith("__") for p in parts[1:]):
+            found.append(where + ", ".join(a.name for a in node.names))
     return found
 
 
-def test_the_private_import_check_finds_one():
-    assert private_imports("from ..construct._grid import _sink_radius\nfrom . import _coco\n") == [
-        "line 1: from ..construct._grid import _sink_radius"
+def test_the_private_import_check_finds_them():
+    source = (
+        "from ..construct._grid import _sink_radius\n"  # a private name
+        "from ..construct._params import check_annotation\n"  # another package's private module
+        "from . import _coco\nfrom ._grid import mesh_grid\nfrom .._validation import check_int\n"  # allowed
+    )
+    assert private_imports(source) == [
+        "line 1: from ..construct._grid import _sink_radius",
+        "line 1: from ..construct._grid import _sink_radius",
+        "line 2: from ..construct._params import check_annotation",
     ]
 
 

@@ -1,7 +1,7 @@
 """Confidence-map construction (the paper's Section 2.3, Eqs. 5-7), exact and at interactive speed.
 
 One private module per step, all public names here (``_params``: :class:`MapParams`, every parameter
-checked once, and :func:`check_param`). The stages, each public so notebooks can show them:
+checked once, :func:`check_param` and :func:`check_annotation`). The stages, each public so notebooks can show them:
 
 1. ``_grid``: :func:`mesh_grid` -- the ``(lam + 1)**2`` grid ``x_k = k W / lam``, ``y_l = l H / lam``.
 2. ``_regions``: :func:`tier_regions`, :func:`make_region` -- the Delaunay region of each tier
@@ -15,15 +15,15 @@ checked once, and :func:`check_param`). The stages, each public so notebooks can
    (full 2x2 kernel covariance), or the isotropic kernel of Eq. 6, evaluated at every pixel centre.
 5. ``_map``: :func:`confidence_map`, :func:`confidence_maps` -- all of the above, then the min-max
    normalisation of Eq. 7 (:func:`normalise`); :func:`map_from_weights` is the KDE and Eq. 7 for
-   given weights and kernel (``kde_map``, steps 4-5 for given weights, is shared with the sweep).
+   given weights and kernel; :func:`kde_map` is steps 4-5 for given weights (shared with the sweep).
 """
 
 from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
 from ._fastkde import Plan, weighted_kde
 from ._grid import TIER_CODES, grid_tiers, grid_weights, mesh_grid, sink_suppression, tier_weights
 from ._kernel import kde_covariance, lam_for_ripple, lattice_ripple
-from ._map import RESOLUTION, confidence_map, confidence_maps, density_floor, map_from_weights, normalise
-from ._params import DEFAULT_RIPPLE_WARN, WEIGHTED_TIERS, MapParams, check_param
+from ._map import RESOLUTION, confidence_map, confidence_maps, density_floor, kde_map, map_from_weights, normalise
+from ._params import DEFAULT_RIPPLE_WARN, WEIGHTED_TIERS, MapParams, check_annotation, check_param
 from ._regions import TierRegion, make_region, tier_regions
 
 __all__ = [
@@ -36,12 +36,14 @@ __all__ = [
     "Plan",
     "RippleWarning",
     "TierRegion",
+    "check_annotation",
     "check_param",
     "confidence_map",
     "confidence_maps",
     "grid_tiers",
     "grid_weights",
     "kde_covariance",
+    "kde_map",
     "lam_for_ripple",
     "lattice_ripple",
     "make_region",

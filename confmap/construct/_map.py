@@ -18,7 +18,15 @@ from ._kernel import kde_covariance, lam_for_ripple, lattice_ripple
 from ._params import WEIGHTED_TIERS, MapParams, check_annotation
 from ._regions import tier_regions
 
-__all__ = ["RESOLUTION", "confidence_map", "confidence_maps", "density_floor", "map_from_weights", "normalise"]
+__all__ = [
+    "RESOLUTION",
+    "confidence_map",
+    "confidence_maps",
+    "density_floor",
+    "kde_map",
+    "map_from_weights",
+    "normalise",
+]
 
 #: A density below this fraction of one kernel's peak at every pixel centre counts as 0 (the map is all
 #: zeros, with a warning): the fast KDE is exact to about 1e-12 of the peak, so such a map would be
@@ -220,8 +228,30 @@ def confidence_map(annotation: Annotation, *, params: MapParams | None = None, m
 
 
 def kde_map(weights, grid, shape, bandwidth, kernel, sink_factor=None):
-    """Steps 4 and 5 for given grid weights (:func:`confidence_map` and the sweep): ``(map, cov, factor,
-    ripple)``; weights all 0 give the all-zero map, after a NoRegionWarning, and ``cov`` None."""
+    """Steps 4 and 5 for given grid weights: the kernel, the KDE, Eq. 7 and the predicted ripple.
+
+    :func:`confidence_map` and :func:`confmap.sweep.sweep` both build their maps with it.
+
+    Parameters
+    ----------
+    weights : ndarray, shape (len(gy), len(gx))
+        Grid weights of Eq. 5 (:func:`tier_weights`), >= 0.
+    grid : (ndarray, ndarray)
+        ``(gx, gy)`` of :func:`mesh_grid`.
+    shape : (int, int)
+        ``(H, W)`` of the image.
+    bandwidth, kernel
+        As in :func:`confidence_map` (checked by the caller, e.g. through :class:`MapParams`).
+    sink_factor : ndarray, shape (H, W), optional
+        :func:`sink_suppression` of the image's sinks (None: no sinks).
+
+    Returns
+    -------
+    (ndarray, ndarray or None, float, float)
+        The map (H, W) in [0, 1]; the kernel covariance (2, 2) in square pixels; the numeric bandwidth
+        factor; the predicted lattice ripple. Weights all 0 give the all-zero map, ``cov`` None and
+        ripple 0, after a :class:`NoRegionWarning`.
+    """
     if not weights.sum() > 0:
         msg = "no grid point lies in any tier region (or betas are all 0): the map is all zeros"
         warnings.warn(msg, NoRegionWarning, stacklevel=3)

@@ -14,15 +14,15 @@ from ..annotation import Annotation
 from ..construct import (
     DEFAULT_RIPPLE_WARN,
     MapParams,
+    check_annotation,
     check_param,
     grid_tiers,
+    kde_map,
     mesh_grid,
     sink_suppression,
     tier_regions,
     tier_weights,
 )
-from ..construct._map import kde_map
-from ..construct._params import check_annotation
 from ..metrics import SCORES
 
 #: Sweepable parameters, in the order of the result's dimensions.

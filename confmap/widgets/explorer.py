@@ -16,8 +16,7 @@ import numpy as np
 
 from .._validation import check_finite_array, check_keys, check_number, check_type, check_unit_interval, describe
 from ..annotation import Annotation
-from ..construct import MapParams, check_param, confidence_map
-from ..construct._params import check_annotation
+from ..construct import MapParams, check_annotation, check_param, confidence_map
 from ..metrics import SCORES
 from ..style import TIER_STYLE, marker_kwargs
 from ._figure import DeferredDraw, configure_canvas, toolbar_fraction
