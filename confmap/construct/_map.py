@@ -234,16 +234,10 @@ def kde_map(weights, grid, shape, bandwidth, kernel, sink_factor=None):
 
     Parameters
     ----------
-    weights : ndarray, shape (len(gy), len(gx))
-        Grid weights of Eq. 5 (:func:`tier_weights`), >= 0.
-    grid : (ndarray, ndarray)
-        ``(gx, gy)`` of :func:`mesh_grid`.
-    shape : (int, int)
-        ``(H, W)`` of the image.
+    weights, grid, shape, sink_factor
+        As in :func:`map_from_weights`.
     bandwidth, kernel
         As in :func:`confidence_map` (checked by the caller, e.g. through :class:`MapParams`).
-    sink_factor : ndarray, shape (H, W), optional
-        :func:`sink_suppression` of the image's sinks (None: no sinks).
 
     Returns
     -------
