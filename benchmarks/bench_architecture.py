@@ -104,6 +104,8 @@ CONSOLIDATION = (
     "cf3b2c7",  # second pass: check_type/check_keys, kde_map, shared phantom images
     "5e3edc1",  # sample_part reads only the vertices it needs again (the second pass had slowed evaluate)
     "7d79237",  # evaluate's reliability bins select where used again (cache)
+    "4a73a90",  # review: check_annotation and kde_map public (no import of construct's private modules)
+    "598bd8c",  # review: kde_map's docstring points to map_from_weights
 )
 
 
