@@ -272,8 +272,8 @@ def test_progress_bar(capsys):
     ("kwargs", "exc", "match"),
     [
         ({"n": 0, "seed": 0}, ValueError, "`n` must be >= 1"),
-        ({"n": 1, "seed": -1}, ValueError, "`seed` must be a non-negative integer"),
-        ({"n": 1, "seed": 1.5}, TypeError, "`seed` must be a non-negative integer"),
+        ({"n": 1, "seed": -1}, ValueError, "`seed` must be >= 0"),
+        ({"n": 1, "seed": 1.5}, TypeError, "`seed` must be an integer"),
         (
             {"n": 1, "seed": 0, "kinds": ("wavy",)},
             ValueError,

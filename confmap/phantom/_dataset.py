@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_choice, check_image_shape, check_int, check_number, check_type, describe, progress_bar
+from .._validation import check_choice, check_image_shape, check_int, check_number, check_type, progress_bar
 from ..annotation import Annotation
 from ..construct import MapParams, RippleWarning, confidence_map
 from ..dataset import build_dataset, load_dataset, save_dataset
@@ -103,8 +103,9 @@ def make_phantom(
     """
     geometry = Geometry() if geometry is None else geometry
     check_type("geometry", geometry, Geometry, "a confmap.phantom.Geometry")
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(_seed_int(seed))
-    s_truth, s_bmode, s_raters, s_ann = ss.spawn(4)
+    if not isinstance(seed, np.random.SeedSequence):
+        seed = np.random.SeedSequence(check_int("seed", seed, minimum=0))
+    s_truth, s_bmode, s_raters, s_ann = seed.spawn(4)
     truth = tumour_truth(geometry, s_truth, kind=kind, **truth_options)
     sim = simulate_bmode(geometry, truth, s_bmode, freq_mhz=freq_mhz)
     sp = geometry.spacing_mm
@@ -122,7 +123,7 @@ def make_phantom(
     conf = _confidence(ann, params)
     n_annotators = check_int("n_annotators", n_annotators, minimum=1)
     extra = []
-    for k, s_k in enumerate(ss.spawn(n_annotators - 1), start=1):  # after the first 4: unchanged
+    for k, s_k in enumerate(seed.spawn(n_annotators - 1), start=1):  # after the first 4: unchanged
         s_place, s_jitter = s_k.spawn(2)
         a = virtual_annotator(truth, s_place, spacing_mm=sp, loss_db=sim["loss_db"], image=sim["bmode"])
         a = jitter_annotation(a, s_jitter, sd_mm=annotator_sd_mm, spacing_mm=sp)
@@ -141,14 +142,6 @@ def make_phantom(
         extra_annotations=extra,
         extra_confidence=np.stack([_confidence(a, params) for a in extra]) if extra else None,
     )
-
-
-def _seed_int(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be a non-negative integer, got {describe(seed)}")
-    if seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, got {seed}")
-    return int(seed)
 
 
 def make_dataset(
@@ -368,7 +361,7 @@ def load_demo(n: int = 12, *, seed: int = 0, size=(256, 256), cache: bool = True
         As :func:`make_dataset` ``(n, seed=seed, size=size)``.
     """
     n = check_int("n", n, minimum=1)
-    seed = _seed_int(seed)
+    seed = check_int("seed", seed, minimum=0)
     size = check_image_shape("size", size)
     if not cache:
         return make_dataset(n, seed=seed, size=size, progress=progress)
@@ -390,7 +383,7 @@ _VERSION = "phantom-2"
 def _dataset_images(seed, size, kinds, n_raters, reference_rater, probe, freq_mhz, params, bias_sd=RATER_BIAS_SD):
     """Check the arguments shared by :func:`make_dataset` and :func:`dataset_phantom`; return the seed,
     the geometry, the raters' biases and ``image(i, **options)``, image ``i`` of the dataset (a Phantom)."""
-    seed = _seed_int(seed)
+    seed = check_int("seed", seed, minimum=0)
     size = check_image_shape("size", size)
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     if not kinds:
