@@ -30,7 +30,7 @@ from ._validation import (
     describe,
 )
 
-__all__ = ["TIERS", "Annotation", "image_sha256", "points_table"]
+__all__ = ["TIERS", "Annotation", "as_annotations", "image_sha256", "points_table"]
 
 #: The point tiers, in the order of the paper's Eq. 5 (high wins over medium wins over low),
 #: followed by the sink points that remove interposed normal tissue.
@@ -340,6 +340,16 @@ class Annotation:
         except (TypeError, ValueError, RecursionError) as exc:
             why = "nested too deeply" if isinstance(exc, RecursionError) else exc
             raise ValueError(f"{str(path)!r} is not a valid confmap annotation: {why}") from None
+
+
+def as_annotations(annotations) -> list[Annotation]:
+    """One Annotation or a sequence of them, as a non-empty list whose items are all checked."""
+    items = [annotations] if isinstance(annotations, Annotation) else list(annotations)
+    if not items:
+        raise ValueError("`annotations` must hold at least one Annotation, got an empty sequence")
+    for i, a in enumerate(items):
+        check_type(f"annotations[{i}]", a, Annotation, "a confmap.Annotation")
+    return items
 
 
 def _check_optional_str(name, value):

@@ -240,3 +240,15 @@ def test_fuzz_load_with_arbitrary_bytes(tmp_path, data):
 def test_fuzz_load_with_arbitrary_json_documents(tmp_path, doc):
     data = json.dumps(doc).encode()
     _load_only_value_error(tmp_path / "fuzz.json", data)
+
+
+def test_as_annotations_gives_a_checked_non_empty_list():
+    from confmap.annotation import as_annotations
+
+    a, b = _ann(), _ann(np.random.default_rng(1))
+    assert as_annotations(a) == [a]
+    assert as_annotations((a, b)) == [a, b]
+    with pytest.raises(ValueError, match="`annotations` must hold at least one Annotation"):
+        as_annotations([])
+    with pytest.raises(TypeError, match=r"`annotations\[1\]` must be a confmap.Annotation, got"):
+        as_annotations([a, {"high": []}])

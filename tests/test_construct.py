@@ -473,7 +473,7 @@ def test_confidence_maps_builds_a_dataset():
         confidence_maps([anns[0], Annotation((10, 10))])
     with pytest.raises(ValueError, match="at least one"):
         confidence_maps([])
-    with pytest.raises(TypeError, match=r"`annotations\[1\]` must be an Annotation"):
+    with pytest.raises(TypeError, match=r"`annotations\[1\]` must be a confmap.Annotation"):
         confidence_maps([anns[0], "x"])
 
 

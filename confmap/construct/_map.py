@@ -8,9 +8,9 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_finite_array, check_memory, check_type, map_memory_bytes, progress_bar
+from .._validation import check_finite_array, check_memory, map_memory_bytes, progress_bar
 from .._warnings import ConfmapWarning, NoRegionWarning, RippleWarning
-from ..annotation import Annotation
+from ..annotation import Annotation, as_annotations
 from ..dataset import pixel_coords
 from ._fastkde import density_crop
 from ._grid import label_grid, mesh_grid, sink_suppression, tier_weights, warn_missing_regions
@@ -342,11 +342,7 @@ def confidence_maps(annotations, *, progress: bool = False, params: MapParams | 
     """
     import xarray as xr
 
-    anns = list(annotations) if not isinstance(annotations, Annotation) else [annotations]
-    if not anns:
-        raise ValueError("`annotations` must hold at least one Annotation, got an empty sequence")
-    for i, a in enumerate(anns):
-        check_type(f"annotations[{i}]", a, Annotation, "an Annotation")
+    anns = as_annotations(annotations)
     shapes = {a.shape for a in anns}
     if len(shapes) != 1:
         raise ValueError(f"all annotations must have the same image shape, got {sorted(shapes)}")

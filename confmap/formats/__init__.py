@@ -40,7 +40,7 @@ import os
 from pathlib import Path
 
 from .._validation import check_choice
-from ..annotation import FORMAT_NAME, TIERS, Annotation
+from ..annotation import FORMAT_NAME, TIERS, Annotation, as_annotations
 from . import _coco, _common, _cvat, _labelstudio, _napari_csv, _slicer
 from ._common import TIER_COLOURS
 
@@ -237,7 +237,7 @@ def write_annotations(
         return _napari_csv.write(_common.one(annotations, format), path)
     if format == "confmap":
         return _common.one(annotations, format).save(path)
-    items = _common.as_list(annotations)
+    items = as_annotations(annotations)
     if format == "labelstudio":
         return _labelstudio.write(items, path, mode=mode, image_urls=image_urls)
     if format == "cvat":

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import atomic_write_bytes, check_image_shape, check_type, describe
-from ..annotation import META_TYPES, TIERS, Annotation, image_sha256
+from ..annotation import META_TYPES, TIERS, Annotation, as_annotations, image_sha256
 
 #: One colour per tier, the annotator widget's (``confmap.widgets.annotator.TIER_STYLE``), for the
 #: tools that show colours (napari, CVAT, Label Studio, Slicer). Hex RGB.
@@ -105,19 +105,9 @@ def dump_json(path, data) -> Path:
     return atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
-def as_list(annotations) -> list:
-    """One Annotation or a sequence of them -> a non-empty list, checked."""
-    items = [annotations] if isinstance(annotations, Annotation) else list(annotations)
-    if not items:
-        raise ValueError("`annotations` must hold at least one Annotation, got an empty sequence")
-    for i, a in enumerate(items):
-        check_type(f"annotations[{i}]", a, Annotation, "a confmap.Annotation")
-    return items
-
-
 def one(annotations, fmt) -> Annotation:
     """The single annotation of a one-image format."""
-    items = as_list(annotations)
+    items = as_annotations(annotations)
     if len(items) != 1:
         raise ValueError(f"format {fmt!r} holds one image per file; got {len(items)} annotations (write one file each)")
     return items[0]
