@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .._validation import check_type
 from .engine import run_tasks
 
 __all__ = ["cross_validate"]
@@ -73,8 +74,7 @@ def cross_validate(
     from ..learn import CVConfig, assemble_results, cv_units, prepare_out_dir, unit_name
 
     config = CVConfig() if config is None else config
-    if not isinstance(config, CVConfig):
-        raise TypeError(f"`config` must be a confmap.learn.CVConfig, got {type(config).__name__}")
+    check_type("config", config, CVConfig, "a confmap.learn.CVConfig")
     units_dir = None if out_dir is None else prepare_out_dir(ds, config, out_dir)
     ds = ds[[v for v in ("bmode", "confidence", "masks", "agreement", "truth") if v in ds]].copy()
     jobs = [

@@ -148,11 +148,9 @@ def cross_validate(
     _check_dataset(ds, config)
     if progress not in (True, False, "units"):
         raise ValueError(f"`progress` must be True, False or 'units', got {describe(progress)}")
-    if num_threads is None:
-        return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
-    num_threads = check_int("num_threads", num_threads, minimum=1)
     before = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
+    if num_threads is not None:
+        torch.set_num_threads(check_int("num_threads", num_threads, minimum=1))
     try:
         return _cross_validate(ds, config, out_dir, device, progress, keep_predictions, on_epoch_end)
     finally:
