@@ -106,6 +106,9 @@ CONSOLIDATION = (
     "7d79237",  # evaluate's reliability bins select where used again (cache)
     "4a73a90",  # review: check_annotation and kde_map public (no import of construct's private modules)
     "598bd8c",  # review: kde_map's docstring points to map_from_weights
+    "0a83f75",  # phantom's seed check is check_int's
+    "adadc08",  # annotation.as_annotations, the one "Annotation or a sequence of them" check
+    "74ac843",  # cross_validate: one call path with num_threads; crossval's config via check_type
 )
 
 
