@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -344,7 +345,9 @@ class Annotation:
 
 def as_annotations(annotations) -> list[Annotation]:
     """One Annotation or a sequence of them, as a non-empty list whose items are all checked."""
-    items = [annotations] if isinstance(annotations, Annotation) else list(annotations)
+    if isinstance(annotations, Annotation):
+        return [annotations]
+    items = list(check_type("annotations", annotations, Iterable, "an Annotation or a sequence of them"))
     if not items:
         raise ValueError("`annotations` must hold at least one Annotation, got an empty sequence")
     for i, a in enumerate(items):

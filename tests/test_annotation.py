@@ -250,5 +250,7 @@ def test_as_annotations_gives_a_checked_non_empty_list():
     assert as_annotations((a, b)) == [a, b]
     with pytest.raises(ValueError, match="`annotations` must hold at least one Annotation"):
         as_annotations([])
+    with pytest.raises(TypeError, match="`annotations` must be an Annotation or a sequence of them, got None"):
+        as_annotations(None)
     with pytest.raises(TypeError, match=r"`annotations\[1\]` must be a confmap.Annotation, got"):
         as_annotations([a, {"high": []}])
