@@ -109,6 +109,7 @@ CONSOLIDATION = (
     "0a83f75",  # phantom's seed check is check_int's
     "adadc08",  # annotation.as_annotations, the one "Annotation or a sequence of them" check
     "74ac843",  # cross_validate: one call path with num_threads; crossval's config via check_type
+    "eff0c54",  # review: as_annotations names `annotations` for a non-iterable (+2)
 )
 
 
